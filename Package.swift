@@ -1,0 +1,50 @@
+// swift-tools-version:6.1
+import PackageDescription
+
+// Layering (see DESIGN.md): cores (Wire, Crypto, DataPlane, Config, VICI) never touch
+// sockets, clocks or files; Platform is the Linux I/O edge; Daemon wires them together.
+
+let package = Package(
+    name: "Tern",
+    platforms: [.macOS(.v14)],
+    products: [
+        .executable(name: "ternd", targets: ["ternd"]),
+        .executable(name: "tern", targets: ["tern"]),
+        .library(name: "TernDataPlane", targets: ["TernDataPlane"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.8.2"),
+        .package(url: "https://github.com/apple/swift-crypto.git", "3.12.3"..<"5.0.0"),
+        .package(url: "https://github.com/apple/swift-log.git", from: "1.16.2"),
+    ],
+    targets: [
+        .target(name: "CTernLibcrypto", linkerSettings: [.linkedLibrary("crypto")]),
+        .target(name: "CTernLinux"),
+        .target(name: "TernWire"),
+        .target(name: "TernCrypto", dependencies: ["CTernLibcrypto"]),
+        .target(name: "TernDataPlane", dependencies: ["TernWire", "TernCrypto"]),
+        .target(name: "TernConfig", dependencies: ["TernWire", "TernCrypto", "TernDataPlane"]),
+        .target(name: "TernVICI"),
+        .target(name: "TernPlatform", dependencies: ["CTernLinux", "TernWire"]),
+        .target(name: "TernDaemon", dependencies: [
+            "TernWire", "TernCrypto", "TernDataPlane", "TernConfig", "TernVICI", "TernPlatform",
+            .product(name: "Logging", package: "swift-log"),
+        ]),
+        .target(name: "TernTestSupport", dependencies: ["TernWire", "TernCrypto", "TernDataPlane"]),
+        .executableTarget(name: "ternd", dependencies: [
+            "TernDaemon", .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            .product(name: "Logging", package: "swift-log"),
+        ]),
+        .executableTarget(name: "tern", dependencies: [
+            "TernVICI", "TernDaemon", .product(name: "ArgumentParser", package: "swift-argument-parser"),
+        ]),
+        .testTarget(name: "TernWireTests", dependencies: ["TernWire"]),
+        .testTarget(name: "TernCryptoTests", dependencies: [
+            "TernCrypto", .product(name: "Crypto", package: "swift-crypto"),
+        ], resources: [.copy("Vectors")]),
+        .testTarget(name: "TernDataPlaneTests", dependencies: ["TernDataPlane", "TernTestSupport", "TernWire", "TernCrypto"]),
+        .testTarget(name: "TernConfigTests", dependencies: ["TernConfig", "TernDataPlane"], resources: [.copy("Fixtures")]),
+        .testTarget(name: "TernVICITests", dependencies: ["TernVICI"]),
+    ],
+    swiftLanguageModes: [.v6]
+)

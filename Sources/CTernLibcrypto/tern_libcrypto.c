@@ -1,0 +1,1 @@
+#include "tern_libcrypto.h"

@@ -1,0 +1,4 @@
+import Testing
+@testable import TernConfig
+
+@Test func TernConfigLinks() {}

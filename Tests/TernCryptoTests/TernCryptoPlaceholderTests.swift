@@ -1,0 +1,4 @@
+import Testing
+@testable import TernCrypto
+
+@Test func TernCryptoLinks() {}

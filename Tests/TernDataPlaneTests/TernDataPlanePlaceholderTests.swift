@@ -1,0 +1,4 @@
+import Testing
+@testable import TernDataPlane
+
+@Test func TernDataPlaneLinks() {}

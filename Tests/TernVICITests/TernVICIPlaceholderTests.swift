@@ -1,0 +1,4 @@
+import Testing
+@testable import TernVICI
+
+@Test func TernVICILinks() {}

@@ -1,0 +1,4 @@
+import Testing
+@testable import TernWire
+
+@Test func TernWireLinks() {}
