@@ -11,6 +11,8 @@ let package = Package(
         .executable(name: "ternd", targets: ["ternd"]),
         .executable(name: "tern", targets: ["tern"]),
         .library(name: "TernDataPlane", targets: ["TernDataPlane"]),
+        .library(name: "TernVICI", targets: ["TernVICI"]),
+        .library(name: "TernConfig", targets: ["TernConfig"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.8.2"),

@@ -1,0 +1,16 @@
+// swift-tools-version:6.1
+import PackageDescription
+
+// libFuzzer targets. Build with scripts/fuzz.sh (it passes -sanitize=fuzzer,address); each
+// executable hands its per-input callback to libFuzzer's driver (FuzzSupport).
+let package = Package(
+    name: "TernFuzz",
+    dependencies: [.package(name: "Tern", path: "..")],
+    targets: [
+        .target(name: "FuzzSupport"),
+        .executableTarget(name: "FuzzInbound", dependencies: ["FuzzSupport", .product(name: "TernDataPlane", package: "Tern")]),
+        .executableTarget(name: "FuzzVICI", dependencies: ["FuzzSupport", .product(name: "TernVICI", package: "Tern")]),
+        .executableTarget(name: "FuzzSetkey", dependencies: ["FuzzSupport", .product(name: "TernConfig", package: "Tern")]),
+    ],
+    swiftLanguageModes: [.v6]
+)
