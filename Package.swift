@@ -18,19 +18,22 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.8.2"),
         .package(url: "https://github.com/apple/swift-crypto.git", "3.12.3"..<"5.0.0"),
         .package(url: "https://github.com/apple/swift-log.git", from: "1.16.2"),
+        .package(url: "https://github.com/apple/swift-atomics.git", from: "1.3.0"),
     ],
     targets: [
         .target(name: "CTernLibcrypto", linkerSettings: [.linkedLibrary("crypto")]),
         .target(name: "CTernLinux"),
         .target(name: "TernWire"),
         .target(name: "TernCrypto", dependencies: ["CTernLibcrypto"]),
-        .target(name: "TernDataPlane", dependencies: ["TernWire", "TernCrypto"]),
+        .target(name: "TernDataPlane", dependencies: [
+            "TernWire", "TernCrypto", .product(name: "Atomics", package: "swift-atomics"),
+        ]),
         .target(name: "TernConfig", dependencies: ["TernWire", "TernCrypto", "TernDataPlane"]),
         .target(name: "TernVICI"),
         .target(name: "TernPlatform", dependencies: ["CTernLinux", "TernWire"]),
         .target(name: "TernDaemon", dependencies: [
             "TernWire", "TernCrypto", "TernDataPlane", "TernConfig", "TernVICI", "TernPlatform",
-            .product(name: "Logging", package: "swift-log"),
+            .product(name: "Logging", package: "swift-log"), .product(name: "Atomics", package: "swift-atomics"),
         ]),
         .target(name: "TernTestSupport", dependencies: ["TernWire", "TernCrypto", "TernDataPlane"]),
         .executableTarget(name: "ternd", dependencies: [

@@ -1,1 +1,96 @@
-print("tern")
+import ArgumentParser
+import Foundation
+import TernDaemon
+import TernVICI
+
+/// Exit codes: 64 usage (ArgumentParser), 69 cannot reach ternd, 70 ternd refused the request.
+enum Exit {
+    static let unavailable: Int32 = 69
+    static let refused: Int32 = 70
+}
+
+struct ControlOptions: ParsableArguments {
+    @Option(help: "ternd's control socket.")
+    var vici = "/run/tern/ternd.vici"
+
+    func connect() throws -> VICIClient {
+        do {
+            return try VICIClient(path: vici)
+        } catch {
+            FileHandle.standardError.write(Data("tern: cannot reach ternd at \(vici): \(error) (is ternd running? pass --vici PATH)\n".utf8))
+            throw ExitCode(Exit.unavailable)
+        }
+    }
+
+    func call(_ command: String) throws -> VICIMessage {
+        let client = try connect()
+        defer { client.close() }
+        do {
+            return try client.call(command)
+        } catch {
+            FileHandle.standardError.write(Data("tern: \(command) failed: \(error)\n".utf8))
+            throw ExitCode(Exit.unavailable)
+        }
+    }
+}
+
+struct Tern: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "tern",
+        abstract: "Control and inspect ternd.",
+        discussion: """
+        Examples:
+          tern state                     SAD and SPD with counters, like setkey -D / -DP
+          tern state --json              the same as JSON
+          tern --vici /tmp/a.vici state  talk to a ternd with another control socket
+          tern reload                    re-read ternd's setkey files
+        """,
+        subcommands: [State.self, Reload.self, Version.self])
+
+    struct State: ParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Show the data plane: SAs, policies, counters, drops.")
+        @OptionGroup var control: ControlOptions
+        @Flag(help: "Print JSON.") var json = false
+        func run() throws {
+            let report = StateReport(message: try control.call("tern-state"))
+            print(json ? report.json() : report.text(), terminator: json ? "\n" : "")
+        }
+    }
+
+    struct Reload: ParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Re-read the setkey files (as SIGHUP does).")
+        @OptionGroup var control: ControlOptions
+        func run() throws {
+            let r = try control.call("tern-reload")
+            if case .value(let v)? = r["success"], String(decoding: v, as: UTF8.self) == "yes" {
+                print("reloaded")
+                return
+            }
+            var why = "unknown error"
+            if case .value(let v)? = r["errmsg"] { why = String(decoding: v, as: UTF8.self) }
+            FileHandle.standardError.write(Data("tern: reload failed: \(why)\n".utf8))
+            throw ExitCode(Exit.refused)
+        }
+    }
+
+    struct Version: ParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Show the versions of tern and of the running ternd.")
+        @OptionGroup var control: ControlOptions
+        func run() throws {
+            print("tern \(ternVersion)")
+            let r = try control.call("version")
+            if case .value(let v)? = r["version"] { print("ternd \(String(decoding: v, as: UTF8.self))") }
+        }
+    }
+}
+
+// `tern --vici PATH state` (the option before the subcommand) is how people type it: move it behind.
+var args = Array(CommandLine.arguments.dropFirst())
+if let i = args.firstIndex(where: { $0 == "--vici" || $0.hasPrefix("--vici=") }), i == 0,
+   let sub = args.firstIndex(where: { ["state", "reload", "version"].contains($0) }), sub > i {
+    let count = args[i].contains("=") ? 1 : 2
+    let moved = Array(args[i..<i + count])
+    args.removeSubrange(i..<i + count)
+    args.append(contentsOf: moved)
+}
+Tern.main(args)

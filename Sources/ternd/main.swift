@@ -1,1 +1,118 @@
-print("ternd")
+import ArgumentParser
+import Dispatch
+import Foundation
+import Logging
+import TernDaemon
+
+struct Ternd: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "ternd",
+        abstract: "Tern IPsec daemon: a userspace ESP/AH data plane on a TUN interface.",
+        discussion: """
+        Examples:
+          ternd --setkey /etc/tern/ipsec.setkey --vici /run/tern/ternd.vici
+          ternd --setkey keys.conf --setkey policies.conf --tun-mtu 1400 --log-level debug
+
+        SIGHUP reloads the setkey files (SAs that did not change keep their counters and
+        sequence numbers); SIGTERM and SIGINT remove routes and the TUN and exit.
+        """)
+
+    @Option(name: .customLong("setkey"), help: "KAME setkey file to load (repeatable; applied in order).")
+    var setkeyFiles: [String] = []
+
+    @Option(help: "Control socket path (strongSwan VICI protocol).")
+    var vici = "/run/tern/ternd.vici"
+
+    @Option(help: "Group allowed to use the control socket (default: root only).")
+    var viciGroup: String?
+
+    @Option(help: "TUN interface name.")
+    var tun = "tern0"
+
+    @Option(help: "TUN MTU (default: underlay MTU minus the worst-case overhead of the installed SAs).")
+    var tunMtu: Int?
+
+    @Option(help: "Path MTU of the underlay network.")
+    var underlayMtu = 1500
+
+    @Option(help: "Routing table for the routes into the TUN.")
+    var routeTable = 220
+
+    @Option(help: "fwmark on the daemon's own sockets; the routing rule skips marked packets.")
+    var fwmark = "0x7e41"
+
+    @Option(help: "UDP port for ESP-in-UDP (RFC 3948); 0 turns it off.")
+    var udpPort: UInt16 = 4500
+
+    @Flag(help: "Do not install routes or rules (you route traffic into the TUN yourself).")
+    var noRoutes = false
+
+    @Option(help: "trace, debug, info, notice, warning, error or critical.")
+    var logLevel = "info"
+
+    func validate() throws {
+        guard Logger.Level(rawValue: logLevel) != nil else {
+            throw ValidationError("unknown log level '\(logLevel)'; use trace, debug, info, notice, warning, error or critical")
+        }
+        guard parseMark() != nil else { throw ValidationError("--fwmark takes a number such as 0x7e41") }
+        guard (576...65_535).contains(underlayMtu) else { throw ValidationError("--underlay-mtu must be 576…65535") }
+        if let m = tunMtu, !(576...65_535).contains(m) { throw ValidationError("--tun-mtu must be 576…65535") }
+    }
+
+    func parseMark() -> UInt32? {
+        fwmark.hasPrefix("0x") ? UInt32(fwmark.dropFirst(2), radix: 16) : UInt32(fwmark)
+    }
+
+    func run() throws {
+        let level = Logger.Level(rawValue: logLevel)!
+        LoggingSystem.bootstrap { label in
+            var h = StreamLogHandler.standardError(label: label)
+            h.logLevel = level
+            return h
+        }
+        let log = Logger(label: "ternd")
+        var o = DaemonOptions()
+        o.setkeyFiles = setkeyFiles
+        o.viciPath = vici
+        o.viciGroup = viciGroup
+        o.tunName = tun
+        o.tunMTU = tunMtu
+        o.underlayMTU = underlayMtu
+        o.routeTable = routeTable
+        o.fwmark = parseMark()!
+        o.udpPort = udpPort
+        o.installRoutes = !noRoutes
+        let daemon = Daemon(options: o, logger: log)
+        do {
+            try daemon.start()
+        } catch {
+            daemon.stop()
+            log.critical("\(error)")
+            Foundation.exit(1)
+        }
+
+        var sources: [DispatchSourceSignal] = []
+        for sig in [SIGTERM, SIGINT, SIGHUP] {
+            signal(sig, SIG_IGN)
+            let s = DispatchSource.makeSignalSource(signal: sig, queue: .main)
+            s.setEventHandler {
+                if sig == SIGHUP {
+                    do { try daemon.reload() } catch { log.error("reload failed, keeping the running configuration: \(error)") }
+                } else {
+                    log.notice("signal \(sig): shutting down")
+                    daemon.stop()
+                    Foundation.exit(0)
+                }
+            }
+            s.resume()
+            sources.append(s)
+        }
+        let timer = DispatchSource.makeTimerSource(queue: .main)
+        timer.schedule(deadline: .now() + 5, repeating: 5)
+        timer.setEventHandler { daemon.refreshAddresses() }
+        timer.resume()
+        withExtendedLifetime((sources, timer)) { dispatchMain() }
+    }
+}
+
+Ternd.main()

@@ -1,0 +1,237 @@
+import Foundation
+import Logging
+import TernConfig
+import TernDataPlane
+import TernPlatform
+import TernVICI
+import TernWire
+
+public struct DaemonOptions: Sendable {
+    public var setkeyFiles: [String] = []
+    public var viciPath: String = "/run/tern/ternd.vici"
+    public var viciGroup: String?
+    public var tunName = "tern0"
+    /// nil: underlay MTU minus the worst-case overhead of the installed SAs.
+    public var tunMTU: Int?
+    public var underlayMTU = 1500
+    public var routeTable = 220
+    public var fwmark: UInt32 = 0x7e41
+    /// ESP-in-UDP port (RFC 3948); 0 turns it off.
+    public var udpPort: UInt16 = 4500
+    public var installRoutes = true
+    public var batchSize = 64
+    public init() {}
+}
+
+/// Everything that can stop the daemon from starting or reloading, phrased for the operator.
+public struct DaemonError: Error, CustomStringConvertible {
+    public let message: String
+    public init(_ message: String) { self.message = message }
+    public var description: String { message }
+}
+
+/// The runtime: loads configuration into data-plane snapshots, owns the TUN, sockets, routes
+/// and worker threads, and serves the control socket.
+public final class Daemon: @unchecked Sendable {
+    public let options: DaemonOptions
+    let log: Logger
+    let drops = DropCounters()
+    let udpCounters = UDPPortCounters()
+    private let controlLock = NSLock()
+    private var box: SnapshotBox!
+    private var tun: TunDevice!
+    private var sockets = DataPlaneSockets()
+    private var outbound: OutboundWorker!
+    private var inbound: InboundWorker!
+    private var threads: [Thread] = []
+    private var routes: RouteManager?
+    private var vici: VICIServer?
+    private var currentTunMTU = 0
+
+    public init(options: DaemonOptions, logger: Logger) {
+        self.options = options
+        self.log = logger
+    }
+
+    /// Reads every setkey file, in order, into one database configuration.
+    static func loadConfiguration(_ files: [String]) throws -> SecurityDatabaseConfig {
+        var db = SecurityDatabaseConfig()
+        for f in files {
+            let statements = try SetkeyFile.load(path: f)
+            try SetkeyFile.apply(statements, to: &db)
+        }
+        return db
+    }
+
+    static var now: UInt64 { UInt64(Date().timeIntervalSince1970) }
+
+    public func start() throws {
+        let db = try Daemon.loadConfiguration(options.setkeyFiles)
+        let snapshot: DataPlaneSnapshot
+        do {
+            snapshot = try DataPlaneSnapshot(config: db, localAddresses: LocalAddresses.current(),
+                                             underlayMTU: options.underlayMTU, now: Daemon.now)
+        } catch {
+            throw DaemonError("\(error)")
+        }
+        box = SnapshotBox(snapshot)
+        log.info("loaded \(snapshot.associations.count) SAs and \(snapshot.policies.count) policies from \(options.setkeyFiles.joined(separator: ", "))")
+
+        tun = try TunDevice(name: options.tunName)
+        try applyTunMTU(snapshot)
+        try tun.up()
+        log.info("TUN \(tun.name) up, MTU \(currentTunMTU)")
+
+        try openSockets()
+        let maxPacket = 65_535
+        outbound = try OutboundWorker(tun: tun, sockets: sockets, box: box, drops: drops,
+                                      batchSize: options.batchSize, maxPacket: maxPacket)
+        inbound = try InboundWorker(tun: tun, sockets: sockets, box: box, drops: drops, udpCounters: udpCounters,
+                                    batchSize: options.batchSize, maxPacket: maxPacket)
+        let out: OutboundWorker = outbound, inb: InboundWorker = inbound
+        for (name, isOutbound) in [("tern-out", true), ("tern-in", false)] {
+            let t = Thread { if isOutbound { out.run() } else { inb.run() } }
+            t.name = name
+            t.stackSize = 1 << 20
+            t.start()
+            threads.append(t)
+        }
+
+        if options.installRoutes {
+            routes = RouteManager(table: options.routeTable, mark: options.fwmark, device: tun.name) { [log] in log.info("\($0)") }
+            try installRoutes(snapshot)
+        }
+        try startControlSocket()
+        log.notice("ternd ready: \(snapshot.associations.count) SAs, \(snapshot.policies.count) policies, control socket \(options.viciPath)")
+    }
+
+    private func openSockets() throws {
+        let mark = options.fwmark
+        for fam in [IPAddress.Family.v4, .v6] {
+            do {
+                sockets.espRaw[fam] = try .raw(family: fam, proto: Int32(IPProtocolNumber.esp), mark: mark, headerIncluded: false)
+                sockets.ahRaw[fam] = try .raw(family: fam, proto: Int32(IPProtocolNumber.ah), mark: mark, headerIncluded: false)
+                sockets.headerIncluded[fam] = try .raw(family: fam, proto: 255 /* IPPROTO_RAW */, mark: mark, headerIncluded: true)
+            } catch {
+                // A host without IPv6 still runs IPv4 tunnels.
+                if fam == .v6 { log.warning("IPv6 sockets unavailable: \(error)"); continue }
+                throw error
+            }
+            if options.udpPort != 0 {
+                do {
+                    sockets.udp[fam] = try .udp(family: fam, port: options.udpPort, mark: mark)
+                } catch {
+                    throw DaemonError("cannot listen on UDP port \(options.udpPort) for ESP-in-UDP: \(error)"
+                        + " (another IKE daemon running? use --udp-port 0 to turn ESP-in-UDP off)")
+                }
+            }
+        }
+        sockets.udpPort = options.udpPort
+    }
+
+    private func applyTunMTU(_ snapshot: DataPlaneSnapshot) throws {
+        // Without SAs assume the worst case: IPv6 outer, UDP, AES-CBC, HMAC-SHA-512.
+        let overhead = snapshot.associations.isEmpty ? 40 + 8 + 8 + 16 + 17 + 32 : snapshot.worstCaseOverhead
+        let mtu = options.tunMTU ?? max(1280, options.underlayMTU - max(overhead, 1))
+        if mtu != currentTunMTU {
+            try tun.setMTU(mtu)
+            currentTunMTU = mtu
+        }
+    }
+
+    /// Routes for every outbound PROTECT policy: its destination into the TUN, with a local
+    /// address inside the policy's source as the source hint (so local traffic picks it).
+    private func installRoutes(_ snapshot: DataPlaneSnapshot) throws {
+        guard let routes else { return }
+        var wanted = Set<RouteManager.Route>()
+        for p in snapshot.policies where p.config.direction == .outbound {
+            guard case .protect = p.config.action else { continue }
+            let src = p.config.source
+            let hint = src.length == 0 ? nil : snapshot.localAddresses.filter { src.contains($0) }.min()
+            wanted.insert(RouteManager.Route(destination: p.config.destination, sourceHint: hint))
+        }
+        try routes.apply(wanted)
+    }
+
+    /// Re-reads the setkey files and publishes the new databases; unchanged SAs keep their
+    /// sequence numbers, replay windows and counters. On error the running state is kept.
+    public func reload() throws {
+        controlLock.lock(); defer { controlLock.unlock() }
+        let db = try Daemon.loadConfiguration(options.setkeyFiles)
+        try publish(db: db)
+        log.notice("reloaded: \(box.load().associations.count) SAs, \(box.load().policies.count) policies")
+    }
+
+    private func publish(db: SecurityDatabaseConfig) throws {
+        let previous = box.load()
+        let next: DataPlaneSnapshot
+        do {
+            next = try DataPlaneSnapshot(config: db, localAddresses: LocalAddresses.current(),
+                                         underlayMTU: options.underlayMTU, previous: previous, now: Daemon.now)
+        } catch {
+            throw DaemonError("\(error)")
+        }
+        box.publish(next)
+        try applyTunMTU(next)
+        try installRoutes(next)
+    }
+
+    /// Picks up address changes (an SA whose source appeared becomes outbound).
+    public func refreshAddresses() {
+        controlLock.lock(); defer { controlLock.unlock() }
+        let current = box.load()
+        let addresses = LocalAddresses.current()
+        guard addresses != current.localAddresses else { return }
+        var db = SecurityDatabaseConfig()
+        do {
+            for sa in current.associations { try db.addSA(sa.config) }
+            for p in current.policies { try db.addPolicy(p.config) }
+            try publish(db: db)
+            log.info("local addresses changed; data plane updated")
+        } catch {
+            log.error("cannot apply address change: \(error)")
+        }
+    }
+
+    public func state() -> StateReport {
+        StateReport(snapshot: box.load(), drops: drops, tunName: tun.name, tunMTU: currentTunMTU, udp: udpCounters)
+    }
+
+    private func startControlSocket() throws {
+        let dir = (options.viciPath as NSString).deletingLastPathComponent
+        if !dir.isEmpty { try? FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true) }
+        let server = VICIServer(path: options.viciPath, mode: options.viciGroup == nil ? 0o600 : 0o660,
+                                group: options.viciGroup) { [log] in log.info("vici: \($0)") }
+        server.register(command: "version") { _, _ in
+            var m = VICIMessage()
+            m["daemon"] = .str("ternd"); m["version"] = .str(ternVersion)
+            m["sysname"] = .str("Linux"); m["release"] = .str(""); m["machine"] = .str("x86_64")
+            return m
+        }
+        server.register(command: "tern-state") { [weak self] _, _ in
+            self?.state().message ?? VICIMessage()
+        }
+        server.register(command: "tern-reload") { [weak self] _, _ in
+            var m = VICIMessage()
+            do {
+                try self?.reload()
+                m["success"] = .str("yes")
+            } catch {
+                m["success"] = .str("no"); m["errmsg"] = .str("\(error)")
+            }
+            return m
+        }
+        do { try server.start() } catch { throw DaemonError("control socket \(options.viciPath): \(error)") }
+        vici = server
+    }
+
+    public func stop() {
+        outbound?.stop(); inbound?.stop()
+        while threads.contains(where: { !$0.isFinished }) { usleep(10_000) }
+        vici?.stop()
+        routes?.removeAll()
+        log.notice("ternd stopped")
+    }
+}
+
+public let ternVersion = "0.1.0"

@@ -1,0 +1,252 @@
+import Atomics
+import CTernLinux
+import Foundation
+import TernDataPlane
+import TernPlatform
+import TernWire
+
+// The two data-plane threads. Each runs to completion over a batch, owns its buffers, and
+// touches shared state only through the snapshot (read-only) and relaxed-atomic counters.
+//
+//   outbound:  epoll(TUN) → read ≤ batch packets into slots → OutboundProcessor (SPD, seal in place)
+//              → per-socket tx vectors → sendmmsg (ESP raw / ESP-in-UDP / AH & bypass with IP header)
+//   inbound:   epoll(ESP, AH raw sockets; UDP 4500) → recvmmsg ≤ batch → InboundProcessor
+//              (SAD, replay, open in place, policy check) → write to TUN
+//
+// One thread per direction suits this 2-core machine; per-SA state is split so that each
+// direction's fields have a single writer (see SecurityAssociation).
+
+/// Sockets shared by both workers (each worker only sends or only receives on each).
+struct DataPlaneSockets {
+    var espRaw: [IPAddress.Family: DatagramSocket] = [:]
+    var ahRaw: [IPAddress.Family: DatagramSocket] = [:]
+    /// IPPROTO_RAW with the IP header written by us (AH, bypassed cleartext).
+    var headerIncluded: [IPAddress.Family: DatagramSocket] = [:]
+    var udp: [IPAddress.Family: DatagramSocket] = [:]
+    var udpPort: UInt16 = 0
+}
+
+/// Slots of `slotSize` bytes, one per packet of a batch.
+final class SlotArena: @unchecked Sendable {
+    let base: UnsafeMutableRawPointer
+    let slotSize: Int
+    let count: Int
+    init(count: Int, slotSize: Int) {
+        self.count = count; self.slotSize = slotSize
+        base = .allocate(byteCount: count * slotSize, alignment: 64)
+    }
+    deinit { base.deallocate() }
+    @inline(__always) func slot(_ i: Int) -> UnsafeMutableRawPointer { base + i * slotSize }
+}
+
+/// Counters of non-ESP traffic on the UDP port (NAT keepalives, IKE before the IKE engine).
+final class UDPPortCounters: @unchecked Sendable {
+    let block = CounterBlock(count: 2)   // keepalives, non-ESP (IKE) datagrams
+}
+
+final class OutboundWorker: @unchecked Sendable {
+    let tun: TunDevice
+    let sockets: DataPlaneSockets
+    let box: SnapshotBox
+    let drops: DropCounters
+    let loop: EventLoop
+    let batchSize: Int
+    let arena: SlotArena
+    /// One tx vector per destination socket.
+    let espBatch: [IPAddress.Family: IOBatch]
+    let udpBatch: [IPAddress.Family: IOBatch]
+    let ipBatch: [IPAddress.Family: IOBatch]
+    private let running = ManagedAtomic<Bool>(true)
+
+    init(tun: TunDevice, sockets: DataPlaneSockets, box: SnapshotBox, drops: DropCounters, batchSize: Int,
+         maxPacket: Int) throws {
+        self.tun = tun; self.sockets = sockets; self.box = box; self.drops = drops; self.batchSize = batchSize
+        loop = try EventLoop()
+        try loop.add(fd: tun.fd, token: 0)
+        arena = SlotArena(count: batchSize, slotSize: packetHeadroom + maxPacket + packetTailroom)
+        espBatch = [.v4: IOBatch(size: batchSize), .v6: IOBatch(size: batchSize)]
+        udpBatch = [.v4: IOBatch(size: batchSize), .v6: IOBatch(size: batchSize)]
+        ipBatch = [.v4: IOBatch(size: batchSize), .v6: IOBatch(size: batchSize)]
+    }
+
+    func stop() { running.store(false, ordering: .relaxed); loop.wake() }
+
+    func run() {
+        var snapshot = box.load()
+        var generation = snapshot.generation
+        let esp4 = espBatch[.v4]!, esp6 = espBatch[.v6]!, udp4 = udpBatch[.v4]!, udp6 = udpBatch[.v6]!
+        let ip4 = ipBatch[.v4]!, ip6 = ipBatch[.v6]!
+        let maxRead = arena.slotSize - packetHeadroom - packetTailroom
+        while running.load(ordering: .relaxed) {
+            _ = loop.wait(timeoutMilliseconds: 1000)
+            var more = true
+            while more && running.load(ordering: .relaxed) {
+                let g = box.generation.load(ordering: .acquiring)
+                if g != generation { snapshot = box.load(); generation = snapshot.generation }
+                let now = UInt64(time(nil))
+                var nEsp4 = 0, nEsp6 = 0, nUdp4 = 0, nUdp6 = 0, nIp4 = 0, nIp6 = 0
+                var read = 0
+                while read < batchSize {
+                    let slot = arena.slot(read)
+                    let len = tun.read(into: slot + packetHeadroom, capacity: maxRead)
+                    if len <= 0 { break }
+                    read += 1
+                    var pkt = PacketBuffer(base: slot, capacity: arena.slotSize, start: packetHeadroom, length: len)
+                    switch OutboundProcessor.process(&pkt, snapshot: snapshot, drops: drops, now: now) {
+                    case .send(let t):
+                        switch t.kind {
+                        case .esp:
+                            if t.destination.family == .v4 { OutboundWorker.fill(esp4, &nEsp4, pkt, t) }
+                            else { OutboundWorker.fill(esp6, &nEsp6, pkt, t) }
+                        case .udp:
+                            if t.destination.family == .v4 { OutboundWorker.fill(udp4, &nUdp4, pkt, t) }
+                            else { OutboundWorker.fill(udp6, &nUdp6, pkt, t) }
+                        case .ipPacket:
+                            if t.destination.family == .v4 { OutboundWorker.fill(ip4, &nIp4, pkt, t, source: false) }
+                            else { OutboundWorker.fill(ip6, &nIp6, pkt, t, source: false) }
+                        }
+                    case .bypass:
+                        guard let sel = PacketSelectors.parse(pkt.bytes, length: pkt.length) else { continue }
+                        let t = Transmission(kind: .ipPacket, source: sel.source, destination: sel.destination,
+                                             sourcePort: 0, destinationPort: 0, trafficClass: 0)
+                        if sel.family == .v4 { OutboundWorker.fill(ip4, &nIp4, pkt, t, source: false) }
+                        else { OutboundWorker.fill(ip6, &nIp6, pkt, t, source: false) }
+                    case .icmpError:
+                        if !tun.write(pkt.bytes, count: pkt.length) { drops.count(.tunWriteFailed) }
+                    case .drop:
+                        break
+                    }
+                }
+                flush(esp4, nEsp4, sockets.espRaw[.v4])
+                flush(esp6, nEsp6, sockets.espRaw[.v6])
+                flush(udp4, nUdp4, sockets.udp[.v4])
+                flush(udp6, nUdp6, sockets.udp[.v6])
+                flush(ip4, nIp4, sockets.headerIncluded[.v4])
+                flush(ip6, nIp6, sockets.headerIncluded[.v6])
+                more = read == batchSize
+            }
+        }
+    }
+
+    @inline(__always)
+    static func fill(_ b: IOBatch, _ n: inout Int, _ pkt: PacketBuffer, _ t: Transmission, source: Bool = true) {
+        let tx = b.tx + n
+        tx.pointee.buf = UnsafePointer(pkt.bytes.assumingMemoryBound(to: UInt8.self))
+        tx.pointee.len = UInt32(pkt.length)
+        tx.pointee.family = t.destination.family == .v4 ? 4 : 6
+        tx.pointee.has_src = source ? 1 : 0
+        tx.pointee.tos = t.trafficClass
+        tx.pointee.dst_port = t.destinationPort
+        t.source.store(into: &tx.pointee.src)
+        t.destination.store(into: &tx.pointee.dst)
+        n += 1
+    }
+
+    @inline(__always)
+    func flush(_ b: IOBatch, _ n: Int, _ socket: DatagramSocket?) {
+        guard n > 0 else { return }
+        guard let socket else {
+            for _ in 0..<n { drops.count(.sendFailed) }
+            return
+        }
+        var sent = 0
+        while sent < n {
+            let r = b.send(socket, from: sent, count: n - sent)
+            if r <= 0 {
+                // Drop the packet the kernel refused and carry on with the rest of the batch.
+                drops.count(.sendFailed)
+                sent += 1
+            } else {
+                sent += r
+            }
+        }
+    }
+}
+
+final class InboundWorker: @unchecked Sendable {
+    let tun: TunDevice
+    let sockets: DataPlaneSockets
+    let box: SnapshotBox
+    let drops: DropCounters
+    let udpCounters: UDPPortCounters
+    let loop: EventLoop
+    let batchSize: Int
+    let arena: SlotArena
+    let batch: IOBatch
+    private let running = ManagedAtomic<Bool>(true)
+    private var sources: [(socket: DatagramSocket, proto: IPSecProtocol, udp: Bool)] = []
+
+    init(tun: TunDevice, sockets: DataPlaneSockets, box: SnapshotBox, drops: DropCounters,
+         udpCounters: UDPPortCounters, batchSize: Int, maxPacket: Int) throws {
+        self.tun = tun; self.sockets = sockets; self.box = box; self.drops = drops
+        self.udpCounters = udpCounters; self.batchSize = batchSize
+        loop = try EventLoop()
+        arena = SlotArena(count: batchSize, slotSize: packetHeadroom + maxPacket + packetTailroom)
+        batch = IOBatch(size: batchSize)
+        for fam in [IPAddress.Family.v4, .v6] {
+            if let s = sockets.espRaw[fam] { sources.append((s, .esp, false)) }
+            if let s = sockets.ahRaw[fam] { sources.append((s, .ah, false)) }
+            if let s = sockets.udp[fam] { sources.append((s, .esp, true)) }
+        }
+        for (i, s) in sources.enumerated() { try loop.add(fd: s.socket.fd, token: UInt64(i)) }
+        for i in 0..<batchSize {
+            batch.rx[i].buf = arena.slot(i).advanced(by: packetHeadroom).assumingMemoryBound(to: UInt8.self)
+            batch.rx[i].cap = UInt32(arena.slotSize - packetHeadroom - packetTailroom)
+        }
+    }
+
+    func stop() { running.store(false, ordering: .relaxed); loop.wake() }
+
+    func run() {
+        var snapshot = box.load()
+        var generation = snapshot.generation
+        while running.load(ordering: .relaxed) {
+            let ready = loop.wait(timeoutMilliseconds: 1000)
+            for token in ready where token != EventLoop.wakeToken {
+                let source = sources[Int(token)]
+                while running.load(ordering: .relaxed) {
+                    let g = box.generation.load(ordering: .acquiring)
+                    if g != generation { snapshot = box.load(); generation = snapshot.generation }
+                    let n = batch.receive(source.socket, count: batchSize)
+                    if n <= 0 { break }
+                    let now = UInt64(time(nil))
+                    for i in 0..<n { handle(i, source: source, snapshot: snapshot, now: now) }
+                    if n < batchSize { break }
+                }
+            }
+        }
+    }
+
+    @inline(__always)
+    private func handle(_ i: Int, source: (socket: DatagramSocket, proto: IPSecProtocol, udp: Bool),
+                        snapshot: DataPlaneSnapshot, now: UInt64) {
+        let rx = batch.rx + i
+        let len = Int(rx.pointee.len)
+        if rx.pointee.truncated != 0 { drops.count(.malformed); return }
+        let slot = arena.slot(i)
+        var pkt = PacketBuffer(base: slot, capacity: arena.slotSize, start: packetHeadroom, length: len)
+        let src = IPAddress(cBytes: rx.pointee.src, family: rx.pointee.family)
+        var dst = IPAddress(cBytes: rx.pointee.dst, family: rx.pointee.family)
+        var ctx = InboundContext(proto: source.proto, source: src, destination: dst)
+        if source.udp {
+            // RFC 3948 §2.2/§2.3: a single 0xFF byte is a NAT keepalive; four zero bytes mark IKE.
+            if len == 1 && pkt.bytes.load(as: UInt8.self) == 0xff { udpCounters.block.add(0); return }
+            if len >= 4 && load32(pkt.bytes, 0) == 0 { udpCounters.block.add(1); return }
+            ctx.encapsulation = .udp(sourcePort: rx.pointee.src_port, destinationPort: sockets.udpPort)
+        } else if source.socket.family == .v4 {
+            // IPv4 raw sockets deliver the IP header.
+            guard len >= 20 else { drops.count(.malformed); return }
+            let ihl = Int(pkt.bytes.load(as: UInt8.self) & 0x0f) * 4
+            guard ihl >= 20, ihl <= len else { drops.count(.malformed); return }
+            dst = IPAddress(reading: pkt.bytes + 16, family: .v4)
+            ctx.destination = dst
+            ctx.ipHeaderLength = ihl
+        }
+        switch InboundProcessor.process(&pkt, context: ctx, snapshot: snapshot, drops: drops, now: now) {
+        case .deliver:
+            if !tun.write(pkt.bytes, count: pkt.length) { drops.count(.tunWriteFailed) }
+        case .drop:
+            break
+        }
+    }
+}

@@ -1,0 +1,117 @@
+import TernCrypto
+import TernWire
+
+/// An immutable, compiled view of the SAD and SPD that the workers read. The control plane
+/// builds a new one for every change and publishes it; SA and policy objects that did not
+/// change are carried over, so sequence numbers, replay windows and counters survive reloads.
+public final class DataPlaneSnapshot: @unchecked Sendable {
+    public let generation: UInt64
+    public let associations: [SecurityAssociation]
+    public let policies: [Policy]
+    public let localAddresses: Set<IPAddress>
+    /// Path MTU of the underlay (outer packets must fit it).
+    public let underlayMTU: Int
+
+    let bySPI: [UInt32: [SecurityAssociation]]
+    let byEndpoints: [SAEndpointKey: SecurityAssociation]
+    let byReqid: [ReqidKey: SecurityAssociation]
+    let outbound: CompiledSPD
+    let inbound: CompiledSPD
+    let forward: CompiledSPD
+
+    struct ReqidKey: Hashable { var proto: IPSecProtocol; var reqid: UInt32 }
+
+    /// An SA that could not be installed, with the reason (bad key length, bad combination…).
+    public struct InstallError: Error, Sendable, CustomStringConvertible {
+        public let sa: SAKey
+        public let reason: String
+        public var description: String { "cannot install SA \(sa): \(reason)" }
+    }
+
+    public init(config: SecurityDatabaseConfig, localAddresses: Set<IPAddress>, underlayMTU: Int = 1500,
+                previous: DataPlaneSnapshot? = nil, now: UInt64) throws(InstallError) {
+        generation = (previous?.generation ?? 0) &+ 1
+        self.localAddresses = localAddresses
+        self.underlayMTU = underlayMTU
+
+        var reuse: [SAKey: SecurityAssociation] = [:]
+        for sa in previous?.associations ?? [] { reuse[sa.config.key] = sa }
+        var sas: [SecurityAssociation] = []
+        for c in config.associations {
+            let outbound = localAddresses.contains(c.source)
+            if let old = reuse[c.key], old.config == c, old.isOutbound == outbound {
+                sas.append(old)
+                continue
+            }
+            do {
+                sas.append(try SecurityAssociation(c, isOutbound: outbound, now: now))
+            } catch {
+                throw InstallError(sa: c.key, reason: error.message)
+            }
+        }
+        associations = sas
+
+        var spi: [UInt32: [SecurityAssociation]] = [:]
+        var ends: [SAEndpointKey: SecurityAssociation] = [:]
+        var reqids: [ReqidKey: SecurityAssociation] = [:]
+        // Later SAs win for the same endpoints: the newest SA is used for sending, as in Linux.
+        for sa in sas {
+            spi[sa.config.spi, default: []].append(sa)
+            ends[sa.config.endpointKey] = sa
+            if sa.config.reqid != 0 { reqids[ReqidKey(proto: sa.config.proto, reqid: sa.config.reqid)] = sa }
+        }
+        bySPI = spi; byEndpoints = ends; byReqid = reqids
+
+        var oldPolicies: [PolicyConfig: Policy] = [:]
+        for p in previous?.policies ?? [] { oldPolicies[p.config] = p }
+        var pols: [Policy] = []
+        var out = CompiledSPD(), inb = CompiledSPD(), fwd = CompiledSPD()
+        for (i, c) in config.policies.enumerated() {
+            let p = oldPolicies[c].map { $0.index == i ? $0 : Policy(c, index: i) } ?? Policy(c, index: i)
+            pols.append(p)
+            switch c.direction {
+            case .outbound: out.insert(p)
+            case .inbound: inb.insert(p)
+            case .forward: fwd.insert(p)
+            }
+        }
+        policies = pols
+        outbound = out; inbound = inb; forward = fwd
+    }
+
+    /// SA for an inbound packet (RFC 4301 §4.1: SPI, destination, protocol).
+    @inline(__always)
+    func inboundSA(spi: UInt32, destination: IPAddress, proto: IPSecProtocol) -> SecurityAssociation? {
+        guard let list = bySPI[spi] else { return nil }
+        for sa in list where sa.config.destination == destination && sa.config.proto == proto { return sa }
+        return nil
+    }
+
+    /// SA that a policy rule sends on for a packet with selectors `s`.
+    @inline(__always)
+    func outboundSA(for rule: IPSecRule, _ s: PacketSelectors) -> SecurityAssociation? {
+        if case .unique(let id) = rule.level, id != 0 {
+            if let sa = byReqid[ReqidKey(proto: rule.proto, reqid: id)] { return sa }
+            return nil
+        }
+        let src = rule.tunnelSource ?? s.source
+        let dst = rule.tunnelDestination ?? s.destination
+        guard let sa = byEndpoints[SAEndpointKey(proto: rule.proto, source: src, destination: dst)] else { return nil }
+        if sa.config.mode != .any && sa.config.mode != rule.mode { return nil }
+        return sa
+    }
+
+    public func outboundPolicy(_ s: PacketSelectors) -> Policy? { outbound.lookup(s) }
+    public func inboundPolicy(_ s: PacketSelectors) -> Policy? { inbound.lookup(s) ?? forward.lookup(s) }
+
+    /// A local address of `family` for ICMP errors, preferring `preferred`.
+    func localAddress(_ family: IPAddress.Family, preferring preferred: IPAddress?) -> IPAddress? {
+        if let p = preferred, p.family == family { return p }
+        return localAddresses.filter { $0.family == family }.min()
+    }
+
+    /// The largest tunnel overhead of any installed SA (for the TUN MTU).
+    public var worstCaseOverhead: Int {
+        associations.filter(\.isOutbound).map(\.tunnelOverhead).max() ?? 0
+    }
+}

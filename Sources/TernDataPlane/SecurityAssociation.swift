@@ -1,0 +1,110 @@
+import Atomics
+import TernCrypto
+import TernWire
+
+/// An installed SA: its configuration, its cipher contexts (key schedule run once, here), and
+/// the mutable state the workers own.
+///
+/// Threading: the outbound worker alone uses `outboundCipher`/`outboundMAC` and the sequence
+/// counter; the inbound worker alone uses `inboundCipher`/`inboundMAC` and `replay`. Counters
+/// are relaxed atomics that the control thread reads.
+public final class SecurityAssociation: @unchecked Sendable {
+    public let config: SAConfig
+    /// True when this host is the SA's source (it sends on it).
+    public let isOutbound: Bool
+    /// Creation time, Unix seconds (for `tern state`).
+    public let created: UInt64
+
+    let outboundCipher: ESPCipher?
+    let inboundCipher: ESPCipher?
+    let outboundMAC: IntegrityMAC?
+    let inboundMAC: IntegrityMAC?
+
+    public let replay: ReplayWindow
+    /// Last sequence number sent (the next packet uses +1).
+    let sequence = ManagedAtomic<UInt64>(0)
+    public let counters = CounterBlock(count: SACounter.allCases.count)
+
+    /// ESP: IV and ICV bytes and padding alignment; AH: ICV length padded for the family.
+    let ivLength: Int
+    let icvLength: Int
+    let blockSize: Int
+
+    public init(_ config: SAConfig, isOutbound: Bool, now: UInt64) throws(CryptoError) {
+        self.config = config
+        self.isOutbound = isOutbound
+        self.created = now
+        guard config.replayWindow >= 0 && config.replayWindow <= SAConfig.maximumReplayWindow else {
+            throw CryptoError("replay window \(config.replayWindow) is outside 0…\(SAConfig.maximumReplayWindow)")
+        }
+        replay = ReplayWindow(size: config.replayWindow, extendedSequenceNumbers: config.extendedSequenceNumbers)
+        switch config.proto {
+        case .esp:
+            let cipher = try ESPCipher(encryption: config.encryption, encryptionKey: config.encryptionKey.bytes,
+                                       integrity: config.integrity, integrityKey: config.integrityKey.bytes)
+            outboundCipher = cipher
+            inboundCipher = cipher.copy()
+            outboundMAC = nil; inboundMAC = nil
+            ivLength = cipher.ivLength; icvLength = cipher.icvLength; blockSize = cipher.blockSize
+        case .ah:
+            guard config.encryption == .null else {
+                throw CryptoError("AH authenticates only: it takes no encryption algorithm")
+            }
+            guard config.integrity != .none else { throw CryptoError("AH needs an integrity algorithm") }
+            let mac = try IntegrityMAC(algorithm: config.integrity, key: config.integrityKey.bytes)
+            outboundMAC = mac
+            inboundMAC = mac.copy()
+            outboundCipher = nil; inboundCipher = nil
+            ivLength = 0; icvLength = mac.icvLength; blockSize = 4
+        }
+    }
+
+    public var lastSequenceSent: UInt64 { sequence.load(ordering: .relaxed) }
+
+    /// Takes the next outbound sequence number; nil when the SA is exhausted (it never wraps:
+    /// RFC 4303 §3.3.3 — a new SA must be set up instead).
+    @inline(__always)
+    func nextSequence() -> UInt64? {
+        let limit: UInt64 = config.extendedSequenceNumbers ? UInt64.max : UInt64(UInt32.max)
+        let current = sequence.load(ordering: .relaxed)
+        if current >= limit { return nil }
+        return sequence.loadThenWrappingIncrement(ordering: .relaxed) &+ 1
+    }
+
+    /// For tests and state import: continue numbering after `value`.
+    public func setLastSequence(_ value: UInt64) { sequence.store(value, ordering: .relaxed) }
+
+    /// AH's ICV field is padded to 32 bits (IPv4) or 64 bits (IPv6), RFC 4302 §2.6.
+    func ahICVFieldLength(_ family: IPAddress.Family) -> Int {
+        let headerAndICV = 12 + icvLength
+        let align = family == .v4 ? 4 : 8
+        return (headerAndICV + align - 1) / align * align - 12
+    }
+
+    /// Worst-case bytes this SA adds in tunnel mode around an inner packet.
+    public var tunnelOverhead: Int {
+        let outer = config.destination.family == .v4 ? 20 : 40
+        switch config.proto {
+        case .esp:
+            var udp = 0
+            if case .udp = config.encapsulation { udp = 8 }
+            return outer + udp + 8 + ivLength + (blockSize - 1) + 2 + icvLength
+        case .ah:
+            return outer + 12 + ahICVFieldLength(config.destination.family)
+        }
+    }
+
+    @inline(__always)
+    func count(_ counter: SACounter, _ value: UInt64 = 1) { counters.add(counter.rawValue, value) }
+}
+
+extension SAConfig {
+    var endpointKey: SAEndpointKey { SAEndpointKey(proto: proto, source: source, destination: destination) }
+}
+
+/// How outbound processing finds an SA for a rule: by protocol and endpoints.
+struct SAEndpointKey: Hashable {
+    var proto: IPSecProtocol
+    var source: IPAddress
+    var destination: IPAddress
+}
