@@ -56,7 +56,8 @@ public final class CounterBlock: @unchecked Sendable {
     }
 
     deinit {
-        for i in 0..<count { _ = UnsafeAtomic<UInt64>(at: storage + i).destroy() }
+        // Not UnsafeAtomic.destroy(): that frees each element's address, but the block is one allocation.
+        storage.deinitialize(count: count)
         storage.deallocate()
     }
 
