@@ -1,1 +1,87 @@
 #pragma once
+/*
+ * A thin shim over the system libcrypto (OpenSSL 3) for Tern's per-packet ESP/AH crypto.
+ *
+ * Why it exists: swift-crypto re-runs the key schedule and allocates on every AEAD call on
+ * Linux. Here each context is built once per SA (key schedule at SA install), duplicated
+ * per worker thread without re-keying, and then used per packet in place with no heap
+ * allocation. Contexts are not thread-safe: one per SA per thread.
+ *
+ * Every function that returns int returns 1 on success and 0 on failure. No function
+ * logs, and none ever copies key bytes anywhere but into the context it builds.
+ */
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* ---- AEAD: AES-GCM-128/192/256 (RFC 4106, and GMAC, RFC 4543) and ChaCha20-Poly1305 (RFC 7634).
+ * Nonce 12 bytes, tag 16 bytes. The key excludes the ESP salt (the caller builds the nonce). */
+typedef struct tern_aead tern_aead;
+enum { TERN_AEAD_AES_GCM = 1, TERN_AEAD_CHACHA20_POLY1305 = 2 };
+
+tern_aead *tern_aead_new(int algorithm, const uint8_t *key, size_t key_length);
+tern_aead *tern_aead_dup(const tern_aead *aead);
+void tern_aead_free(tern_aead *aead);
+
+/* AAD is aad1 ‖ aad2 (either may be empty), so ESN layouts need no copy of the payload.
+ * `text` is encrypted in place; 16 tag bytes go to `tag`. text_length may be 0 (GMAC). */
+int tern_aead_seal(tern_aead *aead, const uint8_t nonce[12],
+                   const uint8_t *aad1, size_t aad1_length,
+                   const uint8_t *aad2, size_t aad2_length,
+                   uint8_t *text, size_t text_length, uint8_t tag[16]);
+/* Decrypts in place and verifies the tag (libcrypto compares in constant time). Returns 0
+ * if the tag is wrong, and then zeroes `text` so no unauthenticated plaintext escapes. */
+int tern_aead_open(tern_aead *aead, const uint8_t nonce[12],
+                   const uint8_t *aad1, size_t aad1_length,
+                   const uint8_t *aad2, size_t aad2_length,
+                   uint8_t *text, size_t text_length, const uint8_t tag[16]);
+
+/* ---- AES-CBC-128/192/256 without padding (RFC 3602). Lengths must be multiples of 16. */
+typedef struct tern_cbc tern_cbc;
+
+tern_cbc *tern_cbc_new(const uint8_t *key, size_t key_length);
+tern_cbc *tern_cbc_dup(const tern_cbc *cbc);
+void tern_cbc_free(tern_cbc *cbc);
+
+/* iv = AES_K(block): the forward cipher on a unique nonce (NIST SP 800-38A, Appendix C). */
+int tern_cbc_make_iv(tern_cbc *cbc, const uint8_t block[16], uint8_t iv[16]);
+int tern_cbc_encrypt(tern_cbc *cbc, const uint8_t iv[16], uint8_t *text, size_t length);
+int tern_cbc_decrypt(tern_cbc *cbc, const uint8_t iv[16], uint8_t *text, size_t length);
+
+/* ---- HMAC-SHA1/256/384/512 (RFC 2104), incremental, for ESP integrity and AH. */
+typedef struct tern_hmac tern_hmac;
+enum { TERN_HMAC_SHA1 = 1, TERN_HMAC_SHA256 = 2, TERN_HMAC_SHA384 = 3, TERN_HMAC_SHA512 = 4 };
+
+/* Any key length is accepted here (keys longer than a block are hashed, per RFC 2104);
+ * the RFC 4868 length rules are enforced by the Swift layer. */
+tern_hmac *tern_hmac_new(int algorithm, const uint8_t *key, size_t key_length);
+tern_hmac *tern_hmac_dup(const tern_hmac *hmac);
+void tern_hmac_free(tern_hmac *hmac);
+size_t tern_hmac_digest_length(const tern_hmac *hmac);
+
+void tern_hmac_start(tern_hmac *hmac);
+void tern_hmac_update(tern_hmac *hmac, const void *bytes, size_t count);
+/* Writes the first min(out_length, digest length) bytes of the MAC (RFC 2104 §5 truncation). */
+void tern_hmac_finish(tern_hmac *hmac, uint8_t *out, size_t out_length);
+
+/* ---- Helpers. */
+/* 1 if equal. Time depends only on count (CRYPTO_memcmp). */
+int tern_constant_time_equal(const void *a, const void *b, size_t count);
+/* Fills from libcrypto's DRBG. Used at SA install only, never per packet. */
+int tern_random_bytes(uint8_t *out, size_t count);
+/* Zeroes memory in a way the compiler may not elide (OPENSSL_cleanse). */
+void tern_cleanse(void *bytes, size_t count);
+
+/* ---- Allocation accounting, so tests can prove the per-packet path allocates nothing.
+ * A constructor routes libcrypto's allocator through counting wrappers (a thread-local
+ * increment in front of malloc/realloc; free is not counted). Returns the number of
+ * libcrypto allocations made on the calling thread so far, or -1 if the wrappers could
+ * not be installed (libcrypto had already allocated before this library loaded). */
+int64_t tern_libcrypto_thread_allocations(void);
+
+#ifdef __cplusplus
+}
+#endif

@@ -1,4 +1,0 @@
-import Testing
-@testable import TernCrypto
-
-@Test func TernCryptoLinks() {}
