@@ -184,7 +184,8 @@ public final class VICIServer: @unchecked Sendable {
     }
 
     /// Closes the listener and every client, and removes the socket file (if it is still the
-    /// one we bound). Waits up to two seconds for clients' handlers to return. Idempotent.
+    /// one we bound). Waits up to two seconds for clients' handlers to return (so calling it
+    /// from a handler returns after that wait). Idempotent; a stopped server cannot restart.
     public func stop() {
         let stopping: (Running, [VICIConnection])? = lock.withLock {
             guard case .running(let running) = state else {
@@ -234,7 +235,7 @@ public final class VICIServer: @unchecked Sendable {
             try VICIMessage.validateName(event)
             try message.validate(maxSize: maxMessageSize - 2 - event.utf8.count)
         } catch {
-            log?("event '\(event.utf8.prefix(64))' not sent: \(error)")
+            log?("event '\(String(decoding: event.utf8.prefix(64), as: UTF8.self))' not sent: \(error)")
             return nil
         }
         return VICIPacket.event(name: event, message: message).framed()
