@@ -1,4 +1,0 @@
-import Testing
-@testable import TernVICI
-
-@Test func TernVICILinks() {}
