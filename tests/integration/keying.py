@@ -82,24 +82,27 @@ class SA:
         return (f'uat:esp_sa:"{self.family}","{src or self.src}","{dst or self.dst}","{self.spi:#010x}",'
                 f'"{s.tshark_enc}","{ek}","{s.tshark_auth}","{ak}"')
 
-    def scapy_args(self) -> dict:
-        """Keyword arguments for scapy.layers.ipsec.SecurityAssociation (minus the proto)."""
+    def scapy_sa(self, seq_num: int = 1):
+        """This SA as scapy's SecurityAssociation (the independent ESP/AH implementation)."""
+        from scapy.layers.inet import IP, UDP
+        from scapy.layers.inet6 import IPv6
+        from scapy.layers.ipsec import AH, ESP, SecurityAssociation
         s = self.suite
-        d = {"spi": self.spi}
+        kw = {"seq_num": seq_num}
         if s.proto == "esp":
             if s.scapy_crypt == "AES-NULL-GMAC":
-                d.update(crypt_algo="AES-NULL-GMAC", crypt_key=self.auth_key.hex())
+                kw.update(crypt_algo="AES-NULL-GMAC", crypt_key=self.auth_key)
             else:
-                d.update(crypt_algo=s.scapy_crypt, crypt_key=self.enc_key.hex())
+                kw.update(crypt_algo=s.scapy_crypt, crypt_key=self.enc_key or None)
             if s.scapy_auth:
-                d.update(auth_algo=s.scapy_auth, auth_key=self.auth_key.hex())
+                kw.update(auth_algo=s.scapy_auth, auth_key=self.auth_key)
         else:
-            d.update(auth_algo=s.scapy_auth, auth_key=self.auth_key.hex())
+            kw.update(auth_algo=s.scapy_auth, auth_key=self.auth_key)
         if self.mode == "tunnel":
-            d["tunnel"] = {"src": self.src, "dst": self.dst}
+            kw["tunnel_header"] = (IPv6 if ":" in self.src else IP)(src=self.src, dst=self.dst)
         if self.udp:
-            d["nat_t"] = True
-        return d
+            kw["nat_t_header"] = UDP(sport=4500, dport=4500)
+        return SecurityAssociation(ESP if s.proto == "esp" else AH, spi=self.spi, **kw)
 
 
 def new_sa(src: str, dst: str, spi: int, suite: Suite, mode: str, **kw) -> SA:
@@ -137,3 +140,16 @@ def host_config(mode: str, suite: Suite, *, a_outer: str, b_outer: str, a_sel: s
     text_a = sad + spd(a_sel, b_sel, ab, ba)
     text_b = sad + spd(b_sel, a_sel, ba, ab)
     return Config(ab, ba, text_a, text_b)
+
+
+def open_with_scapy(sa: SA, outer_pkt):
+    """Decrypts/verifies one ESP or AH packet (a scapy IP/IPv6 packet) and returns the inner IP packet.
+    Raises if the ICV is wrong."""
+    from scapy.layers.inet import IP
+    from scapy.layers.inet6 import IPv6
+    from scapy.packet import Raw
+    clear = sa.scapy_sa().decrypt(outer_pkt)
+    if sa.mode == "tunnel" and Raw in clear and not clear.haslayer("ICMP") and not clear.haslayer("TCP"):
+        raw = bytes(clear[Raw].load)
+        return IPv6(raw) if raw[0] >> 4 == 6 else IP(raw)
+    return clear

@@ -198,7 +198,7 @@ class Proc:
         except subprocess.TimeoutExpired:
             raise HarnessError(f"{self.label} (pid {self.pid}) still running after {timeout}s\n{self.describe()}")
 
-    def signal(self, sig: int):
+    def send_signal(self, sig: int):
         if self.alive():
             os.kill(self.pid, sig)
 
