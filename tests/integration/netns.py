@@ -173,11 +173,13 @@ class Proc:
         return self.popen.poll() is None
 
     def stdout(self) -> str:
-        self._out.flush()
+        if not self._out.closed:
+            self._out.flush()
         return self.out_path.read_text(errors="replace")
 
     def stderr(self) -> str:
-        self._err.flush()
+        if not self._err.closed:
+            self._err.flush()
         return self.err_path.read_text(errors="replace")
 
     def wait_output(self, regex: str, *, stream: str = "stdout", timeout: float = 10) -> re.Match:
@@ -263,7 +265,7 @@ class Ternd(Proc):
                             diag=self.describe)
         except _DaemonDied:
             raise HarnessError(f"{self.label} exited with {self.popen.returncode} before it was ready\n"
-                               + self.describe())
+                               + self.describe()) from None
 
     def wait_state(self, pred: Callable[[dict], object], *, timeout: float = 10, what: str = "state") -> dict:
         def p():

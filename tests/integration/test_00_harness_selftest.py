@@ -89,6 +89,8 @@ def test_referees_agree_on_the_wire(harness, pair, label, suite, mode, udp):
         inner = IP(src=pair.a.outer4, dst=pair.b.outer4) / ICMP(id=7, seq=1) / Raw(b"tern-referee" * 4)
     wire = [bytes(sa.scapy_sa(seq_num=i + 1).encrypt(IP(bytes(inner)))) for i in range(3)]
 
+    # A second SA entry first: the tests pass both directions' SAs as repeated -o uat:esp_sa options.
+    decoy = keying.new_sa(pair.b.outer4, pair.a.outer4, 0x4243, suite, mode, udp=udp)
     bpf = "udp port 4500" if udp else "ip proto 50"
     cap = Capture(harness, pair.b.ns, "veth0", bpf, label="cap-b")
     pair.a.ns.python("inject.py", "--l3", *[w.hex() for w in wire])
@@ -98,7 +100,7 @@ def test_referees_agree_on_the_wire(harness, pair, label, suite, mode, udp):
 
     rows = tshark_read(pcap, ["esp.spi", "esp.icv_good", "esp.icv_bad", "icmp.type", "ip.src"],
                        prefs=["esp.enable_encryption_decode:TRUE", "esp.enable_authentication_check:TRUE",
-                              sa.tshark_uat()])
+                              decoy.tshark_uat(), sa.tshark_uat()])
     assert len(rows) == 3, rows
     for r in rows:
         assert r["esp.icv_bad"] in ("", "0", "False"), rows
