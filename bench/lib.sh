@@ -31,6 +31,18 @@ wait_until() {
     done
 }
 
+# wait_ternd PID SOCKET BINDIR: ready when the socket exists and `tern state --json` answers;
+# fails at once if the daemon exits.
+wait_ternd() {
+    local pid=$1 sock=$2 bindir=$3 deadline=$((SECONDS + 20))
+    while :; do
+        if ! kill -0 "$pid" 2>/dev/null; then echo "bench: ternd (pid $pid) exited before it was ready" >&2; return 1; fi
+        [ -S "$sock" ] && "$bindir/tern" --vici "$sock" state --json >/dev/null 2>&1 && return 0
+        [ $SECONDS -lt $deadline ] || { echo "bench: ternd (pid $pid) not ready after 20s" >&2; return 1; }
+        sleep 0.05
+    done
+}
+
 topology() {   # topology TAG
     NS_A="tt-bench-a-$1-$$" NS_B="tt-bench-b-$1-$$"
     ip netns add "$NS_A" && NAMESPACES+=("$NS_A")

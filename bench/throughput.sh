@@ -70,8 +70,7 @@ EOF
         local ns=$NS_A; [ $side = b ] && ns=$NS_B
         bg "$ns" "$WORK/ternd-$side.log" "$bindir/ternd" --setkey "$f" --vici "$WORK/ternd-$side.vici" --log-level notice
         local pid=$BG_PID
-        if ! wait_until 20 "ternd $side ready" sh -c \
-            "kill -0 $pid && [ -S '$WORK/ternd-$side.vici' ] && '$bindir/tern' --vici '$WORK/ternd-$side.vici' state --json"; then
+        if ! wait_ternd "$pid" "$WORK/ternd-$side.vici" "$bindir"; then
             echo "---- ternd $side log:" >&2; tail -30 "$WORK/ternd-$side.log" >&2
             return 1
         fi
