@@ -396,6 +396,12 @@ def make_pair(h: Harness, *, mtu: int = 1500) -> Pair:
         s.ns.add_addr("veth0", s.outer6 + "/64")
         s.ns.add_addr("lo", s.inner4 + "/32")
         s.ns.add_addr("lo", s.inner6 + "/128")
+    # Permanent neighbour entries: no ARP/ND on the underlay during a test, so a transport-mode
+    # policy between the underlay addresses cannot catch neighbour discovery and make tests flaky.
+    macs = {s.ns.name: json.loads(s.ns.ip("-j", "link", "show", "veth0").stdout)[0]["address"] for s in (a, b)}
+    for here, there in ((a, b), (b, a)):
+        for addr in (there.outer4, there.outer6):
+            here.ns.ip("neigh", "replace", addr, "lladdr", macs[there.ns.name], "dev", "veth0", "nud", "permanent")
     # The underlay must work before any test blames ternd.
     wait_for(lambda: na.ping(b.outer4, count=1, check=False).returncode == 0, timeout=10,
              what="underlay IPv4 ping")
