@@ -32,7 +32,7 @@ public enum SetkeyFile {
            let add = raw.lazy.compactMap({ $0.tokens.first }).first(where: { $0.kind == .word && $0.text == "add" }) {
             throw ConfigError(
                 location: SourceLocation(file: path, line: add.line, column: add.column),
-                message: "\(path) holds keys (`add`) but group or others may access it (mode \(octal(mode)))",
+                message: "this file holds keys (`add`) but group or others may access it (mode \(octal(mode)))",
                 hint: "run `chmod 600 \(path)`; ternd refuses keys others can read, as racoon refuses psk.txt")
         }
         let euid = geteuid()
