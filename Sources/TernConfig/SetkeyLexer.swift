@@ -22,16 +22,18 @@ struct SetkeyToken: Sendable, Hashable {
 
 struct SetkeyRawStatement: Sendable {
     var tokens: [SetkeyToken]
-    /// Where the terminating `;` is.
+    /// Where the terminating `;` is (for the unterminated last statement: just after its last token).
     var endLine: Int
     var endColumn: Int
+    /// False for tokens left at the end of the file without a `;`.
+    var terminated = true
 }
 
 struct SetkeyLexer {
     let file: String
 
-    /// Statements in order. A trailing statement without `;` is an error (at its last token),
-    /// because setkey would silently drop it and the operator would wonder where a policy went.
+    /// Statements in order. Tokens after the last `;` come back as an unterminated statement;
+    /// the parser reports what is wrong with them (at least the missing `;`).
     func statements(_ text: String) throws(ConfigError) -> [SetkeyRawStatement] {
         let bytes = Array(text.utf8)
         var out: [SetkeyRawStatement] = []
@@ -78,13 +80,18 @@ struct SetkeyLexer {
             }
         }
         if let last = current.last {
-            let first = current[0]
-            throw ConfigError(
-                location: SourceLocation(file: file, line: last.line, column: last.column + SetkeyLexer.width(last)),
-                message: "expected `;` after the statement that begins with '\(SetkeyLexer.quote(first.text))' at line \(first.line), found end of file",
-                hint: "every setkey statement ends with `;`")
+            out.append(SetkeyRawStatement(tokens: current, endLine: last.line,
+                                          endColumn: last.column + SetkeyLexer.width(last), terminated: false))
         }
         return out
+    }
+
+    /// The error for a statement cut off by the end of the file.
+    func missingSemicolon(_ s: SetkeyRawStatement) -> ConfigError {
+        let first = s.tokens.first.map { "'\(SetkeyLexer.quote($0.text))' at line \($0.line)" } ?? "here"
+        return ConfigError(location: SourceLocation(file: file, line: s.endLine, column: s.endColumn),
+                           message: "expected `;` after the statement that begins with \(first), found end of file",
+                           hint: "every setkey statement ends with `;`")
     }
 
     static func endsWord(_ b: UInt8) -> Bool {

@@ -11,11 +11,23 @@ import TernWire
 /// offending token's line and column. Key bytes never appear in an error.
 public enum SetkeyParser {
     public static func parse(_ text: String, file: String) throws(ConfigError) -> [SetkeyStatement] {
-        let raw = try SetkeyLexer(file: file).statements(text)
+        let lexer = SetkeyLexer(file: file)
+        let raw = try lexer.statements(text)
         let parser = SetkeyStatementParser(file: file)
         var out: [SetkeyStatement] = []
         out.reserveCapacity(raw.count)
         for s in raw {
+            guard s.terminated else {
+                // A statement cut off by the end of the file: report the first real problem in
+                // its tokens if there is one (text pasted without its line breaks, a lost
+                // address…), otherwise the missing `;`.
+                do {
+                    _ = try parser.parse(s)
+                } catch where error.location != SourceLocation(file: file, line: s.endLine, column: s.endColumn) {
+                    throw error
+                } catch {}
+                throw lexer.missingSemicolon(s)
+            }
             if let statement = try parser.parse(s) { out.append(statement) }
         }
         return out

@@ -56,6 +56,18 @@ import TernConfig
         #expect(e.message.contains("line 2"))
     }
 
+    @Test func unterminatedStatementReportsItsFirstProblem() throws {
+        // Seed 004's text as printed: its addresses and rule lines were lost, and no `;` is left.
+        let seed = "spdadd any -P out ipsec \nspdadd any -P in ipsec \n"
+        let e = try #require(parseError(seed))
+        #expect(e.location == SourceLocation(file: testFile, line: 1, column: 12))
+        #expect(e.message == "expected destination address, found '-P'")
+        // An incomplete statement whose only problem is the end of the file: the missing `;`.
+        let cut = try #require(parseError("flush;\nspdadd 1.2.3.4 5.6.7.8 any -P out"))
+        #expect(cut.location == SourceLocation(file: testFile, line: 2, column: 34))
+        #expect(cut.message.contains("expected `;`"))
+    }
+
     @Test func unterminatedString() throws {
         let e = try #require(parseError("flush;\nadd 192.0.2.1 192.0.2.2 esp 0x1001 -E aes-cbc \"abc\n;"))
         #expect(e.location == SourceLocation(file: testFile, line: 2, column: 47))
