@@ -1,4 +1,0 @@
-import Testing
-@testable import TernConfig
-
-@Test func TernConfigLinks() {}
