@@ -1,4 +1,0 @@
-import Testing
-@testable import TernDataPlane
-
-@Test func TernDataPlaneLinks() {}
