@@ -104,12 +104,6 @@ public final class DataPlaneSnapshot: @unchecked Sendable {
     public func outboundPolicy(_ s: PacketSelectors) -> Policy? { outbound.lookup(s) }
     public func inboundPolicy(_ s: PacketSelectors) -> Policy? { inbound.lookup(s) ?? forward.lookup(s) }
 
-    /// A local address of `family` for ICMP errors, preferring `preferred`.
-    func localAddress(_ family: IPAddress.Family, preferring preferred: IPAddress?) -> IPAddress? {
-        if let p = preferred, p.family == family { return p }
-        return localAddresses.filter { $0.family == family }.min()
-    }
-
     /// The largest tunnel overhead of any installed SA (for the TUN MTU).
     public var worstCaseOverhead: Int {
         associations.filter(\.isOutbound).map(\.tunnelOverhead).max() ?? 0

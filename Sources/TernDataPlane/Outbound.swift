@@ -48,6 +48,7 @@ public enum OutboundProcessor {
                 switch result {
                 case .success(let t):
                     transmission = t
+                    sa.counters.set(SACounter.lastUsed.rawValue, now)
                 case .failure(.tooBig):
                     drops.count(.tooBig)
                     return buildTooBig(&pkt, sa: sa, snapshot: snapshot) ? .icmpError : .drop(.tooBig)
@@ -68,11 +69,13 @@ public enum OutboundProcessor {
     /// Replaces an oversized packet by ICMP "fragmentation needed"/"packet too big", when the
     /// rules allow one (IPv4 with DF, or IPv6). Returns false if the packet is simply dropped.
     static func buildTooBig(_ pkt: inout PacketBuffer, sa: SecurityAssociation, snapshot: DataPlaneSnapshot) -> Bool {
-        guard let sel = PacketSelectors.parse(pkt.bytes, length: pkt.length),
-              let local = snapshot.localAddress(sel.family, preferring: sa.config.source) else { return false }
+        guard let sel = PacketSelectors.parse(pkt.bytes, length: pkt.length) else { return false }
         let mtu = snapshot.underlayMTU - sa.tunnelOverhead
+        // The error claims to come from the packet's destination: it goes back into the TUN, and
+        // Linux drops ("martian source") anything arriving there from one of its own addresses.
+        // The route to that destination points into the TUN, so reverse-path checks pass too.
         guard let (s, l) = ICMPTooBig.build(in: pkt.base, start: pkt.start, length: pkt.length,
-                                            headroomAvailable: pkt.start, mtu: mtu, localAddress: local) else { return false }
+                                            headroomAvailable: pkt.start, mtu: mtu, source: sel.destination) else { return false }
         pkt.start = s; pkt.length = l
         return true
     }

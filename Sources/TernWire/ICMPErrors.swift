@@ -6,14 +6,14 @@ public enum ICMPTooBig {
 
     /// Rewrites the buffer so that `[start, start+length)` holds an ICMP error back to the
     /// sender of the packet that was there, quoting as much of it as the rules allow.
-    /// `localAddress` is the error's source. Returns the new (start, length), or nil when no
+    /// `source` is the error's source address (same family as the packet). Returns the new (start, length), or nil when no
     /// error may be sent (the packet is itself an ICMP error, a fragment, or malformed).
     public static func build(in base: UnsafeMutableRawPointer, start: Int, length: Int, headroomAvailable: Int,
-                             mtu: Int, localAddress: IPAddress) -> (start: Int, length: Int)? {
+                             mtu: Int, source: IPAddress) -> (start: Int, length: Int)? {
         guard headroomAvailable >= headroom, let sel = PacketSelectors.parse(base + start, length: length) else { return nil }
         let pkt = base + start
         if sel.family == .v4 {
-            guard localAddress.family == .v4 else { return nil }
+            guard source.family == .v4 else { return nil }
             // Never answer an ICMP error with an error (RFC 1122 §3.2.2).
             if sel.upperProtocol == IPProtocolNumber.icmp {
                 guard sel.upperLayerOffset < length else { return nil }
@@ -31,10 +31,10 @@ public enum ICMPTooBig {
             store16(icmp, 6, UInt16(clamping: mtu))
             store16(icmp, 2, internetChecksum(icmp, count: 8 + quoted))
             writeIPv4Header(out, tos: 0, totalLength: 28 + quoted, identification: 0, dontFragment: false,
-                            ttl: 64, proto: IPProtocolNumber.icmp, source: localAddress, destination: sel.source)
+                            ttl: 64, proto: IPProtocolNumber.icmp, source: source, destination: sel.source)
             return (newStart, 28 + quoted)
         } else {
-            guard localAddress.family == .v6 else { return nil }
+            guard source.family == .v6 else { return nil }
             if sel.upperProtocol == IPProtocolNumber.icmpv6 {
                 guard sel.upperLayerOffset < length else { return nil }
                 let type = pkt.load(fromByteOffset: sel.upperLayerOffset, as: UInt8.self)
@@ -49,7 +49,7 @@ public enum ICMPTooBig {
             store16(icmp, 2, 0)
             store32(icmp, 4, UInt32(max(mtu, IPv6.minimumMTU)))
             writeIPv6Header(out, trafficClass: 0, flowLabel: 0, payloadLength: 8 + quoted,
-                            nextHeader: IPProtocolNumber.icmpv6, hopLimit: 64, source: localAddress, destination: sel.source)
+                            nextHeader: IPProtocolNumber.icmpv6, hopLimit: 64, source: source, destination: sel.source)
             // Checksum over the pseudo-header (RFC 8200 §8.1).
             var pseudo = internetChecksumSum(out + 8, count: 32)
             pseudo &+= UInt32(8 + quoted) &+ UInt32(IPProtocolNumber.icmpv6)

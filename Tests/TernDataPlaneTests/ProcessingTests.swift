@@ -214,6 +214,7 @@ let espSuites: [AlgorithmSuite] = [
         let mtu = Int(icmp[26]) << 8 | Int(icmp[27])
         #expect(mtu == 1400 - pair.a.associations[0].tunnelOverhead)
         #expect(Array(icmp[16..<20]) == TunnelPair.innerA4.bytes)   // back to the sender
+        #expect(Array(icmp[12..<16]) == TunnelPair.innerB4.bytes)   // from a non-local address
         #expect(icmp.withUnsafeBytes { internetChecksum($0.baseAddress! + 20, count: icmp.count - 20) } == 0)
         #expect(pair.dropsA[.tooBig] == 1)
 
@@ -233,6 +234,17 @@ let espSuites: [AlgorithmSuite] = [
         }
         let icmp = slot.bytes(pkt)
         #expect(icmp[6] == IPProtocolNumber.icmpv6 && icmp[40] == 2)
+    }
+
+    @Test func bothEndsRecordWhenTheSAWasLastUsed() throws {
+        let pair = try TunnelPair()
+        let out = pair.a.associations.first { $0.config.spi == 0x1001 }!
+        let inbound = pair.b.associations.first { $0.config.spi == 0x1001 }!
+        #expect(out.counters.load(SACounter.lastUsed.rawValue) == 0)
+        let (_, verdict, _) = transfer(pair, PacketFactory.echo(from: TunnelPair.innerA4, to: TunnelPair.innerB4))
+        guard case .deliver? = verdict else { Issue.record("\(String(describing: verdict))"); return }
+        #expect(out.counters.load(SACounter.lastUsed.rawValue) == 1_000)
+        #expect(inbound.counters.load(SACounter.lastUsed.rawValue) == 1_000)
     }
 
     @Test func sequenceNumberNeverWraps() throws {
