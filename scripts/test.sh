@@ -35,5 +35,5 @@ step unit-tests swift test
 step fuzz bash scripts/fuzz.sh "${FUZZ_SECONDS:-20}"
 # -p no:cacheprovider: no .pytest_cache in the work tree. Exit code 5 (no tests collected) fails too.
 # shellcheck disable=SC2086
-step integration python3 -m pytest -q -p no:cacheprovider -rfE --tb=short tests/ ${PYTEST_ARGS:-}
+step integration python3 -m pytest -q -p no:cacheprovider -rfE --tb=short tests/integration ${PYTEST_ARGS:-}
 [ $failed -eq 0 ]

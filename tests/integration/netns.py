@@ -437,14 +437,37 @@ def tcp_transfer(h: Harness, src_ns: NetNS, src_addr: str, dst_ns: NetNS, dst_ad
 # Packet capture (tshark, stopped by PID)
 
 class Capture:
+    """tshark writing a pcap. Ready only once dumpcap reports "Capture started" (tshark prints
+    "Capturing on" before the socket exists); stop() waits until the expected packets reached
+    the file, because SIGINT can discard the kernel ring block that still holds the last ones."""
+
     def __init__(self, h: Harness, ns: NetNS, iface: str, bpf: str, label: str = "capture"):
         self.path = h.artifacts / f"{label}-{secrets.token_hex(2)}.pcap"
         # -F pcap so scapy can read it too; -w writes through dumpcap.
         self.proc = h.spawn(label, ns.cmd(["tshark", "-n", "-q", "-i", iface, "-f", bpf, "-F", "pcap",
                                            "-w", str(self.path)]))
-        self.proc.wait_output(r"Capturing on", stream="stderr", timeout=20)
+        self.proc.wait_output(r"Capture started", stream="stderr", timeout=20)
 
-    def stop(self) -> Path:
+    def packets_written(self) -> int:
+        """Records in the pcap so far (a partly written last record is not counted)."""
+        try:
+            data = self.path.read_bytes()
+        except FileNotFoundError:
+            return 0
+        n, off = 0, 24
+        while off + 16 <= len(data):
+            incl = int.from_bytes(data[off + 8:off + 12], "little")
+            if off + 16 + incl > len(data):
+                break
+            n, off = n + 1, off + 16 + incl
+        return n
+
+    def stop(self, expect: int = 1, timeout: float = 10.0) -> Path:
+        """Stops once at least `expect` packets are in the file (or `timeout` passed: the test's
+        own assertions then say what is missing)."""
+        deadline = time.monotonic() + timeout
+        while self.packets_written() < expect and time.monotonic() < deadline:
+            time.sleep(0.05)
         # SIGINT lets tshark tell dumpcap to flush and finish the file.
         self.proc.stop(signal.SIGINT, timeout=10)
         return self.path

@@ -96,7 +96,7 @@ def test_referees_agree_on_the_wire(harness, pair, label, suite, mode, udp):
     pair.a.ns.python("inject.py", "--l3", *[w.hex() for w in wire])
     # Wait until the capture file holds the 3 packets instead of sleeping.
     wait_for(lambda: len(tshark_read(cap.path, ["frame.number"])) >= 3, timeout=10, what="3 captured packets")
-    pcap = cap.stop()
+    pcap = cap.stop(expect=3)
 
     rows = tshark_read(pcap, ["esp.spi", "esp.icv_good", "esp.icv_bad", "icmp.type", "ip.src"],
                        prefs=["esp.enable_encryption_decode:TRUE", "esp.enable_authentication_check:TRUE",

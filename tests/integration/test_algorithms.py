@@ -19,7 +19,7 @@ def test_esp_algorithm(harness, pair, start_tern, suite):
     cap = Capture(harness, pair.b.ns, "veth0", f"ip proto 50 and src {pair.a.outer4}")
     pair.a.ns.ping(pair.b.inner4, src=pair.a.inner4, count=5, pattern="7e41")
     assert_flow(ta, tb, cfg, 5)
-    pcap = cap.stop()
+    pcap = cap.stop(expect=5)
     pkts = [p for p in rdpcap(str(pcap)) if IP in p]
     assert len(pkts) >= 5
     for p in pkts:

@@ -40,7 +40,7 @@ def test_scapy_decrypts_tern_esp(harness, pair, start_tern):
     assert_flow(ta, tb, cfg, 4)
     by_spi = {cfg.out_a.spi: cfg.out_a, cfg.out_b.spi: cfg.out_b}
     seen = {8: 0, 0: 0}
-    for p in rdpcap(str(cap.stop())):
+    for p in rdpcap(str(cap.stop(expect=8))):
         if IP not in p:
             continue
         sa = by_spi[p["ESP"].spi]

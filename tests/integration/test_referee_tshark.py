@@ -27,7 +27,7 @@ def test_tshark_decrypts_tern_esp(harness, pair, start_tern, label, make, bpf):
     cap = Capture(harness, pair.b.ns, "veth0", bpf)
     pair.a.ns.ping(b_addr, src=a_addr, count=5)
     assert_flow(ta, tb, cfg, 5)
-    pcap = cap.stop()
+    pcap = cap.stop(expect=10)
 
     rows = tshark_read(pcap, ["frame.number", "esp.spi", "esp.icv_good", "esp.icv_bad", "icmp.type", "ip.src",
                               "ip.dst", "udp.dstport", "esp.decrypted_data"],

@@ -30,7 +30,7 @@ def test_replay_integrity_unknown_spi(harness, pair, start_tern):
     cap = Capture(harness, pair.a.ns, "veth0", f"ip proto 50 and src {pair.a.outer4}")
     pair.a.ns.ping(pair.b.inner4, src=pair.a.inner4, count=3)
     assert_flow(ta, tb, cfg, 3)
-    pkts = [bytes(p[IP]) for p in rdpcap(str(cap.stop())) if IP in p]
+    pkts = [bytes(p[IP]) for p in rdpcap(str(cap.stop(expect=3))) if IP in p]
     assert len(pkts) >= 3
     original = pkts[0]
     off = _esp_offset(original)
