@@ -13,6 +13,8 @@ let package = Package(
         .library(name: "TernDataPlane", targets: ["TernDataPlane"]),
         .library(name: "TernVICI", targets: ["TernVICI"]),
         .library(name: "TernConfig", targets: ["TernConfig"]),
+        .library(name: "TernCrypto", targets: ["TernCrypto"]),
+        .library(name: "TernWire", targets: ["TernWire"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.8.2"),

@@ -8,7 +8,10 @@ let package = Package(
     dependencies: [.package(name: "Tern", path: "..")],
     targets: [
         .target(name: "FuzzSupport"),
-        .executableTarget(name: "FuzzInbound", dependencies: ["FuzzSupport", .product(name: "TernDataPlane", package: "Tern")]),
+        .executableTarget(name: "FuzzInbound", dependencies: [
+            "FuzzSupport", .product(name: "TernDataPlane", package: "Tern"),
+            .product(name: "TernCrypto", package: "Tern"), .product(name: "TernWire", package: "Tern"),
+        ]),
         .executableTarget(name: "FuzzVICI", dependencies: ["FuzzSupport", .product(name: "TernVICI", package: "Tern")]),
         .executableTarget(name: "FuzzSetkey", dependencies: ["FuzzSupport", .product(name: "TernConfig", package: "Tern")]),
     ],

@@ -5,12 +5,27 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 secs=${1:-20}; shift || true
 targets=("$@"); [ ${#targets[@]} -gt 0 ] || targets=(FuzzInbound FuzzVICI FuzzSetkey)
-swift build --package-path Fuzz --scratch-path .build-fuzz -c debug \
-    -Xswiftc -sanitize=fuzzer,address -Xswiftc -use-ld=lld >/dev/null
+mkdir -p .build-fuzz
+if ! swift build --package-path Fuzz --scratch-path .build-fuzz -c debug \
+        -Xswiftc -sanitize=fuzzer,address -Xswiftc -use-ld=lld >.build-fuzz/build.log 2>&1; then
+    echo "fuzz: build failed"; grep -E 'error' .build-fuzz/build.log | head -40; exit 1
+fi
+failed=0
 for t in "${targets[@]}"; do
-    corpus="Fuzz/corpus/$t"; mkdir -p "$corpus" Fuzz/corpus-run/"$t"
+    corpus="Fuzz/corpus/$t"; artifacts=".build-fuzz/artifacts/$t/"
+    mkdir -p "$corpus" "Fuzz/corpus-run/$t" "$artifacts"
     echo "fuzz: $t for ${secs}s"
+    # New inputs go to corpus-run (not committed); the checked-in corpus seeds every run.
+    set +e
     .build-fuzz/debug/"$t" -max_total_time="$secs" -max_len=4096 -print_final_stats=1 \
-        Fuzz/corpus-run/"$t" "$corpus" 2>&1 | grep -E 'stat::number_of_executed_units|ERROR|crash|Done' || true
-    if ls crash-* leak-* timeout-* >/dev/null 2>&1; then echo "fuzz: $t found a failing input"; exit 1; fi
+        -artifact_prefix="$artifacts" "Fuzz/corpus-run/$t" "$corpus" >".build-fuzz/$t.log" 2>&1
+    rc=$?
+    set -e
+    grep -E 'stat::number_of_executed_units|stat::peak_rss_mb|ERROR|Done' ".build-fuzz/$t.log" || true
+    if [ $rc -ne 0 ] || ls "$artifacts" | grep -q .; then
+        echo "fuzz: $t FAILED (exit $rc); log .build-fuzz/$t.log, inputs in $artifacts:"
+        ls "$artifacts"; tail -40 ".build-fuzz/$t.log"
+        failed=1
+    fi
 done
+exit $failed
