@@ -1,4 +1,7 @@
 import Foundation
+#if canImport(Glibc)
+import Glibc
+#endif
 import Logging
 import TernConfig
 import TernDataPlane
@@ -197,6 +200,16 @@ public final class Daemon: @unchecked Sendable {
         StateReport(snapshot: box.load(), drops: drops, tunName: tun.name, tunMTU: currentTunMTU, udp: udpCounters)
     }
 
+    /// uname(2) fields for VICI `version`, as charon reports them.
+    static func uname() -> (sysname: String, release: String, machine: String) {
+        var u = utsname()
+        guard Glibc.uname(&u) == 0 else { return ("Linux", "", "") }
+        func field<T>(_ f: T) -> String {
+            withUnsafeBytes(of: f) { String(decoding: $0.prefix { $0 != 0 }, as: UTF8.self) }
+        }
+        return (field(u.sysname), field(u.release), field(u.machine))
+    }
+
     private func startControlSocket() throws {
         let dir = (options.viciPath as NSString).deletingLastPathComponent
         if !dir.isEmpty { try? FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true) }
@@ -205,7 +218,8 @@ public final class Daemon: @unchecked Sendable {
         server.register(command: "version") { _, _ in
             var m = VICIMessage()
             m["daemon"] = .str("ternd"); m["version"] = .str(ternVersion)
-            m["sysname"] = .str("Linux"); m["release"] = .str(""); m["machine"] = .str("x86_64")
+            let host = Self.uname()
+            m["sysname"] = .str(host.sysname); m["release"] = .str(host.release); m["machine"] = .str(host.machine)
             return m
         }
         server.register(command: "tern-state") { [weak self] _, _ in

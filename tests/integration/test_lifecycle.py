@@ -37,3 +37,25 @@ def test_routes_reload_and_clean_shutdown(harness, pair, start_tern):
     assert "tern0" not in ns.ip("link").stdout.decode()
     assert not any(l.startswith("220:") for l in ns.ip("rule", "show").stdout.decode().splitlines())
     assert ns.ip("route", "show", "table", "220", check=False).stdout.decode().strip() == ""
+
+
+def test_strongswan_clients_reach_the_control_socket(pair, start_tern):
+    """strongSwan's own swanctl and the PyPI vici package speak to ternd's VICI socket."""
+    import socket
+
+    import vici
+
+    from netns import run
+
+    cfg = tern_setups.tunnel(pair)
+    ta, _ = start_tern(pair, cfg)
+    out = run(["swanctl", "--version", "--daemon", "--uri", f"unix://{ta.sock}"]).stdout.decode()
+    assert "ternd" in out and "Linux" in out, out
+    s = socket.socket(socket.AF_UNIX)
+    try:
+        s.connect(str(ta.sock))
+        version = vici.Session(s).version()
+    finally:
+        s.close()
+    assert version["daemon"] == b"ternd", version
+    assert version["machine"] and version["release"], version
