@@ -20,4 +20,5 @@ def test_ipv6_tunnels(harness, pair, start_tern, inner, outer):
     pair.b.ns.ping(a_in, src=b_in, count=3)
     assert_flow(ta, tb, cfg, 8)
     tcp_transfer(harness, pair.a.ns, a_in, pair.b.ns, b_in, nbytes=1 << 20)
+    tcp_transfer(harness, pair.b.ns, b_in, pair.a.ns, a_in, nbytes=1 << 20, port=5202)
     assert_no_error_drops(ta, tb)
