@@ -46,6 +46,12 @@ int tern_if_set_mtu(const char *name, int mtu) {
     return with_ifreq(name, SIOCSIFMTU, &ifr);
 }
 
+int tern_if_set_txqueuelen(const char *name, int qlen) {
+    struct ifreq ifr; memset(&ifr, 0, sizeof ifr);
+    ifr.ifr_qlen = qlen;
+    return with_ifreq(name, SIOCSIFTXQLEN, &ifr);
+}
+
 int tern_if_get_mtu(const char *name) {
     struct ifreq ifr; memset(&ifr, 0, sizeof ifr);
     int r = with_ifreq(name, SIOCGIFMTU, &ifr);

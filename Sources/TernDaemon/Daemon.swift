@@ -16,6 +16,10 @@ public struct DaemonOptions: Sendable {
     public var tunName = "tern0"
     /// nil: underlay MTU minus the worst-case overhead of the installed SAs.
     public var tunMTU: Int?
+    /// TUN transmit queue. Linux's default of 500 overflows in TCP bursts faster than one worker
+    /// drains it (measured: ~17 000 drops and as many TCP retransmits in 8 s at 1.1 Gbit/s);
+    /// 4096 removed them at the same throughput.
+    public var tunQueueLength = 4096
     public var underlayMTU = 1500
     public var routeTable = 220
     public var fwmark: UInt32 = 0x7e41
@@ -82,6 +86,7 @@ public final class Daemon: @unchecked Sendable {
 
         tun = try TunDevice(name: options.tunName)
         try applyTunMTU(snapshot)
+        try tun.setTransmitQueueLength(options.tunQueueLength)
         try tun.up()
         log.info("TUN \(tun.name) up, MTU \(currentTunMTU)")
 

@@ -27,6 +27,12 @@ public final class TunDevice: @unchecked Sendable {
 
     deinit { close(fd) }
 
+    /// The TUN's transmit ring: packets the kernel routes into the TUN wait there for our read;
+    /// when it is full the kernel drops them (counted as TX dropped on the interface).
+    public func setTransmitQueueLength(_ length: Int) throws(SystemError) {
+        _ = try SystemError.check("set txqueuelen \(length) on \(name)", tern_if_set_txqueuelen(name, Int32(length)))
+    }
+
     public func setMTU(_ mtu: Int) throws(SystemError) {
         _ = try SystemError.check("set MTU \(mtu) on \(name)", tern_if_set_mtu(name, Int32(mtu)))
     }

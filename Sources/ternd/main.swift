@@ -32,6 +32,9 @@ struct Ternd: ParsableCommand {
     @Option(help: "TUN MTU (default: underlay MTU minus the worst-case overhead of the installed SAs).")
     var tunMtu: Int?
 
+    @Option(help: "TUN transmit queue length in packets (Linux's default 500 drops TCP bursts).")
+    var tunQueueLength = 4096
+
     @Option(help: "Path MTU of the underlay network.")
     var underlayMtu = 1500
 
@@ -57,6 +60,7 @@ struct Ternd: ParsableCommand {
         guard parseMark() != nil else { throw ValidationError("--fwmark takes a number such as 0x7e41") }
         guard (576...65_535).contains(underlayMtu) else { throw ValidationError("--underlay-mtu must be 576…65535") }
         if let m = tunMtu, !(576...65_535).contains(m) { throw ValidationError("--tun-mtu must be 576…65535") }
+        if !(16...1_000_000).contains(tunQueueLength) { throw ValidationError("--tun-queue-length must be 16…1000000") }
     }
 
     func parseMark() -> UInt32? {
@@ -77,6 +81,7 @@ struct Ternd: ParsableCommand {
         o.viciGroup = viciGroup
         o.tunName = tun
         o.tunMTU = tunMtu
+        o.tunQueueLength = tunQueueLength
         o.underlayMTU = underlayMtu
         o.routeTable = routeTable
         o.fwmark = parseMark()!

@@ -18,6 +18,8 @@ def test_routes_reload_and_clean_shutdown(harness, pair, start_tern):
     assert any(l.startswith("220:") and "fwmark 0x7e41" in l and "lookup 220" in l for l in rules.splitlines()), rules
     routes = ns.ip("route", "show", "table", "220").stdout.decode()
     assert "198.51.100.0/24" in routes and "tern0" in routes, routes
+    link = ns.ip("link", "show", "tern0").stdout.decode()
+    assert "qlen 4096" in link, link   # Linux's default 500 drops TCP bursts before ternd reads them
 
     pair.a.ns.ping(pair.b.inner4, src=pair.a.inner4, count=3)
     assert_flow(ta, tb, cfg, 3)

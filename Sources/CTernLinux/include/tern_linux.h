@@ -9,6 +9,7 @@
 /// kernel's chosen name is copied into `out_name` (IFNAMSIZ bytes). Returns fd or -errno.
 int tern_tun_open(const char *name, int multi_queue, char *out_name);
 int tern_if_set_mtu(const char *name, int mtu);
+int tern_if_set_txqueuelen(const char *name, int qlen);
 int tern_if_get_mtu(const char *name);
 int tern_if_set_up(const char *name);
 
