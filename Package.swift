@@ -38,6 +38,11 @@ let package = Package(
             .product(name: "Logging", package: "swift-log"), .product(name: "Atomics", package: "swift-atomics"),
         ]),
         .target(name: "TernTestSupport", dependencies: ["TernWire", "TernCrypto", "TernDataPlane"]),
+        .target(name: "CTernMallocCounter"),
+        // `swift run -c release tern-microbench`: seal+open per packet against the bare AEAD (bench/micro.sh).
+        .executableTarget(name: "tern-microbench", dependencies: [
+            "CTernMallocCounter", "TernTestSupport", "TernDataPlane", "TernCrypto", "TernWire",
+        ]),
         .executableTarget(name: "ternd", dependencies: [
             "TernDaemon", .product(name: "ArgumentParser", package: "swift-argument-parser"),
             .product(name: "Logging", package: "swift-log"),
