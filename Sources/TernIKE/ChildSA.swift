@@ -1,0 +1,113 @@
+import TernCrypto
+import TernDataPlane
+import TernWire
+
+/// One CHILD SA: an inbound and an outbound ESP SA plus the selectors they serve.
+final class ChildSA {
+    enum State: String { case installed = "INSTALLED", rekeying = "REKEYING", rekeyed = "REKEYED", deleting = "DELETING" }
+
+    let uniqueID: UInt32
+    let policy: ChildPolicy
+    var reqid: UInt32
+    var state: State = .installed
+    let inboundSPI: UInt32
+    let outboundSPI: UInt32
+    let algorithms: NegotiatedAlgorithms
+    let mode: IPSecMode
+    let localTS: [IKETrafficSelector]
+    let remoteTS: [IKETrafficSelector]
+    var inboundSA: SAConfig
+    var outboundSA: SAConfig
+    /// The responder of a rekey sends on the new SA only once the initiator deleted the old one.
+    var outboundInstalled = false
+    let installedAt: Double
+    var rekeyAt: Double
+    var expireAt: Double
+    /// Old SAs removed after a grace period, so packets in flight still decrypt.
+    var removeAt: Double?
+    /// The peer's rekey of this SA that crossed ours (RFC 7296 §2.8.1), decided when ours completes.
+    var peerRekey: PeerRekey?
+
+    init(uniqueID: UInt32, policy: ChildPolicy, reqid: UInt32, inboundSPI: UInt32, outboundSPI: UInt32,
+         algorithms: NegotiatedAlgorithms, mode: IPSecMode, localTS: [IKETrafficSelector], remoteTS: [IKETrafficSelector],
+         inboundSA: SAConfig, outboundSA: SAConfig, now: Double, rekeyAt: Double, expireAt: Double) {
+        self.uniqueID = uniqueID; self.policy = policy; self.reqid = reqid
+        self.inboundSPI = inboundSPI; self.outboundSPI = outboundSPI; self.algorithms = algorithms
+        self.mode = mode; self.localTS = localTS; self.remoteTS = remoteTS
+        self.inboundSA = inboundSA; self.outboundSA = outboundSA
+        self.installedAt = now; self.rekeyAt = rekeyAt; self.expireAt = expireAt
+    }
+
+    var handle: ChildSAHandle { ChildSAHandle(reqid: reqid, inboundSPI: inboundSPI, outboundSPI: outboundSPI) }
+
+    func info(now: Double) -> ChildSAInfo {
+        ChildSAInfo(uniqueID: uniqueID, name: policy.name, state: state.rawValue, reqid: reqid,
+                    mode: mode == .transport ? "TRANSPORT" : "TUNNEL", protocolName: "ESP",
+                    encapsulated: inboundSA.encapsulation != .none, inboundSPI: inboundSPI, outboundSPI: outboundSPI,
+                    encryption: algorithms.encryption.strongSwanName, encryptionKeySize: algorithms.encryption.keySizeBits,
+                    integrity: algorithms.integrity == .none ? nil : algorithms.integrity.strongSwanName,
+                    keyExchange: algorithms.keyExchange?.strongSwanName, esn: algorithms.esn,
+                    localTS: localTS.map(\.strongSwanText), remoteTS: remoteTS.map(\.strongSwanText),
+                    installedAgo: now - installedAt, rekeyIn: state == .installed ? max(0, rekeyAt - now) : nil,
+                    lifeIn: max(0, expireAt - now))
+    }
+
+    /// The SPD entries for this CHILD SA's selectors (both directions), bound by reqid.
+    static func policies(localTS: [IKETrafficSelector], remoteTS: [IKETrafficSelector], mode: IPSecMode,
+                         local: IPAddress, remote: IPAddress, reqid: UInt32) -> [PolicyConfig] {
+        var out: [PolicyConfig] = []
+        for l in localTS {
+            for r in remoteTS where l.family == r.family {
+                let proto: UInt8?
+                if l.ipProtocol == 0 && r.ipProtocol == 0 { proto = nil }
+                else if l.ipProtocol == 0 || r.ipProtocol == 0 || l.ipProtocol == r.ipProtocol { proto = max(l.ipProtocol, r.ipProtocol) }
+                else { continue }
+                for (lp, lports) in l.policyParts {
+                    for (rp, rports) in r.policyParts {
+                        // More specific selectors win (lower value), as the kernel orders them.
+                        let priority = UInt32(10_000 - (lp.length + rp.length) * 10 - (lports != nil || rports != nil ? 2 : 0) - (proto != nil ? 1 : 0))
+                        let outRule = IPSecRule(proto: .esp, mode: mode, tunnelSource: mode == .tunnel ? local : nil,
+                                                tunnelDestination: mode == .tunnel ? remote : nil, level: .unique(reqid: reqid))
+                        let inRule = IPSecRule(proto: .esp, mode: mode, tunnelSource: mode == .tunnel ? remote : nil,
+                                               tunnelDestination: mode == .tunnel ? local : nil, level: .unique(reqid: reqid))
+                        out.append(PolicyConfig(source: lp, destination: rp, sourcePorts: lports, destinationPorts: rports,
+                                                upperProtocol: proto, direction: .outbound, priority: priority, action: .protect([outRule])))
+                        out.append(PolicyConfig(source: rp, destination: lp, sourcePorts: rports, destinationPorts: lports,
+                                                upperProtocol: proto, direction: .inbound, priority: priority, action: .protect([inRule])))
+                    }
+                }
+            }
+        }
+        return out
+    }
+
+    /// Splits KEYMAT (RFC 7296 §2.17): initiator→responder encryption and integrity keys first,
+    /// then responder→initiator. Returns (inbound SA, outbound SA) for the side `isInitiator`.
+    static func securityAssociations(keymat: [UInt8], algorithms: NegotiatedAlgorithms, isInitiator: Bool,
+                                     inboundSPI: UInt32, outboundSPI: UInt32, local: SocketAddress, remote: SocketAddress,
+                                     encapsulate: Bool, mode: IPSecMode, reqid: UInt32, replayWindow: Int,
+                                     policy: ChildPolicy) -> (inbound: SAConfig, outbound: SAConfig) {
+        let ek = algorithms.encryption.keyMaterialLength, ik = algorithms.integrity.keyLength
+        var offset = 0
+        func take(_ n: Int) -> [UInt8] { defer { offset += n }; return Array(keymat[offset..<offset + n]) }
+        let encI = take(ek), intI = take(ik), encR = take(ek), intR = take(ik)
+        let (inEnc, inInt, outEnc, outInt) = isInitiator ? (encR, intR, encI, intI) : (encI, intI, encR, intR)
+        let encIn: Encapsulation = encapsulate ? .udp(sourcePort: remote.port, destinationPort: local.port) : .none
+        let encOut: Encapsulation = encapsulate ? .udp(sourcePort: local.port, destinationPort: remote.port) : .none
+        let inbound = SAConfig(source: remote.address, destination: local.address, proto: .esp, spi: inboundSPI, mode: mode,
+                               encapsulation: encIn, reqid: reqid, replayWindow: replayWindow,
+                               extendedSequenceNumbers: algorithms.esn, encryption: algorithms.encryption,
+                               encryptionKey: KeyMaterial(inEnc), integrity: algorithms.integrity, integrityKey: KeyMaterial(inInt),
+                               hardLifetimeBytes: policy.lifeBytes, softLifetimeBytes: policy.rekeyBytes)
+        let outbound = SAConfig(source: local.address, destination: remote.address, proto: .esp, spi: outboundSPI, mode: mode,
+                                encapsulation: encOut, reqid: reqid, replayWindow: replayWindow,
+                                extendedSequenceNumbers: algorithms.esn, encryption: algorithms.encryption,
+                                encryptionKey: KeyMaterial(outEnc), integrity: algorithms.integrity, integrityKey: KeyMaterial(outInt),
+                                hardLifetimeBytes: policy.lifeBytes, softLifetimeBytes: policy.rekeyBytes)
+        return (inbound, outbound)
+    }
+
+    static func keyMaterialLength(_ a: NegotiatedAlgorithms) -> Int {
+        2 * (a.encryption.keyMaterialLength + a.integrity.keyLength)
+    }
+}

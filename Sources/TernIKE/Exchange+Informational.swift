@@ -1,0 +1,296 @@
+import TernCrypto
+import TernDataPlane
+import TernWire
+
+// INFORMATIONAL (RFC 7296 §1.4): deletes, liveness checks; IKE SA rekeying (§1.3.2, §2.18);
+// and the end of an IKE SA's life (failure, dead peer, delete, reauthentication).
+
+extension IKESession {
+    // MARK: Deleting CHILD SAs
+
+    func startDeleteChild(inboundSPI: UInt32, reason: String, now: Double, _ out: inout [IKEAction]) {
+        guard let c = children.first(where: { $0.inboundSPI == inboundSPI }) else { return }
+        if c.state != .rekeyed { c.state = .deleting }
+        log(.info, "deleting CHILD_SA \(c.policy.name){\(c.uniqueID)}: \(reason)", &out)
+        let payload = IKEPayload.delete(IKEDelete(protocolID: IKEProtocolID.esp.rawValue,
+                                                  spis: [withUnsafeBytes(of: inboundSPI.bigEndian) { Array($0) }]))
+        sendRequest(.informational, payloads: [payload], context: .deleteChildren([inboundSPI]), now: now, &out)
+    }
+
+    func processDeleteChildrenResponse(_ payloads: [IKEPayload], spis: [UInt32], now: Double, _ out: inout [IKEAction]) {
+        for spi in spis {
+            guard let c = children.first(where: { $0.inboundSPI == spi }) else { continue }
+            if c.state == .rekeyed {
+                // Packets the peer sent on the old SA just before the delete may still be in flight.
+                c.removeAt = now + Self.oldSAGrace
+            } else {
+                retire(c, reason: "deleted", now: now, &out)
+            }
+        }
+    }
+
+    /// Seconds an old inbound SA stays after a rekey, for packets in flight.
+    static let oldSAGrace = 2.0
+
+    /// Removes a CHILD SA and, when nothing else uses them, its policies.
+    func retire(_ c: ChildSA, reason: String, now: Double, _ out: inout [IKEAction]) {
+        pendingOutbound[c.inboundSPI] = nil
+        removeChildSAs(c, &out)
+        children.removeAll { $0 === c }
+        endpoint.releaseChildSPI(c.inboundSPI)
+        dropPoliciesIfUnused(reqid: c.reqid, &out)
+        out.append(.event(.childDeleted(info(now: now), c.info(now: now), reason: reason)))
+    }
+
+    // MARK: Deleting the IKE SA
+
+    func startDeleteIKE(reason: String, now: Double, _ out: inout [IKEAction]) {
+        guard state != .dead else { return }
+        if state != .rekeyed { state = .deleting }
+        log(.info, "deleting IKE_SA: \(reason)", &out)
+        sendRequest(.informational, payloads: [.delete(IKEDelete(protocolID: IKEProtocolID.ike.rawValue, spis: []))],
+                    context: .deleteIKE, now: now, &out)
+    }
+
+    /// Ends this IKE SA: removes its CHILD SAs and policies and tells the endpoint.
+    func destroy(reason: String, now: Double, _ out: inout [IKEAction], notifyPeer: Bool) {
+        guard state != .dead else { return }
+        if notifyPeer, keys != nil {
+            // Best effort, no retransmission: the SA is going away now.
+            let id = nextRequestID
+            nextRequestID &+= 1
+            for d in protect(exchange: .informational, payloads: [.delete(IKEDelete(protocolID: IKEProtocolID.ike.rawValue, spis: []))],
+                             messageID: id, isResponse: false) {
+                out.append(.send(datagram: d, from: local, to: remote))
+            }
+        }
+        let wasEstablished = establishedAt != nil && state != .rekeyed
+        for c in children { retire(c, reason: reason, now: now, &out) }
+        state = .dead
+        outstanding = nil
+        queue = []
+        if wasEstablished { out.append(.event(.ikeDeleted(info(now: now), reason: reason))) }
+        endpoint.remove(self)
+    }
+
+    /// Establishment failed: report, retry per keyingtries, and go away.
+    func fail(reason: String, now: Double, _ out: inout [IKEAction]) {
+        out.append(.event(.ikeFailed(connection: policy.name, reason: reason)))
+        log(.warning, "establishing IKE_SA failed: \(reason)", &out)
+        let retry = isInitiator && (policy.keyingTries == 0 || UInt32(attempt) < policy.keyingTries)
+        let names = pendingChildren + children.map(\.policy.name)
+        destroy(reason: reason, now: now, &out, notifyPeer: false)
+        if retry {
+            endpoint.initiate(policy: policy, children: names, attempt: attempt + 1, now: now, &out)
+        }
+    }
+
+    /// The peer stopped answering (retransmits or dpd_timeout exhausted): dpd_action per CHILD SA.
+    func peerDead(reason: String, now: Double, _ out: inout [IKEAction]) {
+        if state == .connecting && establishedAt == nil {
+            fail(reason: reason, now: now, &out)
+            return
+        }
+        if state == .deleting || state == .rekeyed {
+            destroy(reason: reason, now: now, &out, notifyPeer: false)
+            return
+        }
+        log(.warning, "peer \(remote) is dead: \(reason)", &out)
+        let restart = children.filter { $0.policy.dpdAction == .restart }.map(\.policy.name)
+        destroy(reason: "peer dead: \(reason)", now: now, &out, notifyPeer: false)
+        if !restart.isEmpty {
+            log(.info, "dpd_action = restart: re-initiating \(restart.joined(separator: ", "))", &out)
+            endpoint.initiate(policy: policy, children: restart, attempt: 1, now: now, &out)
+        }
+    }
+
+    /// Reauthentication (reauth_time): a new IKE SA with the same CHILD SAs, then delete this one.
+    func reauthenticate(now: Double, _ out: inout [IKEAction]) {
+        let names = children.filter { $0.state == .installed }.map(\.policy.name)
+        log(.info, "reauthenticating", &out)
+        if let replacement = endpoint.initiate(policy: policy, children: names, attempt: 1, now: now, &out) {
+            replacement.replaces = self
+        }
+    }
+
+    // MARK: Peer requests
+
+    func processInformationalRequest(_ payloads: [IKEPayload], messageID: UInt32, now: Double, _ out: inout [IKEAction]) {
+        var response: [IKEPayload] = []
+        var deleteIKE = false
+        var ourSPIs: [[UInt8]] = []
+        for p in payloads {
+            switch p {
+            case .delete(let d) where d.protocolID == IKEProtocolID.ike.rawValue:
+                deleteIKE = true
+            case .delete(let d) where d.protocolID == IKEProtocolID.esp.rawValue || d.protocolID == IKEProtocolID.ah.rawValue:
+                for raw in d.spis where raw.count == 4 {
+                    let spi = raw.reduce(0) { $0 << 8 | UInt32($1) }
+                    guard let c = children.first(where: { $0.outboundSPI == spi }) else { continue }
+                    ourSPIs.append(withUnsafeBytes(of: c.inboundSPI.bigEndian) { Array($0) })
+                    peerDeletedChild(c, now: now, &out)
+                }
+            case .notify(let n) where n.type == .authenticationFailed:
+                deleteIKE = true
+            default: break
+            }
+        }
+        if deleteIKE {
+            sendResponse(.informational, messageID: messageID, payloads: [], &out)
+            let closing = children.filter { $0.policy.closeAction == .start }.map(\.policy.name)
+            destroy(reason: state == .rekeyed ? "rekeyed" : "deleted by peer", now: now, &out, notifyPeer: false)
+            if !closing.isEmpty { endpoint.initiate(policy: policy, children: closing, attempt: 1, now: now, &out) }
+            return
+        }
+        if !ourSPIs.isEmpty { response.append(.delete(IKEDelete(protocolID: IKEProtocolID.esp.rawValue, spis: ourSPIs))) }
+        sendResponse(.informational, messageID: messageID, payloads: response, &out)
+    }
+
+    private func peerDeletedChild(_ c: ChildSA, now: Double, _ out: inout [IKEAction]) {
+        if c.state == .rekeyed {
+            // The rekey initiator deleted the old SA: switch outbound to the new one, keep the
+            // old inbound a moment for packets in flight.
+            for n in children where n.reqid == c.reqid && pendingOutbound[n.inboundSPI] != nil {
+                finishResponderRekey(n, now: now, &out)
+            }
+            if c.outboundInstalled { out.append(.removeSA(c.outboundSA.key)); c.outboundInstalled = false }
+            c.removeAt = now + Self.oldSAGrace
+            return
+        }
+        // A successor that waited for this delete (collision losers delete their own new SA).
+        let restart = c.policy.closeAction == .start && !children.contains { $0 !== c && $0.reqid == c.reqid }
+        retire(c, reason: "deleted by peer", now: now, &out)
+        if restart {
+            queue.append(.createChild(c.policy.name))
+        }
+    }
+
+    // MARK: IKE SA rekeying
+
+    func startRekeyIKE(now: Double, _ out: inout [IKEAction]) {
+        guard state == .established, let group = algorithms?.keyExchange else { return }
+        let ke: KeyExchange
+        do { ke = try KeyExchange(group: group, rng: &endpoint.random) } catch { return }
+        let spi = endpoint.allocateIKESPI()
+        let nonce = endpoint.random.bytes(32)
+        // Our configured proposals, with the current group first so the KE we send fits.
+        var proposals = policy.proposals
+        for i in proposals.indices where proposals[i].keyExchange.contains(group) {
+            proposals[i].keyExchange.removeAll { $0 == group }
+            proposals[i].keyExchange.insert(group, at: 0)
+        }
+        state = .rekeying
+        log(.info, "rekeying IKE_SA", &out)
+        let payloads: [IKEPayload] = [
+            .securityAssociation(ProposalSelection.wireProposals(proposals, protocolID: .ike, spi: spi.bigEndianBytes)),
+            .nonce(nonce),
+            .keyExchange(group: group.rawValue, data: ke.publicValue),
+        ]
+        sendRequest(.createChildSA, payloads: payloads, context: .rekeyIKE(IKERekeyRequest(newSPI: spi, nonce: nonce, keyExchange: ke)), now: now, &out)
+    }
+
+    func processRekeyIKEResponse(_ payloads: [IKEPayload], request: IKERekeyRequest, now: Double, _ out: inout [IKEAction]) {
+        let offer = ChildOffer(payloads)
+        func retryLater(_ why: String) {
+            endpoint.releaseIKESPI(request.newSPI)
+            log(.info, "IKE_SA rekey failed (\(why)); retrying later", &out)
+            if state == .rekeying { state = .established }
+            rekeyAt = now + 10 + endpoint.random.jitter(10)
+        }
+        if let e = offer.errors.first { retryLater("peer answered \(e.type)"); return }
+        guard let nr = offer.nonce, nr.count >= 16, nr.count <= 256,
+              let (p, chosen) = ProposalSelection.accept(response: offer.proposals, offered: policy.proposals, protocolID: .ike, expectKeyExchange: true),
+              p.spi.count == 8, let (g, data) = offer.ke, g == request.keyExchange.group.rawValue,
+              let shared = try? request.keyExchange.sharedSecret(peerPublicValue: data) else {
+            retryLater("malformed response")
+            return
+        }
+        let peerSPI = p.spi.reduce(UInt64(0)) { $0 << 8 | UInt64($1) }
+        let new = endpoint.rekeyedSession(from: self, isInitiator: true, initiatorSPI: request.newSPI, responderSPI: peerSPI,
+                                          algorithms: chosen, nonceI: request.nonce, nonceR: nr, sharedSecret: shared, now: now, &out)
+        if let collision = peerRekeyNonces {
+            let ours = min(lexicographic: request.nonce, nr), theirs = min(lexicographic: collision.ni, collision.nr)
+            if ours.lexicographicallyPrecedes(theirs) {
+                // Ours is redundant: the peer's new IKE SA keeps the CHILD SAs; we delete ours.
+                log(.info, "IKE_SA rekey collision: deleting our redundant new IKE_SA", &out)
+                new.moveChildren(to: collision.newSession)
+                state = .rekeyed
+                new.state = .rekeyed
+                new.enqueue(.deleteIKE(reason: "rekey collision"), now: now, &out)
+                deleteAt = now + 30
+                return
+            }
+            collision.newSession.moveChildren(to: new)
+        }
+        moveChildren(to: new)
+        state = .rekeyed
+        successor = new
+        out.append(.event(.ikeRekeyed(old: info(now: now), new: new.info(now: now))))
+        enqueue(.deleteIKE(reason: "rekeyed"), now: now, &out)
+    }
+
+    func respondToRekeyIKE(_ offer: ChildOffer, nonceI: [UInt8], messageID: UInt32, now: Double, _ out: inout [IKEAction]) {
+        func respond(_ p: [IKEPayload]) { sendResponse(.createChildSA, messageID: messageID, payloads: p, &out) }
+        guard let (p, chosen) = ProposalSelection.select(ours: policy.proposals, theirs: offer.proposals, protocolID: .ike, requireKeyExchange: true),
+              p.spi.count == 8 else {
+            respond([.notify(IKENotify(type: .noProposalChosen))])
+            return
+        }
+        let g = chosen.keyExchange!
+        guard let (group, data) = offer.ke, group == g.rawValue else {
+            respond([.notify(IKENotify(type: .invalidKEPayload, data: [UInt8(g.rawValue >> 8), UInt8(g.rawValue & 0xFF)]))])
+            return
+        }
+        guard let ke = try? KeyExchange(group: g, rng: &endpoint.random), let shared = try? ke.sharedSecret(peerPublicValue: data) else {
+            respond([.notify(IKENotify(type: .invalidSyntax))])
+            return
+        }
+        let spi = endpoint.allocateIKESPI()
+        let nr = endpoint.random.bytes(32)
+        let peerSPI = p.spi.reduce(UInt64(0)) { $0 << 8 | UInt64($1) }
+        respond([.securityAssociation([chosen.wireProposal(number: p.number, protocolID: .ike, spi: spi.bigEndianBytes)]),
+                 .nonce(nr), .keyExchange(group: group, data: ke.publicValue)])
+        let new = endpoint.rekeyedSession(from: self, isInitiator: false, initiatorSPI: peerSPI, responderSPI: spi,
+                                          algorithms: chosen, nonceI: nonceI, nonceR: nr, sharedSecret: shared, now: now, &out)
+        if state == .rekeying, case .rekeyIKE? = outstanding?.exchange {
+            peerRekeyNonces = (nonceI, nr, new)     // collision: decided when our response arrives
+            moveChildren(to: new)
+            return
+        }
+        moveChildren(to: new)
+        state = .rekeyed
+        successor = new
+        deleteAt = now + 30   // the initiator deletes the old SA; don't wait forever
+        out.append(.event(.ikeRekeyed(old: info(now: now), new: new.info(now: now))))
+    }
+
+    func moveChildren(to other: IKESession) {
+        other.children += children
+        for (k, v) in pendingOutbound { other.pendingOutbound[k] = v }
+        children = []
+        pendingOutbound = [:]
+    }
+
+    // MARK: NAT mapping changes
+
+    /// The peer's address or port changed behind a NAT (RFC 7296 §2.23): follow it, and move the
+    /// ESP SAs with it so traffic continues without renegotiation.
+    func peerMoved(to new: SocketAddress, now: Double, _ out: inout [IKEAction]) {
+        let old = remote
+        remote = new
+        for c in children {
+            let oldOut = c.outboundSA.key, oldIn = c.inboundSA.key
+            c.outboundSA.destination = new.address
+            c.inboundSA.source = new.address
+            if case .udp(let sp, _) = c.outboundSA.encapsulation { c.outboundSA.encapsulation = .udp(sourcePort: sp, destinationPort: new.port) }
+            if case .udp(_, let dp) = c.inboundSA.encapsulation { c.inboundSA.encapsulation = .udp(sourcePort: new.port, destinationPort: dp) }
+            out.append(.updateSA(old: oldIn, new: c.inboundSA))
+            if c.outboundInstalled { out.append(.updateSA(old: oldOut, new: c.outboundSA)) }
+        }
+        for c in children where c.mode == .tunnel && c.state == .installed {
+            out.append(.installPolicies(reqid: c.reqid, ChildSA.policies(localTS: c.localTS, remoteTS: c.remoteTS, mode: c.mode,
+                                                                          local: local.address, remote: remote.address, reqid: c.reqid)))
+        }
+        out.append(.event(.peerAddressChanged(info(now: now), from: old, to: new)))
+    }
+}

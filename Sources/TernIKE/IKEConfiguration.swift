@@ -1,0 +1,201 @@
+import TernCrypto
+import TernDataPlane
+import TernWire
+
+/// What the engine needs to know about a connection: the typed, validated form of a
+/// swanctl.conf `connections.<name>` section (TernConfig builds it; tests build it directly).
+/// Durations are in seconds; 0 disables the corresponding timer, as in strongSwan.
+public struct ConnectionPolicy: Sendable {
+    public var name: String
+    /// Local addresses we accept IKE on for this connection (empty = any).
+    public var localAddresses: [AddressMatch]
+    /// Peers: the first concrete address is the one we initiate to.
+    public var remoteAddresses: [AddressMatch]
+    public var localPort: UInt16 = 500
+    public var remotePort: UInt16 = 500
+    public var proposals: [AlgorithmProposal]
+    public var localIdentity: Identity?          // nil: our IP address
+    public var remoteIdentity: Identity?         // nil: any peer identity (%any)
+    public var localAuth: AuthMethod = .psk
+    public var remoteAuth: AuthMethod = .psk
+    /// `encap = yes`: pretend a NAT so ESP is UDP-encapsulated even without one (RFC 3948).
+    public var forceEncapsulation = false
+    public var dpdDelay: UInt64 = 0
+    public var dpdTimeout: UInt64 = 0
+    public var rekeyTime: UInt64 = 14_400
+    public var reauthTime: UInt64 = 0
+    public var overTime: UInt64 = 1_440
+    public var randTime: UInt64 = 1_440
+    public var fragmentation: FragmentationPolicy = .yes
+    /// Largest IKE datagram we send before fragmenting (strongSwan's fragment_size default).
+    public var fragmentSize = 1280
+    public var keyingTries: UInt32 = 1
+    public var unique: UniquenessPolicy = .no
+    public var sendInitialContact = true
+    public var children: [ChildPolicy]
+
+    public init(name: String, localAddresses: [AddressMatch] = [], remoteAddresses: [AddressMatch],
+                proposals: [AlgorithmProposal], children: [ChildPolicy]) {
+        self.name = name; self.localAddresses = localAddresses; self.remoteAddresses = remoteAddresses
+        self.proposals = proposals; self.children = children
+    }
+
+    /// The address to initiate to: the first single address in remote_addrs.
+    public var initiationTarget: IPAddress? {
+        for m in remoteAddresses { if case .address(let a) = m { return a } }
+        return nil
+    }
+}
+
+public enum AuthMethod: String, Sendable, Hashable { case psk, pubkey }
+
+public enum FragmentationPolicy: String, Sendable, Hashable { case yes, accept, force, no }
+public enum UniquenessPolicy: String, Sendable, Hashable { case no, never, keep, replace }
+
+/// An address pattern from local_addrs / remote_addrs.
+public enum AddressMatch: Sendable, Hashable, CustomStringConvertible {
+    case any
+    case address(IPAddress)
+    case prefix(IPPrefix)
+    case range(IPAddress, IPAddress)
+
+    public func matches(_ a: IPAddress) -> Bool {
+        switch self {
+        case .any: true
+        case .address(let x): x == a
+        case .prefix(let p): p.contains(a)
+        case .range(let lo, let hi): lo.family == a.family && lo <= a && a <= hi
+        }
+    }
+
+    /// How specific the match is, so the most specific connection wins.
+    var specificity: Int {
+        switch self {
+        case .any: 0
+        case .prefix(let p): 1 + p.length
+        case .range: 100
+        case .address: 200
+        }
+    }
+
+    public var description: String {
+        switch self {
+        case .any: "%any"
+        case .address(let a): "\(a)"
+        case .prefix(let p): "\(p)"
+        case .range(let a, let b): "\(a)-\(b)"
+        }
+    }
+}
+
+public enum ChildStartAction: String, Sendable, Hashable { case none, trap, start }
+public enum ChildDPDAction: String, Sendable, Hashable { case clear, trap, restart }
+public enum ChildCloseAction: String, Sendable, Hashable { case none, trap, start }
+
+/// A selector as configured: `dynamic` becomes the IKE endpoint's own address at negotiation.
+public struct SelectorPolicy: Sendable, Hashable, CustomStringConvertible {
+    public enum Addresses: Sendable, Hashable { case dynamic, range(IPAddress, IPAddress) }
+    public var addresses: Addresses
+    public var ipProtocol: UInt8
+    public var startPort: UInt16
+    public var endPort: UInt16
+
+    public init(_ addresses: Addresses, ipProtocol: UInt8 = 0, startPort: UInt16 = 0, endPort: UInt16 = 65_535) {
+        self.addresses = addresses; self.ipProtocol = ipProtocol; self.startPort = startPort; self.endPort = endPort
+    }
+    public static let dynamic = SelectorPolicy(.dynamic)
+    public init(prefix: IPPrefix, ipProtocol: UInt8 = 0, startPort: UInt16 = 0, endPort: UInt16 = 65_535) {
+        self.init(.range(prefix.address, prefix.lastAddress), ipProtocol: ipProtocol, startPort: startPort, endPort: endPort)
+    }
+
+    /// The concrete selector with `dynamic` replaced by `host`.
+    func resolved(host: IPAddress) -> IKETrafficSelector {
+        switch addresses {
+        case .dynamic:
+            IKETrafficSelector(ipProtocol: ipProtocol, startPort: startPort, endPort: endPort, startAddress: host, endAddress: host)
+        case .range(let lo, let hi):
+            IKETrafficSelector(ipProtocol: ipProtocol, startPort: startPort, endPort: endPort, startAddress: lo, endAddress: hi)
+        }
+    }
+
+    public var description: String {
+        let a: String
+        switch addresses {
+        case .dynamic: a = "dynamic"
+        case .range(let lo, let hi): a = IKETrafficSelector(startAddress: lo, endAddress: hi).addressText
+        }
+        return ipProtocol == 0 && startPort == 0 && endPort == 65_535 ? a : "\(a)[\(ipProtocol)/\(startPort)-\(endPort)]"
+    }
+}
+
+public struct ChildPolicy: Sendable {
+    public var name: String
+    public var localSelectors: [SelectorPolicy] = [.dynamic]
+    public var remoteSelectors: [SelectorPolicy] = [.dynamic]
+    public var proposals: [AlgorithmProposal]
+    public var mode: IPSecMode = .tunnel
+    public var startAction: ChildStartAction = .none
+    public var dpdAction: ChildDPDAction = .clear
+    public var closeAction: ChildCloseAction = .none
+    public var rekeyTime: UInt64 = 3_600
+    public var lifeTime: UInt64 = 3_960
+    public var randTime: UInt64 = 360
+    public var rekeyBytes: UInt64 = 0
+    public var lifeBytes: UInt64 = 0
+    public var rekeyPackets: UInt64 = 0
+    public var lifePackets: UInt64 = 0
+    public var replayWindow: Int = 32
+
+    public init(name: String, localSelectors: [SelectorPolicy] = [.dynamic], remoteSelectors: [SelectorPolicy] = [.dynamic],
+                proposals: [AlgorithmProposal]) {
+        self.name = name; self.localSelectors = localSelectors; self.remoteSelectors = remoteSelectors
+        self.proposals = proposals
+    }
+}
+
+/// A pre-shared key and the identities it belongs to (swanctl `secrets { ike-x { id-a, id-b, secret } }`).
+public struct SharedKey: Sendable, CustomStringConvertible {
+    public var owners: [Identity]
+    public var secret: [UInt8]
+    public init(owners: [Identity], secret: [UInt8]) { self.owners = owners; self.secret = secret }
+    public var description: String { "shared key for \(owners.map(\.description).joined(separator: ", "))" }
+}
+
+/// Everything the engine is configured with: connections and credentials. Replaced as a whole
+/// on reload; running IKE SAs keep the policy they were negotiated with.
+public struct EngineConfiguration: Sendable {
+    public var connections: [ConnectionPolicy]
+    public var sharedKeys: [SharedKey]
+    public var retransmission = RetransmissionPolicy()
+    /// Half-open IKE SAs before cookies are required (RFC 7296 §2.6); strongSwan's cookie_threshold.
+    public var cookieThreshold = 30
+    /// Half-open IKE SAs one peer address may hold before its requests are dropped; strongSwan's block_threshold.
+    public var perSourceHalfOpenLimit = 5
+    /// Seconds a half-open SA may wait for IKE_AUTH (strongSwan's half_open_timeout).
+    public var halfOpenTimeout: UInt64 = 30
+    /// NAT keepalive interval (strongSwan's keep_alive).
+    public var natKeepalive: UInt64 = 20
+    /// Trap policies queue at most this many packets per SA being negotiated.
+    public var acquireQueueLimit = 32
+    public init(connections: [ConnectionPolicy] = [], sharedKeys: [SharedKey] = []) {
+        self.connections = connections; self.sharedKeys = sharedKeys
+    }
+}
+
+/// strongSwan's retransmission defaults: timeout 4 s, base 1.8, 5 tries.
+public struct RetransmissionPolicy: Sendable, Hashable {
+    public var timeout: Double = 4.0
+    public var base: Double = 1.8
+    public var tries: Int = 5
+    public init(timeout: Double = 4.0, base: Double = 1.8, tries: Int = 5) {
+        self.timeout = timeout; self.base = base; self.tries = tries
+    }
+    /// Seconds to wait after the n-th send (0 = the first transmission).
+    func delay(afterSend n: Int) -> Double { timeout * pow(base, n) }
+}
+
+@inline(__always) func pow(_ b: Double, _ e: Int) -> Double {
+    var r = 1.0
+    for _ in 0..<max(0, e) { r *= b }
+    return r
+}

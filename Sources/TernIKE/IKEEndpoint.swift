@@ -1,0 +1,405 @@
+import Crypto
+import TernCrypto
+import TernDataPlane
+import TernWire
+
+/// Commands an operator (VICI, CLI) can get wrong.
+public struct IKECommandError: Error, Sendable, CustomStringConvertible {
+    public let description: String
+    public init(_ d: String) { description = d }
+}
+
+/// Counters of what the endpoint dropped or answered statelessly.
+public struct IKEEndpointStats: Sendable {
+    public var received = 0
+    public var malformed = 0
+    public var unknownSPI = 0
+    public var cookiesSent = 0
+    public var halfOpenLimited = 0
+    public var noConnection = 0
+}
+
+/// The IKE side of a gateway (RFC 7296), sans-I/O: datagrams, commands and timer ticks in,
+/// `[IKEAction]` out. Dispatches by our SPI to one `IKESession` per IKE SA, answers
+/// IKE_SA_INIT (with cookies when too many SAs are half-open, §2.6), and owns the numbering
+/// of SPIs, reqids and unique IDs.
+///
+/// Not thread-safe: the daemon calls it from one queue.
+public final class IKEEndpoint {
+    public private(set) var configuration: EngineConfiguration
+    var random: EngineRandom
+    let keyLogEnabled: Bool
+    /// Which local address reaches a peer (the daemon asks the routing table).
+    public var sourceAddressFor: (IPAddress) -> IPAddress?
+    public private(set) var stats = IKEEndpointStats()
+
+    private var sessions: [UInt64: IKESession] = [:]                // by our SPI
+    private var halfOpen: [HalfOpenKey: UInt64] = [:]               // responder SAs before IKE_AUTH
+    private var childSPIs: Set<UInt32> = []
+    private var nextReqid: UInt32 = 1
+    private var nextUniqueID: UInt32 = 1
+    private let cookieSecret: [UInt8]
+
+    struct HalfOpenKey: Hashable { var initiatorSPI: UInt64; var remote: SocketAddress }
+
+    public init(configuration: EngineConfiguration, random: EngineRandom = .system(), keyLogEnabled: Bool = false,
+                sourceAddressFor: @escaping (IPAddress) -> IPAddress? = { _ in nil }) {
+        self.configuration = configuration
+        self.random = random
+        self.keyLogEnabled = keyLogEnabled
+        self.sourceAddressFor = sourceAddressFor
+        cookieSecret = self.random.bytes(32)
+    }
+
+    /// New connections and secrets; running IKE SAs keep the connection they were negotiated
+    /// with until rekeyed or re-established.
+    public func update(configuration c: EngineConfiguration) { configuration = c }
+
+    // MARK: - Inputs
+
+    public func handle(datagram bytes: [UInt8], from: SocketAddress, to: SocketAddress, now: Double) -> [IKEAction] {
+        var out: [IKEAction] = []
+        stats.received += 1
+        guard let header = try? IKEHeader(decoding: bytes[...]) else { stats.malformed += 1; return out }
+        let isResponse = header.flags.contains(.response)
+        let senderIsInitiator = header.flags.contains(.initiator)
+        let ourSPI = senderIsInitiator ? header.responderSPI : header.initiatorSPI
+
+        if header.exchangeType == IKEExchangeType.ikeSAInit.rawValue && !isResponse && header.responderSPI == 0 {
+            respondToInit(bytes, header: header, from: from, to: to, now: now, &out)
+            return out
+        }
+        guard let session = sessions[ourSPI], session.state != .dead else {
+            stats.unknownSPI += 1
+            return out
+        }
+        let message: IKEMessage
+        do {
+            message = try IKEMessage(decoding: bytes)
+        } catch {
+            stats.malformed += 1
+            session.log(.debug, "malformed message from \(from): \(error)", &out)
+            return out
+        }
+        if header.exchangeType == IKEExchangeType.ikeSAInit.rawValue && isResponse {
+            guard session.isInitiator, session.keys == nil, session.outstanding?.messageID == 0, header.messageID == 0 else { return out }
+            session.processInitResponse(message, bytes: bytes, from: from, to: to, now: now, &out)
+            if session.state != .dead && session.responderSPI != 0 {
+                // Nothing else to re-key: the session stays under our (initiator) SPI.
+            }
+            return out
+        }
+        session.handle(message: message, bytes: bytes, from: from, to: to, now: now, &out)
+        return out
+    }
+
+    private func respondToInit(_ bytes: [UInt8], header: IKEHeader, from: SocketAddress, to: SocketAddress, now: Double, _ out: inout [IKEAction]) {
+        let key = HalfOpenKey(initiatorSPI: header.initiatorSPI, remote: from)
+        if let spi = halfOpen[key], let s = sessions[spi] {
+            // Retransmitted IKE_SA_INIT: the same response (§2.1).
+            if let c = s.cachedResponse, c.id == 0 { for d in c.datagrams { out.append(.send(datagram: d, from: s.local, to: s.remote)) } }
+            return
+        }
+        guard header.messageID == 0, let message = try? IKEMessage(decoding: bytes) else { stats.malformed += 1; return }
+        // §2.6: under load, only initiators that prove their address get state.
+        let nonce: [UInt8] = message.payloads.compactMap { if case .nonce(let n) = $0 { n } else { nil } }.first ?? []
+        if halfOpen.count >= configuration.cookieThreshold {
+            let expected = cookie(nonce: nonce, address: from.address, initiatorSPI: header.initiatorSPI)
+            guard case .notify(let n)? = message.payloads.first, n.type == .cookie, constantTimeEqual(n.data, expected) else {
+                stats.cookiesSent += 1
+                let reply = IKEMessage(header: IKEHeader(initiatorSPI: header.initiatorSPI, responderSPI: 0,
+                                                         exchangeType: IKEExchangeType.ikeSAInit.rawValue, flags: [.response], messageID: 0),
+                                       payloads: [.notify(IKENotify(type: .cookie, data: expected))]).encode()
+                out.append(.send(datagram: reply, from: to, to: from))
+                return
+            }
+        }
+        if halfOpen.keys.filter({ $0.remote.address == from.address }).count >= configuration.perSourceHalfOpenLimit {
+            stats.halfOpenLimited += 1
+            return
+        }
+        let candidates = connections(local: to.address, remote: from.address)
+        guard let first = candidates.first else {
+            stats.noConnection += 1
+            out.append(.event(.log(.info, "no connection configured for \(from) -> \(to); ignoring IKE_SA_INIT")))
+            let reply = IKEMessage(header: IKEHeader(initiatorSPI: header.initiatorSPI, responderSPI: 0,
+                                                     exchangeType: IKEExchangeType.ikeSAInit.rawValue, flags: [.response], messageID: 0),
+                                   payloads: [.notify(IKENotify(type: .noProposalChosen))]).encode()
+            out.append(.send(datagram: reply, from: to, to: from))
+            return
+        }
+        let spi = allocateIKESPI()
+        let s = IKESession(uniqueID: allocateUniqueID(), endpoint: self, policy: first, isInitiator: false,
+                           initiatorSPI: header.initiatorSPI, responderSPI: spi, local: to, remote: from, now: now)
+        if s.processInitRequest(message, bytes: bytes, from: from, to: to, candidates: candidates, now: now, &out) {
+            sessions[spi] = s
+            halfOpen[key] = spi
+        }
+    }
+
+    func cookie(nonce: [UInt8], address: IPAddress, initiatorSPI: UInt64) -> [UInt8] {
+        // <VersionIDofSecret> | Hash(Ni | IPi | SPIi | <secret>)  (§2.6)
+        var h = SHA256()
+        h.update(data: nonce); h.update(data: address.bytes); h.update(data: initiatorSPI.bigEndianBytes); h.update(data: cookieSecret)
+        return [0] + Array(h.finalize())
+    }
+
+    public func handleTimeout(now: Double) -> [IKEAction] {
+        var out: [IKEAction] = []
+        for s in Array(sessions.values) where (s.nextDeadline ?? .infinity) <= now { s.tick(now: now, &out) }
+        return out
+    }
+
+    public var nextDeadline: Double? { sessions.values.compactMap(\.nextDeadline).min() }
+
+    // MARK: - Commands
+
+    /// Initiates a connection with one CHILD SA (or all of them when `child` is nil).
+    public func initiate(connection name: String, child: String? = nil, now: Double) throws(IKECommandError) -> [IKEAction] {
+        guard let c = configuration.connections.first(where: { $0.name == name }) else {
+            throw IKECommandError("no connection named '\(name)'")
+        }
+        let names: [String]
+        if let child {
+            guard c.children.contains(where: { $0.name == child }) else { throw IKECommandError("connection '\(name)' has no child '\(child)'") }
+            names = [child]
+        } else {
+            names = c.children.map(\.name)
+        }
+        guard c.initiationTarget != nil else {
+            throw IKECommandError("connection '\(name)' has no single remote address to initiate to (remote_addrs = \(c.remoteAddresses))")
+        }
+        // An established IKE SA of this connection gets a new CHILD SA instead.
+        if let s = sessions.values.first(where: { $0.policy.name == name && $0.isEstablished && $0.successor == nil }) {
+            var out: [IKEAction] = []
+            for n in names { s.enqueue(.createChild(n), now: now, &out) }
+            return out
+        }
+        var out: [IKEAction] = []
+        guard initiate(policy: c, children: names, attempt: 1, now: now, &out) != nil else {
+            throw IKECommandError("no local address to reach \(c.initiationTarget!) for connection '\(name)'")
+        }
+        return out
+    }
+
+    /// Initiates every connection with a start_action = start child.
+    public func startConnections(now: Double) -> [IKEAction] {
+        var out: [IKEAction] = []
+        for c in configuration.connections {
+            let names = c.children.filter { $0.startAction == .start }.map(\.name)
+            guard !names.isEmpty, !sessions.values.contains(where: { $0.policy.name == c.name && $0.state != .dead }) else { continue }
+            initiate(policy: c, children: names, attempt: 1, now: now, &out)
+        }
+        return out
+    }
+
+    @discardableResult
+    func initiate(policy c: ConnectionPolicy, children names: [String], attempt: Int, now: Double, _ out: inout [IKEAction]) -> IKESession? {
+        guard let target = c.initiationTarget else { return nil }
+        var localAddr: IPAddress?
+        for m in c.localAddresses { if case .address(let a) = m, a.family == target.family { localAddr = a; break } }
+        guard let src = localAddr ?? sourceAddressFor(target) else {
+            out.append(.event(.ikeFailed(connection: c.name, reason: "no local address to reach \(target)")))
+            return nil
+        }
+        let spi = allocateIKESPI()
+        let s = IKESession(uniqueID: allocateUniqueID(), endpoint: self, policy: c, isInitiator: true, initiatorSPI: spi, responderSPI: 0,
+                           local: SocketAddress(src, c.localPort), remote: SocketAddress(target, c.remotePort), now: now)
+        s.attempt = attempt
+        s.pendingChildren = names
+        sessions[spi] = s
+        s.startInit(now: now, &out)
+        return s
+    }
+
+    /// Deletes IKE SAs of a connection (by name) or one by unique ID, telling the peer.
+    public func terminate(ike name: String? = nil, uniqueID: UInt32? = nil, now: Double) throws(IKECommandError) -> [IKEAction] {
+        let matching = sessions.values.filter { s in
+            s.state != .dead && (name == nil || s.policy.name == name) && (uniqueID == nil || s.uniqueID == uniqueID)
+        }
+        guard !matching.isEmpty else { throw IKECommandError("no IKE_SA matches \(name.map { "'\($0)'" } ?? "#\(uniqueID ?? 0)")") }
+        var out: [IKEAction] = []
+        for s in matching.sorted(by: { $0.uniqueID < $1.uniqueID }) {
+            if s.isEstablished { s.enqueue(.deleteIKE(reason: "terminated by operator"), now: now, &out) }
+            else { s.destroy(reason: "terminated by operator", now: now, &out, notifyPeer: false) }
+        }
+        return out
+    }
+
+    /// Deletes CHILD SAs by child name (or unique ID).
+    public func terminate(child name: String? = nil, uniqueID: UInt32? = nil, now: Double) throws(IKECommandError) -> [IKEAction] {
+        var out: [IKEAction] = []
+        var found = false
+        for s in sessions.values where s.isEstablished {
+            for c in s.children where c.state == .installed && (name == nil || c.policy.name == name) && (uniqueID == nil || c.uniqueID == uniqueID) {
+                found = true
+                c.state = .deleting
+                s.enqueue(.deleteChild(c.inboundSPI, reason: "terminated by operator"), now: now, &out)
+            }
+        }
+        guard found else { throw IKECommandError("no CHILD_SA matches \(name.map { "'\($0)'" } ?? "#\(uniqueID ?? 0)")") }
+        return out
+    }
+
+    /// Rekeys IKE SAs (by connection name) or CHILD SAs (by child name) now.
+    public func rekey(ike name: String? = nil, child: String? = nil, now: Double) throws(IKECommandError) -> [IKEAction] {
+        var out: [IKEAction] = []
+        var found = false
+        for s in sessions.values.sorted(by: { $0.uniqueID < $1.uniqueID }) where s.state == .established {
+            if let name, child == nil, s.policy.name == name {
+                found = true
+                s.enqueue(.rekeyIKE, now: now, &out)
+            }
+            if let child {
+                for c in s.children where c.state == .installed && c.policy.name == child && (name == nil || s.policy.name == name) {
+                    found = true
+                    c.state = .rekeying
+                    s.enqueue(.rekeyChild(c.inboundSPI), now: now, &out)
+                }
+            }
+        }
+        guard found else { throw IKECommandError("nothing to rekey matches \(child.map { "child '\($0)'" } ?? "IKE_SA '\(name ?? "")'")") }
+        return out
+    }
+
+    public func listSAs(now: Double) -> [IKESAInfo] {
+        sessions.values.filter { $0.state != .dead }.sorted { $0.uniqueID < $1.uniqueID }.map { $0.info(now: now) }
+    }
+
+    // MARK: - Services for sessions
+
+    func connections(local: IPAddress, remote: IPAddress) -> [ConnectionPolicy] {
+        configuration.connections.filter { c in
+            (c.localAddresses.isEmpty || c.localAddresses.contains { $0.matches(local) })
+                && (c.remoteAddresses.isEmpty || c.remoteAddresses.contains { $0.matches(remote) })
+        }.sorted { a, b in
+            let sa = (a.remoteAddresses.map(\.specificity).max() ?? 0) + (a.localAddresses.map(\.specificity).max() ?? 0)
+            let sb = (b.remoteAddresses.map(\.specificity).max() ?? 0) + (b.localAddresses.map(\.specificity).max() ?? 0)
+            return sa > sb
+        }
+    }
+
+    /// The connection a responder uses once IDi (and maybe IDr) are known.
+    func connectionForAuth(current: ConnectionPolicy, local: IPAddress, remote: IPAddress, peer: Identity,
+                           requestedLocal: Identity?, algorithms: NegotiatedAlgorithms) -> ConnectionPolicy? {
+        let candidates = connections(local: local, remote: remote).filter { c in
+            c.proposals.contains { p in
+                p.encryption.contains(algorithms.encryption) && (algorithms.integrity == .none || p.integrity.contains(algorithms.integrity))
+                    && p.prf.contains(algorithms.prf!) && p.keyExchange.contains(algorithms.keyExchange!)
+            }
+        }
+        func score(_ c: ConnectionPolicy) -> Int? {
+            var s = 0
+            if let r = c.remoteIdentity, r != .any {
+                guard r.matches(peer) else { return nil }
+                s += r == peer ? 4 : 2
+            }
+            if let want = requestedLocal, want != .any {
+                let mine = c.localIdentity ?? .address(local)
+                guard mine.matches(want) || want.matches(mine) else { return nil }
+                s += 1
+            }
+            if c.name == current.name { s += 1 }
+            return s
+        }
+        return candidates.compactMap { c in score(c).map { (c, $0) } }.max { $0.1 < $1.1 }?.0
+    }
+
+    /// strongSwan's choice of shared key: every owner must match one of the two identities; a
+    /// key without owners matches anyone; the best combined match wins.
+    func sharedKey(local: Identity, remote: Identity) -> [UInt8]? {
+        var best: (Int, [UInt8])?
+        for k in configuration.sharedKeys {
+            var score = 0
+            if k.owners.isEmpty {
+                score = 1
+            } else {
+                var matchedLocal = false, matchedRemote = false
+                for o in k.owners {
+                    if o == local { matchedLocal = true } else if o == remote { matchedRemote = true }
+                    else if o.matches(local) { matchedLocal = true } else if o.matches(remote) { matchedRemote = true }
+                }
+                if !matchedLocal && !matchedRemote { continue }
+                score = (matchedLocal ? 2 : 0) + (matchedRemote ? 3 : 0)
+            }
+            if best == nil || score > best!.0 { best = (score, k.secret) }
+        }
+        return best?.1
+    }
+
+    func hasOtherSA(with c: ConnectionPolicy, excluding s: IKESession, peer: Identity? = nil) -> Bool {
+        sessions.values.contains { o in
+            o !== s && o.policy.name == c.name && o.isEstablished && (peer == nil || o.remoteIdentity == peer)
+        }
+    }
+
+    /// INITIAL_CONTACT / unique = replace: other IKE SAs with this identity go away silently.
+    func removeDuplicates(of s: IKESession, identity: Identity, now: Double, _ out: inout [IKEAction], initialContact: Bool) {
+        for o in Array(sessions.values) where o !== s && o.remoteIdentity == identity && o.establishedAt != nil && o.state != .dead
+            && (initialContact ? o.remote.address == s.remote.address || o.policy.name == s.policy.name : o.policy.name == s.policy.name) {
+            o.log(.info, "replaced by IKE_SA [\(s.uniqueID)] (\(initialContact ? "INITIAL_CONTACT" : "unique = replace"))", &out)
+            o.destroy(reason: "replaced", now: now, &out, notifyPeer: !initialContact)
+        }
+    }
+
+    func sessionEstablished(_ s: IKESession, now: Double, _ out: inout [IKEAction]) {
+        halfOpen = halfOpen.filter { $0.value != s.localSPI }
+        if let old = s.replaces {
+            s.replaces = nil
+            if old.state != .dead { old.enqueue(.deleteIKE(reason: "reauthenticated"), now: now, &out) }
+        }
+    }
+
+    func remove(_ s: IKESession) {
+        sessions[s.localSPI] = nil
+        halfOpen = halfOpen.filter { $0.value != s.localSPI }
+    }
+
+    /// Creates the IKE SA that replaces `old` after a CREATE_CHILD_SA rekey (§2.18).
+    func rekeyedSession(from old: IKESession, isInitiator: Bool, initiatorSPI: UInt64, responderSPI: UInt64,
+                        algorithms chosen: NegotiatedAlgorithms, nonceI: [UInt8], nonceR: [UInt8], sharedSecret: [UInt8],
+                        now: Double, _ out: inout [IKEAction]) -> IKESession {
+        let s = IKESession(uniqueID: allocateUniqueID(), endpoint: self, policy: old.policy, isInitiator: isInitiator,
+                           initiatorSPI: initiatorSPI, responderSPI: responderSPI, local: old.local, remote: old.remote, now: now)
+        s.nonceI = nonceI; s.nonceR = nonceR
+        s.localNAT = old.localNAT; s.remoteNAT = old.remoteNAT
+        s.fragmentationSupported = old.fragmentationSupported
+        s.localIdentity = old.localIdentity; s.remoteIdentity = old.remoteIdentity
+        s.algorithms = chosen
+        let seed = IKEKeyDerivation.rekeyedSkeyseed(prf: old.algorithms!.prf!, oldSKd: old.keys!.skD, sharedSecret: sharedSecret,
+                                                    nonceInitiator: nonceI, nonceResponder: nonceR)
+        s.installKeys(IKEKeyDerivation.ikeSAKeys(prf: chosen.prf!, skeyseed: seed, nonceInitiator: nonceI, nonceResponder: nonceR,
+                                                 initiatorSPI: initiatorSPI, responderSPI: responderSPI,
+                                                 encryption: chosen.encryption, integrity: chosen.integrity), &out)
+        s.state = .established
+        s.establishedAt = now
+        s.scheduleIKELifetimes(now: now)
+        if s.localNAT { s.keepaliveAt = now + Double(configuration.natKeepalive) }
+        s.lastInbound = now
+        sessions[s.localSPI] = s
+        return s
+    }
+
+    func allocateIKESPI() -> UInt64 {
+        while true {
+            let spi = random.ikeSPI()
+            if sessions[spi] == nil { return spi }
+        }
+    }
+    func releaseIKESPI(_ spi: UInt64) {}
+
+    func allocateChildSPI() -> UInt32 {
+        while true {
+            let spi = random.childSPI()
+            if childSPIs.insert(spi).inserted { return spi }
+        }
+    }
+    func releaseChildSPI(_ spi: UInt32) { childSPIs.remove(spi) }
+
+    func allocateReqid() -> UInt32 { defer { nextReqid &+= 1 }; return nextReqid }
+    func allocateUniqueID() -> UInt32 { defer { nextUniqueID &+= 1 }; return nextUniqueID }
+
+    func reqidInUse(_ reqid: UInt32) -> Bool {
+        sessions.values.contains { s in s.state != .dead && s.children.contains { $0.reqid == reqid } }
+    }
+}

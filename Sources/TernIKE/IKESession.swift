@@ -1,0 +1,507 @@
+import Crypto
+import TernCrypto
+import TernDataPlane
+import TernWire
+
+/// One IKE SA (RFC 7296): its keys, message-ID windows (size 1 each way), retransmission of our
+/// request, the cached response to the peer's last request, and its CHILD SAs. Exchanges live
+/// in the `Exchange+*.swift` extensions; the endpoint routes datagrams and timers here.
+///
+/// Contract: never touches I/O or clocks; every method takes `now` and appends actions to `out`.
+final class IKESession {
+    enum State: String {
+        case connecting = "CONNECTING"       // IKE_SA_INIT/IKE_AUTH in progress
+        case established = "ESTABLISHED"
+        case rekeying = "REKEYING"           // we are rekeying this IKE SA
+        case rekeyed = "REKEYED"             // replaced by a new IKE SA, waiting for the delete
+        case deleting = "DELETING"
+        case dead = "DESTROYING"
+    }
+
+    let uniqueID: UInt32
+    unowned let endpoint: IKEEndpoint
+    var policy: ConnectionPolicy
+    /// Which side sends IKE_SA_INIT: the original initiator (its header flag "I").
+    let isInitiator: Bool
+    var initiatorSPI: UInt64
+    var responderSPI: UInt64
+    var local: SocketAddress
+    var remote: SocketAddress
+    var state: State = .connecting
+
+    // Negotiated in IKE_SA_INIT.
+    var algorithms: NegotiatedAlgorithms?
+    var keys: IKESAKeys?
+    var outbound: IKEPayloadProtection?
+    var inbound: IKEPayloadProtection?
+    var nonceI: [UInt8] = []
+    var nonceR: [UInt8] = []
+    var initRequestBytes: [UInt8] = []
+    var initResponseBytes: [UInt8] = []
+    var localNAT = false
+    var remoteNAT = false
+    var fragmentationSupported = false
+    var localIdentity: Identity = .any
+    var remoteIdentity: Identity = .any
+
+    // Message IDs (window size 1 in each direction).
+    var nextRequestID: UInt32 = 0
+    var expectedRequestID: UInt32 = 0
+    var cachedResponse: (id: UInt32, datagrams: [[UInt8]])?
+    var outstanding: Outstanding?
+    var queue: [PendingRequest] = []
+    var fragments = FragmentBuffer()
+
+    var children: [ChildSA] = []
+    /// New CHILD SAs (by inbound SPI) whose outbound SA waits for the rekey initiator's delete, with a deadline.
+    var pendingOutbound: [UInt32: Double] = [:]
+    /// CHILD SA names to create right after IKE_AUTH (the first goes into IKE_AUTH).
+    var pendingChildren: [String] = []
+
+    // Timers (absolute, monotonic seconds).
+    let createdAt: Double
+    var establishedAt: Double?
+    var rekeyAt: Double?
+    var reauthAt: Double?
+    var deleteAt: Double?
+    var lastInbound: Double
+    var keepaliveAt: Double?
+    var halfOpenDeadline: Double?
+    /// Number of establishment attempts so far (keyingtries).
+    var attempt = 1
+
+    /// A rekey of this IKE SA by the peer that collided with ours (RFC 7296 §2.8.2).
+    var peerRekeyNonces: (ni: [UInt8], nr: [UInt8], newSession: IKESession)?
+    /// Set when a new IKE SA took over our CHILD SAs.
+    var successor: IKESession?
+    /// The IKE SA this one reauthenticates; deleted once we are established.
+    var replaces: IKESession?
+
+    init(uniqueID: UInt32, endpoint: IKEEndpoint, policy: ConnectionPolicy, isInitiator: Bool,
+         initiatorSPI: UInt64, responderSPI: UInt64, local: SocketAddress, remote: SocketAddress, now: Double) {
+        self.uniqueID = uniqueID; self.endpoint = endpoint; self.policy = policy; self.isInitiator = isInitiator
+        self.initiatorSPI = initiatorSPI; self.responderSPI = responderSPI
+        self.local = local; self.remote = remote
+        self.createdAt = now; self.lastInbound = now
+    }
+
+    var localSPI: UInt64 { isInitiator ? initiatorSPI : responderSPI }
+    var isEstablished: Bool { state == .established || state == .rekeying }
+    var natDetected: Bool { localNAT || remoteNAT }
+
+    // MARK: - Requests we initiate
+
+    /// The exchanges we can start, queued until the window is free.
+    enum PendingRequest {
+        case createChild(String)
+        case rekeyChild(UInt32)          // inbound SPI of the CHILD SA to rekey
+        case rekeyIKE
+        case deleteChild(UInt32, reason: String)
+        case deleteIKE(reason: String)
+        case dpd
+    }
+
+    struct Outstanding {
+        var messageID: UInt32
+        var exchange: ExchangeContext
+        var datagrams: [[UInt8]]
+        var sends: Int
+        var retransmitAt: Double
+        var deadline: Double?            // dpd_timeout bound for liveness checks
+    }
+
+    /// What we remember about our request until its response arrives.
+    enum ExchangeContext {
+        case ikeSAInit(InitContext)
+        case ikeAuth(ChildRequest?)
+        case createChild(ChildRequest)
+        case rekeyIKE(IKERekeyRequest)
+        case deleteChildren([UInt32])
+        case deleteIKE
+        case informational
+    }
+
+    struct InitContext {
+        var keyExchange: KeyExchange
+        var cookie: [UInt8]?
+        var retriedGroups: Set<UInt16> = []
+    }
+
+    struct ChildRequest {
+        var policy: ChildPolicy
+        var inboundSPI: UInt32
+        var nonce: [UInt8]
+        var keyExchange: KeyExchange?
+        var localTS: [IKETrafficSelector]
+        var remoteTS: [IKETrafficSelector]
+        var rekeying: UInt32?            // inbound SPI of the CHILD SA being replaced
+        var reqid: UInt32
+    }
+
+    struct IKERekeyRequest {
+        var newSPI: UInt64
+        var nonce: [UInt8]
+        var keyExchange: KeyExchange
+    }
+
+    func enqueue(_ r: PendingRequest, now: Double, _ out: inout [IKEAction]) {
+        queue.append(r)
+        startNextRequest(now: now, &out)
+    }
+
+    /// Starts the next queued exchange when no request of ours is in flight.
+    func startNextRequest(now: Double, _ out: inout [IKEAction]) {
+        guard outstanding == nil, isEstablished || state == .rekeyed || state == .deleting, !queue.isEmpty else { return }
+        let next = queue.removeFirst()
+        switch next {
+        case .createChild(let name): startCreateChild(name: name, now: now, &out)
+        case .rekeyChild(let spi): startRekeyChild(inboundSPI: spi, now: now, &out)
+        case .rekeyIKE: startRekeyIKE(now: now, &out)
+        case .deleteChild(let spi, let reason): startDeleteChild(inboundSPI: spi, reason: reason, now: now, &out)
+        case .deleteIKE(let reason): startDeleteIKE(reason: reason, now: now, &out)
+        case .dpd: sendRequest(.informational, payloads: [], context: .informational, now: now, &out,
+                               deadline: policy.dpdTimeout > 0 ? now + Double(policy.dpdTimeout) : nil)
+        }
+        if outstanding == nil { startNextRequest(now: now, &out) }
+    }
+
+    /// Encrypts and sends a request, remembering it for retransmission.
+    func sendRequest(_ exchange: IKEExchangeType, payloads: [IKEPayload], context: ExchangeContext, now: Double,
+                     _ out: inout [IKEAction], deadline: Double? = nil) {
+        let id = nextRequestID
+        nextRequestID &+= 1
+        let datagrams = protect(exchange: exchange, payloads: payloads, messageID: id, isResponse: false)
+        for d in datagrams { out.append(.send(datagram: d, from: local, to: remote)) }
+        outstanding = Outstanding(messageID: id, exchange: context, datagrams: datagrams, sends: 1,
+                                  retransmitAt: now + endpoint.configuration.retransmission.delay(afterSend: 0), deadline: deadline)
+    }
+
+    func sendResponse(_ exchange: IKEExchangeType, messageID: UInt32, payloads: [IKEPayload], _ out: inout [IKEAction]) {
+        let datagrams = protect(exchange: exchange, payloads: payloads, messageID: messageID, isResponse: true)
+        cachedResponse = (messageID, datagrams)
+        for d in datagrams { out.append(.send(datagram: d, from: local, to: remote)) }
+    }
+
+    // MARK: - Encryption (SK, and SKF fragments per RFC 7383)
+
+    func header(_ exchange: IKEExchangeType, messageID: UInt32, isResponse: Bool) -> IKEHeader {
+        var flags: IKEHeaderFlags = []
+        if isInitiator { flags.insert(.initiator) }
+        if isResponse { flags.insert(.response) }
+        return IKEHeader(initiatorSPI: initiatorSPI, responderSPI: responderSPI, exchangeType: exchange.rawValue,
+                         flags: flags, messageID: messageID)
+    }
+
+    func protect(exchange: IKEExchangeType, payloads: [IKEPayload], messageID: UInt32, isResponse: Bool) -> [[UInt8]] {
+        let hdr = header(exchange, messageID: messageID, isResponse: isResponse)
+        guard exchange != .ikeSAInit, let outbound else {
+            return [IKEMessage(header: hdr, payloads: payloads).encode()]
+        }
+        let (first, inner) = IKEPayloadCodec.encode(payloads)
+        let whole = IKEHeader.size + 4 + outbound.bodyLength(plaintextLength: inner.count)
+        if fragmentationSupported && policy.fragmentation != .no && (whole > policy.fragmentSize || policy.fragmentation == .force)
+            && exchange != .ikeSAInit {
+            return fragment(header: hdr, first: first, inner: inner, protection: outbound)
+        }
+        let body = [UInt8](repeating: 0, count: outbound.bodyLength(plaintextLength: inner.count))
+        var bytes = IKEMessage(header: hdr, payloads: [.encrypted(firstInnerPayload: first, body: body)]).encode()
+        let aadLength = IKEHeader.size + 4
+        let iv = endpoint.random.bytes(outbound.ivLength)
+        let sealed = outbound.seal(plaintext: inner, aad: Array(bytes[0..<aadLength]), iv: iv)
+        bytes.replaceSubrange(aadLength..<bytes.count, with: sealed)
+        return [bytes]
+    }
+
+    private func fragment(header hdr: IKEHeader, first: UInt8, inner: [UInt8], protection: IKEPayloadProtection) -> [[UInt8]] {
+        // The largest plaintext chunk whose fragment datagram fits fragmentSize.
+        let overhead = IKEHeader.size + 8
+        var chunk = max(64, policy.fragmentSize - overhead - protection.ivLength - protection.icvLength - 17)
+        while chunk > 64 && overhead + protection.bodyLength(plaintextLength: chunk) > policy.fragmentSize { chunk -= 1 }
+        let total = max(1, (inner.count + chunk - 1) / chunk)
+        var out: [[UInt8]] = []
+        for n in 0..<total {
+            let piece = Array(inner[(n * chunk)..<min(inner.count, (n + 1) * chunk)])
+            let body = [UInt8](repeating: 0, count: protection.bodyLength(plaintextLength: piece.count))
+            var bytes = IKEMessage(header: hdr, payloads: [.encryptedFragment(number: UInt16(n + 1), total: UInt16(total),
+                                                                              firstInnerPayload: n == 0 ? first : 0, body: body)]).encode()
+            let iv = endpoint.random.bytes(protection.ivLength)
+            let sealed = protection.seal(plaintext: piece, aad: Array(bytes[0..<overhead]), iv: iv)
+            bytes.replaceSubrange(overhead..<bytes.count, with: sealed)
+            out.append(bytes)
+        }
+        return out
+    }
+
+    enum Unprotected {
+        case complete([IKEPayload])
+        case partial                     // a fragment stored, more to come
+        case failed(String)
+    }
+
+    /// Decrypts a received message (or collects its fragment). Plain IKE_SA_INIT passes through.
+    func unprotect(_ message: IKEMessage, bytes: [UInt8]) -> Unprotected {
+        guard let inbound else { return .complete(message.payloads) }
+        guard let last = message.payloads.last, let offset = message.encryptedPayloadOffset else {
+            return .failed("unencrypted \(message.payloads.count)-payload message after IKE_SA_INIT")
+        }
+        switch last {
+        case .encrypted(let first, let body):
+            do {
+                let plain = try inbound.open(body: body[...], aad: Array(bytes[0..<offset + 4]))
+                return .complete(try IKEPayloadCodec.decode(first: first, plain[...]))
+            } catch let e as CryptoError {
+                return .failed("SK payload: \(e.message)")
+            } catch {
+                return .failed("inner payloads: \(error)")
+            }
+        case .encryptedFragment(let number, let total, let first, let body):
+            let plain: [UInt8]
+            do {
+                plain = try inbound.open(body: body[...], aad: Array(bytes[0..<offset + 8]))
+            } catch {
+                return .failed("SKF payload \(number)/\(total): \(error)")
+            }
+            switch fragments.add(messageID: message.header.messageID, isResponse: message.header.flags.contains(.response),
+                                 number: number, total: total, first: first, plaintext: plain) {
+            case .incomplete: return .partial
+            case .invalid(let why): return .failed(why)
+            case .complete(let first, let whole):
+                do { return .complete(try IKEPayloadCodec.decode(first: first, whole[...])) } catch { return .failed("reassembled message: \(error)") }
+            }
+        default:
+            return .failed("the last payload is not SK")
+        }
+    }
+
+    // MARK: - Inbound dispatch
+
+    func handle(message: IKEMessage, bytes: [UInt8], from: SocketAddress, to: SocketAddress, now: Double, _ out: inout [IKEAction]) {
+        let h = message.header
+        let isResponse = h.flags.contains(.response)
+        if isResponse {
+            guard let o = outstanding, o.messageID == h.messageID else { return }   // late or forged: ignore (§2.3)
+        } else {
+            if let c = cachedResponse, c.id == h.messageID {
+                // A retransmitted request: the byte-identical response again (§2.1), once per request
+                // (for a fragmented request only on its first fragment, RFC 7383 §2.6.1).
+                if case .encryptedFragment(let n, _, _, _)? = message.payloads.last, n != 1 { return }
+                for d in c.datagrams { out.append(.send(datagram: d, from: local, to: remote)) }
+                return
+            }
+            guard h.messageID == expectedRequestID else { return }
+        }
+        let payloads: [IKEPayload]
+        switch unprotect(message, bytes: bytes) {
+        case .partial: return
+        case .failed(let why):
+            log(.warning, "dropping message \(h.messageID) from \(from): \(why)", &out)
+            return
+        case .complete(let p): payloads = p
+        }
+        lastInbound = now
+        // RFC 7296 §2.23: a protected message from a new address moves a peer behind NAT.
+        if from != remote && remoteNAT && h.exchangeType != IKEExchangeType.ikeSAInit.rawValue {
+            peerMoved(to: from, now: now, &out)
+        }
+        if let unsupported = payloads.first(where: { if case .unknown(_, true, _) = $0 { true } else { false } }), !isResponse {
+            if case .unknown(let t, _, _) = unsupported {
+                expectedRequestID &+= 1
+                sendResponse(IKEExchangeType(rawValue: h.exchangeType) ?? .informational, messageID: h.messageID,
+                             payloads: [.notify(IKENotify(type: .unsupportedCriticalPayload, data: [t]))], &out)
+            }
+            return
+        }
+        guard let exchange = IKEExchangeType(rawValue: h.exchangeType) else { return }
+        if isResponse {
+            guard let o = outstanding else { return }
+            outstanding = nil
+            handleResponse(exchange: exchange, context: o.exchange, payloads: payloads, now: now, &out)
+            startNextRequest(now: now, &out)
+        } else {
+            expectedRequestID &+= 1
+            handleRequest(exchange: exchange, messageID: h.messageID, payloads: payloads, now: now, &out)
+            startNextRequest(now: now, &out)
+        }
+    }
+
+    func handleResponse(exchange: IKEExchangeType, context: ExchangeContext, payloads: [IKEPayload], now: Double, _ out: inout [IKEAction]) {
+        switch context {
+        case .ikeSAInit: break   // handled by the endpoint before keys exist
+        case .ikeAuth(let child): processAuthResponse(payloads, child: child, now: now, &out)
+        case .createChild(let req): processCreateChildResponse(payloads, request: req, now: now, &out)
+        case .rekeyIKE(let req): processRekeyIKEResponse(payloads, request: req, now: now, &out)
+        case .deleteChildren(let spis): processDeleteChildrenResponse(payloads, spis: spis, now: now, &out)
+        case .deleteIKE: destroy(reason: "deleted", now: now, &out, notifyPeer: false)
+        case .informational: break
+        }
+    }
+
+    func handleRequest(exchange: IKEExchangeType, messageID: UInt32, payloads: [IKEPayload], now: Double, _ out: inout [IKEAction]) {
+        switch exchange {
+        case .ikeAuth: processAuthRequest(payloads, messageID: messageID, now: now, &out)
+        case .createChildSA: processCreateChildRequest(payloads, messageID: messageID, now: now, &out)
+        case .informational: processInformationalRequest(payloads, messageID: messageID, now: now, &out)
+        case .ikeSAInit: break
+        }
+    }
+
+    // MARK: - Timers
+
+    var nextDeadline: Double? {
+        var d: [Double] = []
+        if let o = outstanding { d.append(o.retransmitAt); if let dl = o.deadline { d.append(dl) } }
+        if let r = rekeyAt { d.append(r) }
+        if let r = reauthAt { d.append(r) }
+        if let r = deleteAt { d.append(r) }
+        if let k = keepaliveAt { d.append(k) }
+        if let h = halfOpenDeadline { d.append(h) }
+        d += pendingOutbound.values
+        if isEstablished && policy.dpdDelay > 0 { d.append(lastInbound + Double(policy.dpdDelay)) }
+        for c in children {
+            if c.state == .installed { d.append(c.rekeyAt) }
+            d.append(c.expireAt)
+            if let r = c.removeAt { d.append(r) }
+        }
+        return d.min()
+    }
+
+    func tick(now: Double, _ out: inout [IKEAction]) {
+        if state == .dead { return }
+        if let h = halfOpenDeadline, now >= h {
+            log(.info, "half-open IKE_SA \(policy.name)[\(uniqueID)] timed out", &out)
+            destroy(reason: "half-open timeout", now: now, &out, notifyPeer: false)
+            return
+        }
+        if var o = outstanding {
+            if let dl = o.deadline, now >= dl {
+                peerDead(reason: "no response to liveness check within dpd_timeout", now: now, &out)
+                return
+            }
+            if now >= o.retransmitAt {
+                let r = endpoint.configuration.retransmission
+                if o.sends > r.tries {
+                    peerDead(reason: "giving up after \(r.tries) retransmits", now: now, &out)
+                    return
+                }
+                for d in o.datagrams { out.append(.send(datagram: d, from: local, to: remote)) }
+                log(.debug, "retransmit \(o.sends) of request with message ID \(o.messageID)", &out)
+                o.retransmitAt = now + r.delay(afterSend: o.sends)
+                o.sends += 1
+                outstanding = o
+            }
+        }
+        if let d = deleteAt, now >= d {
+            deleteAt = nil
+            if state == .rekeyed || state == .deleting {
+                destroy(reason: "delete timed out", now: now, &out, notifyPeer: false)
+            } else {
+                enqueue(.deleteIKE(reason: "IKE_SA lifetime expired"), now: now, &out)
+            }
+            return
+        }
+        if let r = rekeyAt, now >= r, state == .established {
+            rekeyAt = nil
+            enqueue(.rekeyIKE, now: now, &out)
+        }
+        if let r = reauthAt, now >= r, state == .established {
+            reauthAt = nil
+            reauthenticate(now: now, &out)
+            return
+        }
+        if let k = keepaliveAt, now >= k {
+            out.append(.sendKeepalive(from: local, to: remote))
+            keepaliveAt = now + Double(endpoint.configuration.natKeepalive)
+        }
+        if isEstablished, policy.dpdDelay > 0, now >= lastInbound + Double(policy.dpdDelay), outstanding == nil,
+           !queue.contains(where: { if case .dpd = $0 { true } else { false } }) {
+            lastInbound = now   // one check per interval
+            enqueue(.dpd, now: now, &out)
+        }
+        for (spi, at) in pendingOutbound where now >= at {
+            if let c = children.first(where: { $0.inboundSPI == spi }) { finishResponderRekey(c, now: now, &out) }
+            pendingOutbound[spi] = nil
+        }
+        for c in children {
+            if let r = c.removeAt, now >= r {
+                removeChildSAs(c, &out)
+                children.removeAll { $0 === c }
+                continue
+            }
+            if now >= c.expireAt, c.state != .deleting {
+                log(.info, "CHILD_SA \(c.policy.name){\(c.uniqueID)} hard lifetime reached", &out)
+                c.state = .deleting
+                enqueue(.deleteChild(c.inboundSPI, reason: "lifetime expired"), now: now, &out)
+            } else if c.state == .installed, now >= c.rekeyAt {
+                c.state = .rekeying
+                enqueue(.rekeyChild(c.inboundSPI), now: now, &out)
+            }
+        }
+    }
+
+    // MARK: - Helpers
+
+    func log(_ level: IKEEvent.LogLevel, _ text: String, _ out: inout [IKEAction]) {
+        out.append(.event(.log(level, "\(policy.name)[\(uniqueID)] \(text)")))
+    }
+
+    func info(now: Double) -> IKESAInfo {
+        IKESAInfo(uniqueID: uniqueID, connection: policy.name, state: state.rawValue, isInitiator: isInitiator,
+                  initiatorSPI: initiatorSPI, responderSPI: responderSPI, local: local, remote: remote,
+                  localIdentity: localIdentity.description, remoteIdentity: remoteIdentity.description,
+                  encryption: algorithms?.encryption.strongSwanName ?? "", encryptionKeySize: algorithms?.encryption.keySizeBits,
+                  integrity: algorithms.flatMap { $0.integrity == .none ? nil : $0.integrity.strongSwanName },
+                  prf: algorithms?.prf?.strongSwanName ?? "", keyExchange: algorithms?.keyExchange?.strongSwanName ?? "",
+                  natLocal: localNAT, natRemote: remoteNAT, natForced: policy.forceEncapsulation,
+                  established: establishedAt.map { now - $0 }, rekeyIn: rekeyAt.map { max(0, $0 - now) },
+                  reauthIn: reauthAt.map { max(0, $0 - now) }, children: children.map { $0.info(now: now) })
+    }
+
+    func installChild(_ c: ChildSA, withOutbound: Bool, _ out: inout [IKEAction]) {
+        out.append(.installSA(c.inboundSA))
+        if withOutbound {
+            out.append(.installSA(c.outboundSA))
+            c.outboundInstalled = true
+        }
+    }
+
+    func removeChildSAs(_ c: ChildSA, _ out: inout [IKEAction]) {
+        out.append(.removeSA(c.inboundSA.key))
+        if c.outboundInstalled { out.append(.removeSA(c.outboundSA.key)); c.outboundInstalled = false }
+    }
+
+    /// Policies of a reqid stay while any CHILD SA of that reqid lives (across rekeys).
+    func dropPoliciesIfUnused(reqid: UInt32, _ out: inout [IKEAction]) {
+        if !endpoint.reqidInUse(reqid) { out.append(.removePolicies(reqid: reqid)) }
+    }
+
+    func prfKeyPad(_ secret: [UInt8]) -> [UInt8] {
+        algorithms!.prf!.compute(key: secret, data: Array("Key Pad for IKEv2".utf8))
+    }
+}
+
+/// Reassembly of SKF fragments (RFC 7383 §2.6), one message at a time per direction.
+struct FragmentBuffer {
+    enum Result { case incomplete, invalid(String), complete(first: UInt8, [UInt8]) }
+    private var messageID: UInt32?
+    private var isResponse = false
+    private var total: UInt16 = 0
+    private var first: UInt8 = 0
+    private var pieces: [UInt16: [UInt8]] = [:]
+    static let maxFragments: UInt16 = 64
+
+    mutating func add(messageID id: UInt32, isResponse r: Bool, number: UInt16, total t: UInt16, first f: UInt8, plaintext: [UInt8]) -> Result {
+        guard t >= 1, t <= Self.maxFragments, number >= 1, number <= t else { return .invalid("fragment \(number)/\(t) out of range") }
+        if messageID != id || isResponse != r || total != t {
+            if let m = messageID, m == id, isResponse == r, t < total { return .invalid("fragment total shrank") }
+            messageID = id; isResponse = r; total = t; pieces = [:]; first = 0
+        }
+        if number == 1 { first = f }
+        pieces[number] = plaintext
+        guard pieces.count == Int(total) else { return .incomplete }
+        var whole: [UInt8] = []
+        for n in 1...total { whole += pieces[n]! }
+        let firstPayload = first
+        messageID = nil; pieces = [:]
+        return .complete(first: firstPayload, whole)
+    }
+}
