@@ -26,7 +26,9 @@ let package = Package(
         .target(name: "CTernLibcrypto", linkerSettings: [.linkedLibrary("crypto")]),
         .target(name: "CTernLinux"),
         .target(name: "TernWire"),
-        .target(name: "TernCrypto", dependencies: ["CTernLibcrypto"]),
+        .target(name: "TernCrypto", dependencies: [
+            "CTernLibcrypto", .product(name: "Crypto", package: "swift-crypto"),
+        ]),
         .target(name: "TernDataPlane", dependencies: [
             "TernWire", "TernCrypto", .product(name: "Atomics", package: "swift-atomics"),
         ]),

@@ -349,3 +349,103 @@ void tern_hmac_finish(tern_hmac *hmac, uint8_t *out, size_t out_length) {
     sha_final(hmac->algorithm, &hmac->work, digest);
     memcpy(out, digest, out_length < hmac->digest_length ? out_length : hmac->digest_length);
 }
+
+/* ------------------------------------------------------------------------------------- */
+/* MODP Diffie-Hellman (IKE key exchange, not per packet)                                 */
+
+#include <openssl/bn.h>
+
+/* A new BIGNUM holding the RFC 3526 prime of the group, or NULL. */
+static BIGNUM *modp_prime(int prime_bits) {
+    switch (prime_bits) {
+    case 2048: return BN_get_rfc3526_prime_2048(NULL);
+    case 3072: return BN_get_rfc3526_prime_3072(NULL);
+    case 4096: return BN_get_rfc3526_prime_4096(NULL);
+    default: return NULL;
+    }
+}
+
+/* The private exponent as a BIGNUM flagged for constant-time use, or NULL. */
+static BIGNUM *secret_exponent(const uint8_t *exponent, size_t exponent_length) {
+    if (exponent_length == 0 || exponent_length > INT_MAX) return NULL;
+    BIGNUM *x = BN_new();
+    if (x == NULL) return NULL;
+    BN_set_flags(x, BN_FLG_CONSTTIME);
+    if (BN_bin2bn(exponent, (int)exponent_length, x) == NULL || BN_is_zero(x)) { BN_clear_free(x); return NULL; }
+    return x;
+}
+
+int tern_modp_public(int prime_bits, const uint8_t *exponent, size_t exponent_length,
+                     uint8_t *public_value) {
+    int ok = 0;
+    BIGNUM *p = modp_prime(prime_bits), *x = secret_exponent(exponent, exponent_length);
+    BIGNUM *g = BN_new(), *y = BN_new();
+    BN_CTX *ctx = BN_CTX_new();
+    if (p == NULL || x == NULL || g == NULL || y == NULL || ctx == NULL) goto done;
+    if (BN_set_word(g, 2) != 1) goto done;
+    if (BN_mod_exp_mont_consttime(y, g, x, p, ctx, NULL) != 1) goto done;
+    ok = BN_bn2binpad(y, public_value, prime_bits / 8) == prime_bits / 8;
+done:
+    BN_CTX_free(ctx);
+    BN_free(y);
+    BN_free(g);
+    BN_clear_free(x);
+    BN_free(p);
+    return ok;
+}
+
+/* 1 valid, 0 invalid, -1 libcrypto failure. `p` is the group's prime. */
+static int check_peer_value(const BIGNUM *p, const BIGNUM *y, BN_CTX *ctx) {
+    int result = -1;
+    BIGNUM *p_minus_1 = BN_dup(p), *q = BN_new(), *check = BN_new();
+    if (p_minus_1 == NULL || q == NULL || check == NULL) goto done;
+    if (BN_sub_word(p_minus_1, 1) != 1 || BN_rshift1(q, p_minus_1) != 1) goto done;
+    /* 1 < y < p - 1 excludes 0, 1 and p - 1 (the order-1 and order-2 elements) and y >= p. */
+    if (BN_cmp(y, BN_value_one()) <= 0 || BN_cmp(y, p_minus_1) >= 0) { result = 0; goto done; }
+    /* With p = 2q + 1 every other element has order q or 2q; order q means y^q = 1. */
+    if (BN_mod_exp_mont(check, y, q, p, ctx, NULL) != 1) goto done;
+    result = BN_is_one(check) ? 1 : 0;
+done:
+    BN_free(check);
+    BN_free(q);
+    BN_free(p_minus_1);
+    return result;
+}
+
+int tern_modp_check_public(int prime_bits, const uint8_t *peer_value, size_t peer_length) {
+    if (peer_length != (size_t)(prime_bits / 8)) return 0;
+    int valid = 0;
+    BIGNUM *p = modp_prime(prime_bits), *y = BN_new();
+    BN_CTX *ctx = BN_CTX_new();
+    if (p == NULL || y == NULL || ctx == NULL) goto done;
+    if (BN_bin2bn(peer_value, (int)peer_length, y) == NULL) goto done;
+    valid = check_peer_value(p, y, ctx) == 1;
+done:
+    BN_CTX_free(ctx);
+    BN_free(y);
+    BN_free(p);
+    return valid;
+}
+
+int tern_modp_shared(int prime_bits, const uint8_t *exponent, size_t exponent_length,
+                     const uint8_t *peer_value, size_t peer_length, uint8_t *shared) {
+    if (prime_bits != 2048 && prime_bits != 3072 && prime_bits != 4096) return 0;
+    if (peer_length != (size_t)(prime_bits / 8)) return -1;
+    int result = 0, valid;
+    BIGNUM *p = modp_prime(prime_bits), *x = secret_exponent(exponent, exponent_length);
+    BIGNUM *y = BN_new(), *z = BN_new();
+    BN_CTX *ctx = BN_CTX_new();
+    if (p == NULL || x == NULL || y == NULL || z == NULL || ctx == NULL) goto done;
+    if (BN_bin2bn(peer_value, (int)peer_length, y) == NULL) goto done;
+    valid = check_peer_value(p, y, ctx);
+    if (valid != 1) { result = valid == 0 ? -1 : 0; goto done; }
+    if (BN_mod_exp_mont_consttime(z, y, x, p, ctx, NULL) != 1) goto done;
+    result = BN_bn2binpad(z, shared, prime_bits / 8) == prime_bits / 8;
+done:
+    BN_CTX_free(ctx);
+    BN_clear_free(z);
+    BN_free(y);
+    BN_clear_free(x);
+    BN_free(p);
+    return result;
+}

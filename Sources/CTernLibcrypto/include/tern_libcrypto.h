@@ -67,6 +67,28 @@ void tern_hmac_update(tern_hmac *hmac, const void *bytes, size_t count);
 /* Writes the first min(out_length, digest length) bytes of the MAC (RFC 2104 §5 truncation). */
 void tern_hmac_finish(tern_hmac *hmac, uint8_t *out, size_t out_length);
 
+/* ---- MODP Diffie-Hellman for IKE (RFC 3526 groups 14, 15, 16: safe primes p = 2q + 1, g = 2).
+ * `prime_bits` is 2048, 3072 or 4096 and selects the group (libcrypto's own copies of the
+ * RFC 3526 primes). Public values and shared secrets are big-endian and exactly
+ * prime_bits / 8 bytes, leading zeros kept (RFC 7296 §2.14, §3.4).
+ *
+ * Constant time: the private exponent is held in a BIGNUM flagged BN_FLG_CONSTTIME and every
+ * exponentiation with it is BN_mod_exp_mont_consttime (fixed window, no secret-dependent
+ * branches or table indices), so timing depends on the exponent's byte length, which the
+ * caller fixes per group, and not on its bits. The peer's value is public: checking it uses
+ * the ordinary BN functions. Temporaries holding secrets are freed with BN_clear_free. */
+
+/* public_value = g^x mod p. */
+int tern_modp_public(int prime_bits, const uint8_t *exponent, size_t exponent_length,
+                     uint8_t *public_value);
+/* 1 if the peer's value y is exactly prime_bits / 8 bytes, 1 < y < p - 1, and y^q = 1 mod p
+ * (y lies in the subgroup of prime order q, so no small-subgroup confinement); else 0. */
+int tern_modp_check_public(int prime_bits, const uint8_t *peer_value, size_t peer_length);
+/* shared = y^x mod p after the tern_modp_check_public checks. Returns 1 on success, -1 if
+ * the peer's value fails those checks (nothing written), 0 if libcrypto fails. */
+int tern_modp_shared(int prime_bits, const uint8_t *exponent, size_t exponent_length,
+                     const uint8_t *peer_value, size_t peer_length, uint8_t *shared);
+
 /* ---- Helpers. */
 /* 1 if equal. Time depends only on count (CRYPTO_memcmp). */
 int tern_constant_time_equal(const void *a, const void *b, size_t count);
