@@ -82,12 +82,16 @@ void tern_hmac_finish(tern_hmac *hmac, uint8_t *out, size_t out_length);
 int tern_modp_public(int prime_bits, const uint8_t *exponent, size_t exponent_length,
                      uint8_t *public_value);
 /* 1 if the peer's value y is exactly prime_bits / 8 bytes, 1 < y < p - 1, and y^q = 1 mod p
- * (y lies in the subgroup of prime order q, so no small-subgroup confinement); else 0. */
+ * (y lies in the subgroup of prime order q, so no small-subgroup confinement); else 0.
+ * y^q is evaluated as the Legendre symbol (y/p), equal to it by Euler's criterion. */
 int tern_modp_check_public(int prime_bits, const uint8_t *peer_value, size_t peer_length);
 /* shared = y^x mod p after the tern_modp_check_public checks. Returns 1 on success, -1 if
  * the peer's value fails those checks (nothing written), 0 if libcrypto fails. */
 int tern_modp_shared(int prime_bits, const uint8_t *exponent, size_t exponent_length,
                      const uint8_t *peer_value, size_t peer_length, uint8_t *shared);
+
+/* Writes the group's prime p (prime_bits / 8 bytes), for tests and diagnostics. */
+int tern_modp_prime(int prime_bits, uint8_t *prime);
 
 /* ---- Helpers. */
 /* 1 if equal. Time depends only on count (CRYPTO_memcmp). */

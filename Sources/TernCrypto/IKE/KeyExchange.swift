@@ -121,6 +121,14 @@ public final class KeyExchange: @unchecked Sendable {
         }
     }
 
+    /// The RFC 3526 prime of a MODP group (libcrypto's copy), for tests; nil for other groups.
+    package static func modpPrime(_ group: KeyExchangeGroup) -> [UInt8]? {
+        guard group.isMODP else { return nil }
+        var prime = [UInt8](repeating: 0, count: group.publicValueLength)
+        let ok = prime.withUnsafeMutableBufferPointer { tern_modp_prime(Int32(group.publicValueLength * 8), $0.baseAddress) }
+        return ok == 1 ? prime : nil
+    }
+
     // MARK: - Construction helpers
 
     private static func modp(_ group: KeyExchangeGroup, exponent: [UInt8]) throws(CryptoError)
