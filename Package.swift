@@ -15,6 +15,7 @@ let package = Package(
         .library(name: "TernConfig", targets: ["TernConfig"]),
         .library(name: "TernCrypto", targets: ["TernCrypto"]),
         .library(name: "TernWire", targets: ["TernWire"]),
+        .library(name: "TernIKE", targets: ["TernIKE"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.8.2"),
@@ -31,6 +32,9 @@ let package = Package(
         ]),
         .target(name: "TernDataPlane", dependencies: [
             "TernWire", "TernCrypto", .product(name: "Atomics", package: "swift-atomics"),
+        ]),
+        .target(name: "TernIKE", dependencies: [
+            "TernWire", "TernCrypto", "TernDataPlane", .product(name: "Crypto", package: "swift-crypto"),
         ]),
         .target(name: "TernConfig", dependencies: ["TernWire", "TernCrypto", "TernDataPlane"]),
         .target(name: "TernVICI"),
@@ -59,6 +63,7 @@ let package = Package(
         .testTarget(name: "TernDataPlaneTests", dependencies: ["TernDataPlane", "TernTestSupport", "TernWire", "TernCrypto"]),
         .testTarget(name: "TernConfigTests", dependencies: ["TernConfig", "TernDataPlane"], resources: [.copy("Fixtures")]),
         .testTarget(name: "TernVICITests", dependencies: ["TernVICI"]),
+        .testTarget(name: "TernIKETests", dependencies: ["TernIKE", "TernWire", "TernCrypto", "TernDataPlane"]),
     ],
     swiftLanguageModes: [.v6]
 )

@@ -1,4 +1,3 @@
-import Crypto
 import TernCrypto
 import TernDataPlane
 import TernWire
@@ -249,7 +248,7 @@ final class IKESession {
             do {
                 let plain = try inbound.open(body: body[...], aad: Array(bytes[0..<offset + 4]))
                 return .complete(try IKEPayloadCodec.decode(first: first, plain[...]))
-            } catch let e as CryptoError {
+            } catch let e as TernCrypto.CryptoError {
                 return .failed("SK payload: \(e.message)")
             } catch {
                 return .failed("inner payloads: \(error)")
@@ -299,9 +298,15 @@ final class IKESession {
         case .complete(let p): payloads = p
         }
         lastInbound = now
-        // RFC 7296 §2.23: a protected message from a new address moves a peer behind NAT.
-        if from != remote && remoteNAT && h.exchangeType != IKEExchangeType.ikeSAInit.rawValue {
-            peerMoved(to: from, now: now, &out)
+        // The initiator floated to port 4500 after NAT detection: the responder follows (RFC 3947).
+        if to.port != local.port && to.port == 4500 { local = to }
+        if from != remote {
+            if establishedAt == nil {
+                remote = from
+            } else if remoteNAT || from.address == remote.address {
+                // RFC 7296 §2.23: a protected message from a new address moves a peer behind NAT.
+                peerMoved(to: from, now: now, &out)
+            }
         }
         if let unsupported = payloads.first(where: { if case .unknown(_, true, _) = $0 { true } else { false } }), !isResponse {
             if case .unknown(let t, _, _) = unsupported {

@@ -1,0 +1,165 @@
+import TernCrypto
+import TernDataPlane
+import TernIKE
+import TernWire
+
+/// Two IKE endpoints in memory with a manual clock and a link that can drop, duplicate, delay
+/// and rewrite datagrams (a NAT). Every datagram and action is recorded.
+final class IKEPair {
+    final class Side {
+        let name: String
+        let endpoint: IKEEndpoint
+        let address: IPAddress
+        /// SAs installed in the data plane, in installation order (the newest outbound of a reqid sends).
+        var sas: [SAConfig] = []
+        var policies: [UInt32: [PolicyConfig]] = [:]
+        var events: [IKEEvent] = []
+        var keepalives = 0
+        init(name: String, endpoint: IKEEndpoint, address: IPAddress) {
+            self.name = name; self.endpoint = endpoint; self.address = address
+        }
+
+        var established: [IKESAInfo] { endpoint.listSAs(now: 0).filter { $0.state == "ESTABLISHED" } }
+        var logLines: [String] { events.map(\.description) }
+        func sa(_ key: SAKey) -> SAConfig? { sas.first { $0.key == key } }
+        var inboundSAs: [SAConfig] { sas.filter { $0.destination == address || $0.source != address } }
+        var outboundSAs: [SAConfig] { sas.filter { $0.source == address } }
+
+        /// The SA the data plane would send on for a reqid: the newest outbound one.
+        func currentOutbound(reqid: UInt32) -> SAConfig? { outboundSAs.last { $0.reqid == reqid } }
+    }
+
+    struct Datagram {
+        var bytes: [UInt8]
+        var from: SocketAddress
+        var to: SocketAddress
+        var deliverAt: Double
+        var sender: String
+    }
+
+    let a: Side
+    let b: Side
+    var now: Double = 0
+    var inFlight: [Datagram] = []
+    var log: [Datagram] = []
+    var latency = 0.01
+    /// Return false to drop a datagram (sender name, datagram index in `log`).
+    var shouldDeliver: (Datagram, Int) -> Bool = { _, _ in true }
+    var duplicate: (Datagram) -> Bool = { _ in false }
+    /// Rewrites a datagram on its way (NAT). Applied before delivery.
+    var rewrite: (inout Datagram) -> Void = { _ in }
+
+    init(configA: EngineConfiguration, configB: EngineConfiguration,
+         addressA: IPAddress = IPAddress("192.0.2.1")!, addressB: IPAddress = IPAddress("192.0.2.2")!, seed: UInt64 = 1) {
+        let ea = IKEEndpoint(configuration: configA, random: .seeded(seed), sourceAddressFor: { _ in addressA })
+        let eb = IKEEndpoint(configuration: configB, random: .seeded(seed &+ 1000), sourceAddressFor: { _ in addressB })
+        a = Side(name: "A", endpoint: ea, address: addressA)
+        b = Side(name: "B", endpoint: eb, address: addressB)
+    }
+
+    func side(for address: IPAddress) -> Side? {
+        if address == a.address { return a }
+        if address == b.address { return b }
+        return nil
+    }
+
+    func apply(_ actions: [IKEAction], on s: Side) {
+        for act in actions {
+            switch act {
+            case .send(let d, let from, let to):
+                let dg = Datagram(bytes: d, from: from, to: to, deliverAt: now + latency, sender: s.name)
+                log.append(dg)
+                guard shouldDeliver(dg, log.count - 1) else { continue }
+                inFlight.append(dg)
+                if duplicate(dg) { inFlight.append(Datagram(bytes: d, from: from, to: to, deliverAt: now + latency * 2, sender: s.name)) }
+            case .sendKeepalive: s.keepalives += 1
+            case .installSA(let c):
+                precondition(!s.sas.contains { $0.key == c.key }, "\(s.name): SA \(c.key) installed twice")
+                s.sas.append(c)
+            case .updateSA(let old, let new):
+                if let i = s.sas.firstIndex(where: { $0.key == old }) { s.sas[i] = new }
+            case .removeSA(let k):
+                s.sas.removeAll { $0.key == k }
+            case .installPolicies(let r, let p): s.policies[r] = p
+            case .removePolicies(let r): s.policies[r] = nil
+            case .event(let e): s.events.append(e)
+            case .keyLog: break
+            }
+        }
+    }
+
+    func initiate(_ s: Side, connection: String, child: String? = nil) throws {
+        apply(try s.endpoint.initiate(connection: connection, child: child, now: now), on: s)
+    }
+
+    /// Delivers datagrams and fires timers in time order until `condition` holds or `limit` seconds pass.
+    @discardableResult
+    func run(until condition: () -> Bool = { false }, for limit: Double = 60) -> Bool {
+        let end = now + limit
+        while !condition() {
+            let nextPacket = inFlight.map(\.deliverAt).min()
+            let nextTimer = [a.endpoint.nextDeadline, b.endpoint.nextDeadline].compactMap { $0 }.min()
+            guard let t = [nextPacket, nextTimer].compactMap({ $0 }).min(), t <= end else { now = end; return condition() }
+            now = max(now, t)
+            if let np = nextPacket, np <= now, let i = inFlight.firstIndex(where: { $0.deliverAt == np }) {
+                var d = inFlight.remove(at: i)
+                rewrite(&d)
+                guard let target = side(for: d.to.address) else { continue }
+                apply(target.endpoint.handle(datagram: d.bytes, from: d.from, to: d.to, now: now), on: target)
+            } else {
+                apply(a.endpoint.handleTimeout(now: now), on: a)
+                apply(b.endpoint.handleTimeout(now: now), on: b)
+            }
+        }
+        return true
+    }
+
+    /// The two sides agree: every outbound SA of one is an inbound SA of the other with the same keys.
+    func consistent() -> Bool {
+        for (x, y) in [(a, b), (b, a)] {
+            for o in x.outboundSAs {
+                guard let i = y.sas.first(where: { $0.spi == o.spi && $0.proto == o.proto }),
+                      i.encryptionKey == o.encryptionKey, i.integrityKey == o.integrityKey, i.encryption == o.encryption else { return false }
+            }
+        }
+        return true
+    }
+}
+
+enum Fixtures {
+    static let psk = Array("a shared secret long enough for tests".utf8)
+
+    static func proposals(_ ike: String, _ esp: String) -> ([AlgorithmProposal], [AlgorithmProposal]) {
+        (try! ProposalParser.parse(ike, for: .ike), try! ProposalParser.parse(esp, for: .esp))
+    }
+
+    /// A site-to-site pair: A (192.0.2.1, 10.1.0.0/24) and B (192.0.2.2, 10.2.0.0/24).
+    static func siteToSite(ike: String = "aes256gcm16-prfsha256-x25519", esp: String = "aes256gcm16",
+                           ikeB: String? = nil, espB: String? = nil, pskB: [UInt8]? = nil,
+                           addressA: String = "192.0.2.1", addressB: String = "192.0.2.2",
+                           tune: (inout ConnectionPolicy) -> Void = { _ in }) -> (EngineConfiguration, EngineConfiguration) {
+        func conn(name: String, local: String, remote: String, localNet: String, remoteNet: String, localID: String, remoteID: String,
+                  ike: String, esp: String) -> ConnectionPolicy {
+            let (ip, ep) = proposals(ike, esp)
+            var child = ChildPolicy(name: "net", localSelectors: [SelectorPolicy(prefix: IPPrefix(localNet)!)],
+                                    remoteSelectors: [SelectorPolicy(prefix: IPPrefix(remoteNet)!)], proposals: ep)
+            child.dpdAction = .restart
+            var c = ConnectionPolicy(name: name, localAddresses: [.address(IPAddress(local)!)], remoteAddresses: [.address(IPAddress(remote)!)],
+                                     proposals: ip, children: [child])
+            c.localIdentity = try! Identity(parsing: localID)
+            c.remoteIdentity = try! Identity(parsing: remoteID)
+            tune(&c)
+            return c
+        }
+        let ca = conn(name: "to-b", local: addressA, remote: addressB, localNet: "10.1.0.0/24", remoteNet: "10.2.0.0/24",
+                      localID: "gateway-a@example.com", remoteID: "gateway-b@example.com", ike: ike, esp: esp)
+        let cb = conn(name: "to-a", local: addressB, remote: addressA, localNet: "10.2.0.0/24", remoteNet: "10.1.0.0/24",
+                      localID: "gateway-b@example.com", remoteID: "gateway-a@example.com", ike: ikeB ?? ike, esp: espB ?? esp)
+        let owners = [try! Identity(parsing: "gateway-a@example.com"), try! Identity(parsing: "gateway-b@example.com")]
+        var a = EngineConfiguration(connections: [ca], sharedKeys: [SharedKey(owners: owners, secret: psk)])
+        var b = EngineConfiguration(connections: [cb], sharedKeys: [SharedKey(owners: owners, secret: pskB ?? psk)])
+        a.retransmission = RetransmissionPolicy(timeout: 1, base: 1.8, tries: 3)
+        b.retransmission = a.retransmission
+        return (a, b)
+    }
+}

@@ -1,0 +1,210 @@
+import Testing
+import TernCrypto
+import TernDataPlane
+import TernIKE
+import TernWire
+
+/// Rekeying, collisions (RFC 7296 §2.8.1/§2.8.2), deletes and dead peers, in memory.
+@Suite struct LifecycleTests {
+    func established(_ tune: (inout ConnectionPolicy) -> Void = { _ in }) throws -> IKEPair {
+        let (ca, cb) = Fixtures.siteToSite(tune: tune)
+        let pair = IKEPair(configA: ca, configB: cb)
+        try pair.initiate(pair.a, connection: "to-b", child: "net")
+        #expect(pair.run(until: { pair.a.sas.count == 2 && pair.b.sas.count == 2 }, for: 30))
+        return pair
+    }
+
+    func currentSPIs(_ s: IKEPair.Side) -> Set<UInt32> { Set(s.endpoint.listSAs(now: 0).flatMap { $0.children.map(\.inboundSPI) }) }
+
+    /// The sender side's current outbound SA is an inbound SA on the other side (no packet lost).
+    func trafficFlows(_ pair: IKEPair, reqidA: UInt32, reqidB: UInt32) -> Bool {
+        guard let ao = pair.a.currentOutbound(reqid: reqidA), let bo = pair.b.currentOutbound(reqid: reqidB) else { return false }
+        return pair.b.sas.contains { $0.spi == ao.spi && $0.encryptionKey == ao.encryptionKey }
+            && pair.a.sas.contains { $0.spi == bo.spi && $0.encryptionKey == bo.encryptionKey }
+    }
+
+    ///   A                                   B
+    ///   CREATE_CHILD_SA {N(REKEY_SA), SA, Ni, TSi, TSr} -->
+    ///                                    <-- {SA, Nr, TSi, TSr}      (B: new inbound only)
+    ///   INFORMATIONAL {D(old)}          -->                          (B: new outbound, old out removed)
+    ///                                    <-- {D(old)}
+    @Test(arguments: ["A", "B"])
+    func childRekeyIsMakeBeforeBreak(initiator: String) throws {
+        let pair = try established()
+        let rekeyer = initiator == "A" ? pair.a : pair.b
+        let reqidA = pair.a.established[0].children[0].reqid, reqidB = pair.b.established[0].children[0].reqid
+        let before = currentSPIs(pair.a)
+        let child = rekeyer.endpoint.listSAs(now: pair.now)[0].children[0].name
+        pair.apply(try rekeyer.endpoint.rekey(child: child, now: pair.now), on: rekeyer)
+        // After every single delivery, traffic in both directions still has a matching SA.
+        var alwaysFlows = true
+        pair.run(until: {
+            alwaysFlows = alwaysFlows && trafficFlows(pair, reqidA: reqidA, reqidB: reqidB)
+            return !currentSPIs(pair.a).isDisjoint(with: before) ? false : pair.a.sas.count == 2 && pair.b.sas.count == 2
+        }, for: 20)
+        #expect(alwaysFlows)
+        #expect(pair.a.sas.count == 2 && pair.b.sas.count == 2, "A: \(pair.a.logLines)")
+        #expect(pair.consistent())
+        #expect(currentSPIs(pair.a).isDisjoint(with: before))
+        #expect(pair.a.policies[reqidA] != nil && pair.b.policies[reqidB] != nil)
+        #expect(pair.a.logLines.contains { $0.contains("rekeyed") })
+    }
+
+    @Test func childRekeysByLifetimeWithPFS() throws {
+        let pair = try established { c in
+            c.children[0].rekeyTime = 30; c.children[0].lifeTime = 40; c.children[0].randTime = 5
+            c.children[0].proposals = try! ProposalParser.parse("aes256gcm16-modp2048", for: .esp)
+        }
+        let first = currentSPIs(pair.a)
+        pair.run(for: 100)
+        #expect(pair.consistent())
+        #expect(currentSPIs(pair.a).isDisjoint(with: first))
+        #expect(pair.a.sas.count == 2 && pair.b.sas.count == 2, "\(pair.a.logLines)")
+        #expect(pair.a.established[0].children[0].keyExchange == "MODP_2048")
+    }
+
+    /// §2.8.1: both sides rekey the same CHILD SA at once; the SA made with the lowest nonce is
+    /// deleted by its creator. Tried with many seeds so both outcomes occur.
+    @Test(arguments: Array(UInt64(1)...UInt64(12)))
+    func simultaneousChildRekeyLeavesOnePair(seed: UInt64) throws {
+        let (ca, cb) = Fixtures.siteToSite()
+        let pair = IKEPair(configA: ca, configB: cb, seed: seed)
+        try pair.initiate(pair.a, connection: "to-b", child: "net")
+        pair.run(until: { pair.a.sas.count == 2 && pair.b.sas.count == 2 }, for: 30)
+        let reqidA = pair.a.established[0].children[0].reqid, reqidB = pair.b.established[0].children[0].reqid
+        let before = currentSPIs(pair.a)
+        pair.apply(try pair.a.endpoint.rekey(child: "net", now: pair.now), on: pair.a)
+        pair.apply(try pair.b.endpoint.rekey(child: "net", now: pair.now), on: pair.b)
+        var alwaysFlows = true
+        pair.run(until: {
+            alwaysFlows = alwaysFlows && trafficFlows(pair, reqidA: reqidA, reqidB: reqidB)
+            return false
+        }, for: 10)
+        #expect(alwaysFlows)
+        #expect(pair.a.sas.count == 2 && pair.b.sas.count == 2, "A: \(pair.a.logLines)\nB: \(pair.b.logLines)")
+        #expect(pair.consistent())
+        #expect(currentSPIs(pair.a).isDisjoint(with: before))
+        #expect(pair.a.established.count == 1 && pair.a.established[0].children.count == 1)
+        #expect(pair.b.established.count == 1 && pair.b.established[0].children.count == 1)
+    }
+
+    ///   A                                   B
+    ///   CREATE_CHILD_SA {SA(IKE, new SPIi), Ni, KEi} -->
+    ///                                    <-- {SA(IKE, new SPIr), Nr, KEr}
+    ///   INFORMATIONAL {D(IKE)} on the old SA -->
+    @Test(arguments: ["A", "B"])
+    func ikeRekeyMovesTheChildren(initiator: String) throws {
+        let pair = try established()
+        let old = pair.a.established[0]
+        let rekeyer = initiator == "A" ? pair.a : pair.b
+        pair.apply(try rekeyer.endpoint.rekey(ike: rekeyer.endpoint.listSAs(now: 0)[0].connection, now: pair.now), on: rekeyer)
+        pair.run(until: { pair.a.endpoint.listSAs(now: 0).count == 1 && pair.b.endpoint.listSAs(now: 0).count == 1 }, for: 20)
+        let new = pair.a.established
+        #expect(new.count == 1)
+        #expect(new.first?.initiatorSPI != old.initiatorSPI)
+        #expect(new.first?.children.count == 1)
+        #expect(pair.a.sas.count == 2 && pair.consistent())
+        // The new IKE SA works: a CHILD rekey over it succeeds.
+        pair.apply(try pair.a.endpoint.rekey(child: "net", now: pair.now), on: pair.a)
+        let spis = currentSPIs(pair.a)
+        pair.run(until: { currentSPIs(pair.a) != spis && pair.a.sas.count == 2 && pair.b.sas.count == 2 }, for: 20)
+        #expect(pair.consistent() && currentSPIs(pair.a) != spis)
+    }
+
+    @Test(arguments: Array(UInt64(1)...UInt64(8)))
+    func simultaneousIKERekeyLeavesOneIKESA(seed: UInt64) throws {
+        let (ca, cb) = Fixtures.siteToSite()
+        let pair = IKEPair(configA: ca, configB: cb, seed: seed)
+        try pair.initiate(pair.a, connection: "to-b", child: "net")
+        pair.run(until: { pair.a.sas.count == 2 && pair.b.sas.count == 2 }, for: 30)
+        pair.apply(try pair.a.endpoint.rekey(ike: "to-b", now: pair.now), on: pair.a)
+        pair.apply(try pair.b.endpoint.rekey(ike: "to-a", now: pair.now), on: pair.b)
+        pair.run(for: 40)
+        #expect(pair.a.endpoint.listSAs(now: 0).count == 1, "A: \(pair.a.logLines)\nB: \(pair.b.logLines)")
+        #expect(pair.b.endpoint.listSAs(now: 0).count == 1)
+        #expect(pair.a.established.first?.children.count == 1 && pair.b.established.first?.children.count == 1)
+        #expect(pair.a.established.first?.initiatorSPI == pair.b.established.first?.initiatorSPI)
+        #expect(pair.a.sas.count == 2 && pair.consistent())
+    }
+
+    @Test func ikeRekeysAndReauthenticatesByLifetime() throws {
+        let pair = try established { c in c.rekeyTime = 50; c.randTime = 5; c.overTime = 10 }
+        let first = pair.a.established[0].initiatorSPI
+        pair.run(for: 120)
+        #expect(pair.a.endpoint.listSAs(now: 0).count == 1)
+        #expect(pair.a.established.first?.initiatorSPI != first)
+        #expect(pair.a.sas.count == 2 && pair.consistent())
+    }
+
+    @Test func terminateDeletesOnBothSides() throws {
+        let pair = try established()
+        pair.apply(try pair.a.endpoint.terminate(ike: "to-b", now: pair.now), on: pair.a)
+        pair.run(until: { pair.a.endpoint.listSAs(now: 0).isEmpty && pair.b.endpoint.listSAs(now: 0).isEmpty }, for: 10)
+        #expect(pair.a.sas.isEmpty && pair.b.sas.isEmpty)
+        #expect(pair.a.policies.isEmpty && pair.b.policies.isEmpty)
+    }
+
+    @Test func terminatingAChildKeepsTheIKESA() throws {
+        let pair = try established()
+        pair.apply(try pair.b.endpoint.terminate(child: "net", now: pair.now), on: pair.b)
+        pair.run(until: { pair.a.sas.isEmpty && pair.b.sas.isEmpty }, for: 10)
+        #expect(pair.a.sas.isEmpty && pair.b.sas.isEmpty && pair.a.policies.isEmpty)
+        #expect(pair.a.established.count == 1 && pair.b.established.count == 1)
+        // A new CHILD SA over the same IKE SA.
+        try pair.initiate(pair.a, connection: "to-b", child: "net")
+        #expect(pair.run(until: { pair.a.sas.count == 2 && pair.b.sas.count == 2 }, for: 10))
+        #expect(pair.consistent())
+    }
+
+    @Test func deadPeerIsDetectedAndRestarted() throws {
+        let pair = try established { c in c.dpdDelay = 10 }
+        var peerUp = false
+        pair.shouldDeliver = { d, _ in peerUp || d.sender == "B" ? true : false }
+        let t0 = pair.now
+        // B vanishes: A's DPD goes unanswered; retransmits 1, 1.8, 3.24, 5.8 s then give up.
+        pair.run(until: { pair.a.logLines.contains { $0.contains("is dead") } }, for: 60)
+        let detected = pair.now - t0
+        #expect(detected > 10 && detected < 10 + 1 + 1.8 + 3.24 + 5.84 + 1, "detected after \(detected)")
+        #expect(pair.a.sas.isEmpty)
+        // dpd_action = restart: A keeps trying; once B is back the tunnel returns.
+        peerUp = true
+        #expect(pair.run(until: { pair.a.sas.count == 2 && pair.a.established.count == 1 }, for: 60), "\(pair.a.logLines)")
+    }
+
+    @Test func dpdTimeoutBoundsDetection() throws {
+        let pair = try established { c in c.dpdDelay = 5; c.dpdTimeout = 3 }
+        pair.shouldDeliver = { d, _ in d.sender == "B" }
+        let t0 = pair.now
+        pair.run(until: { pair.a.logLines.contains { $0.contains("is dead") } }, for: 60)
+        #expect(pair.now - t0 <= 5 + 3 + 0.1)
+    }
+
+    @Test func livenessChecksAreAnsweredWhileThePeerIsUp() throws {
+        let pair = try established { c in c.dpdDelay = 5 }
+        pair.run(for: 60)
+        #expect(pair.a.established.count == 1 && pair.a.sas.count == 2)
+        #expect(pair.log.count > 10)
+    }
+
+    @Test func peerBehindNATChangingPortKeepsItsSAs() throws {
+        let (ca, cb) = Fixtures.siteToSite(addressA: "10.0.0.1", tune: { c in
+            if c.name == "to-a" { c.remoteAddresses = [.any] }
+            c.dpdDelay = 5
+        })
+        let pair = IKEPair(configA: ca, configB: cb, addressA: IPAddress("10.0.0.1")!)
+        let public_ = IPAddress("198.51.100.7")!
+        var offset: UInt16 = 1000
+        pair.rewrite = { d in
+            if d.from.address == pair.a.address { d.from = SocketAddress(public_, d.from.port &+ offset) }
+            if d.to.address == public_ { d.to = SocketAddress(pair.a.address, d.to.port &- offset) }
+        }
+        try pair.initiate(pair.a, connection: "to-b", child: "net")
+        pair.run(until: { pair.a.sas.count == 2 && pair.b.sas.count == 2 }, for: 30)
+        offset = 2000   // the NAT forgot the mapping
+        pair.run(for: 12)
+        #expect(pair.b.established.first?.remote.port == 6500)
+        #expect(pair.b.outboundSAs.first?.encapsulation == .udp(sourcePort: 4500, destinationPort: 6500))
+        #expect(pair.b.logLines.contains { $0.contains("peer moved") })
+        #expect(pair.a.sas.count == 2 && pair.b.sas.count == 2)
+    }
+}
