@@ -229,8 +229,8 @@ extension IKESession {
                               outboundSPI: outboundSPI, mode: offer.transport ? .transport : .tunnel, localTS: offer.tsi,
                               remoteTS: offer.tsr, reqid: request.reqid, now: now)
         children.append(child)
-        installChild(child, withOutbound: true, &out)
         guard let old else {
+            installChild(child, withOutbound: true, &out)
             out.append(.installPolicies(reqid: child.reqid, ChildSA.policies(localTS: child.localTS, remoteTS: child.remoteTS, mode: child.mode,
                                                                               local: local.address, remote: remote.address, reqid: child.reqid)))
             out.append(.event(.childEstablished(info(now: now), child.info(now: now))))
@@ -242,14 +242,18 @@ extension IKESession {
             let ours = min(lexicographic: request.nonce, nonceR)
             let theirs = min(lexicographic: collision.nonceI, collision.nonceR)
             if ours.lexicographicallyPrecedes(theirs) {
+                // We lost: keep sending on the old SA until the winner deletes it (then the
+                // peer's new SA takes over, see peerDeletedChild), and close ours.
                 log(.info, "CHILD_SA rekey collision: ours {\(child.uniqueID)} is redundant, deleting it", &out)
+                installChild(child, withOutbound: false, &out)
                 child.state = .deleting
-                finishResponderRekey(collision.child, now: now, &out)
+                old.state = .rekeyed
                 enqueue(.deleteChild(child.inboundSPI, reason: "rekey collision"), now: now, &out)
                 return
             }
             log(.info, "CHILD_SA rekey collision: keeping ours {\(child.uniqueID)}, peer deletes {\(collision.child.uniqueID)}", &out)
         }
+        installChild(child, withOutbound: true, &out)
         old.state = .rekeyed
         out.append(.event(.childRekeyed(info(now: now), old: old.info(now: now), new: child.info(now: now))))
         // Outbound switched to the new SA already (newest SA of the reqid wins); stop using the old.

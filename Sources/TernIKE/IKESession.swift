@@ -352,23 +352,28 @@ final class IKESession {
 
     // MARK: - Timers
 
+    /// The earliest time `tick` has something to do. Must only name deadlines `tick` acts on
+    /// (or clears), or the caller would spin.
     var nextDeadline: Double? {
+        guard state != .dead else { return nil }
         var d: [Double] = []
         if let o = outstanding { d.append(o.retransmitAt); if let dl = o.deadline { d.append(dl) } }
-        if let r = rekeyAt { d.append(r) }
-        if let r = reauthAt { d.append(r) }
+        if let r = rekeyAt, state == .established { d.append(r) }
+        if let r = reauthAt, state == .established { d.append(r) }
         if let r = deleteAt { d.append(r) }
         if let k = keepaliveAt { d.append(k) }
         if let h = halfOpenDeadline { d.append(h) }
         d += pendingOutbound.values
-        if isEstablished && policy.dpdDelay > 0 { d.append(lastInbound + Double(policy.dpdDelay)) }
+        if isEstablished && policy.dpdDelay > 0 && outstanding == nil && !dpdQueued { d.append(lastInbound + Double(policy.dpdDelay)) }
         for c in children {
             if c.state == .installed { d.append(c.rekeyAt) }
-            d.append(c.expireAt)
+            if c.state != .deleting { d.append(c.expireAt) }
             if let r = c.removeAt { d.append(r) }
         }
         return d.min()
     }
+
+    var dpdQueued: Bool { queue.contains { if case .dpd = $0 { true } else { false } } }
 
     func tick(now: Double, _ out: inout [IKEAction]) {
         if state == .dead { return }
@@ -417,8 +422,7 @@ final class IKESession {
             out.append(.sendKeepalive(from: local, to: remote))
             keepaliveAt = now + Double(endpoint.configuration.natKeepalive)
         }
-        if isEstablished, policy.dpdDelay > 0, now >= lastInbound + Double(policy.dpdDelay), outstanding == nil,
-           !queue.contains(where: { if case .dpd = $0 { true } else { false } }) {
+        if isEstablished, policy.dpdDelay > 0, now >= lastInbound + Double(policy.dpdDelay), outstanding == nil, !dpdQueued {
             lastInbound = now   // one check per interval
             enqueue(.dpd, now: now, &out)
         }
