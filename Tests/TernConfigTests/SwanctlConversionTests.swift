@@ -335,6 +335,7 @@ extension ConnectionConfig {
         let e = try #require(swanctlConfigError(conn(child: "remote_tss = 10.0.0.0/8")))
         #expect(e.location == at(6, 1))
         #expect(e.message == "unknown key `remote_tss` in child `c` of connection `gw`")
+        #expect(e.hint?.hasPrefix("did you mean `remote_ts`?") == true)
     }
 
     @Test func unknownSectionsAreErrors() throws {

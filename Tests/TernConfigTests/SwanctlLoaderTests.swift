@@ -114,6 +114,23 @@ import TernConfig
                 "a world-readable file without secrets is fine")
     }
 
+    @Test func secretInheritedFromATemplateStillCounts() throws {
+        let dir = try temporaryDirectory()
+        defer { cleanUp(dir) }
+        let path = dir + "/swanctl.conf"
+        try write("psk-template {\n  secret = shared\n}\nsecrets {\n  ike-a : psk-template { id = a }\n}\n", to: path, mode: 0o604)
+        do {
+            _ = try SwanctlLoader.load(path: path)
+            Issue.record("a world-readable secret in a template was loaded")
+        } catch {
+            #expect(error.location == TernConfig.SourceLocation(file: path, line: 2, column: 3))
+        }
+        chmod(path, 0o600)
+        let c = try SwanctlLoader.load(path: path)
+        #expect(c.secrets.first?.secret?.bytes == Array("shared".utf8) && c.secrets.first?.ids == ["a"])
+        #expect(c.warnings.isEmpty, "a template section is not reported as unread")
+    }
+
     @Test func fileWritableByOthersIsRefused() throws {
         let dir = try temporaryDirectory()
         defer { cleanUp(dir) }

@@ -6,12 +6,6 @@ import TernWire
 struct SwanctlConnectionConverter {
     var warnings: [ConfigWarning] = []
 
-    static let connectionKeys: Set<String> = [
-        "version", "local_addrs", "remote_addrs", "local_port", "remote_port", "proposals", "vips", "aggressive",
-        "pull", "dscp", "encap", "mobike", "dpd_delay", "dpd_timeout", "fragmentation", "send_certreq", "send_cert",
-        "keyingtries", "unique", "reauth_time", "rekey_time", "over_time", "rand_time", "pools",
-    ]
-
     mutating func connection(name: String, section: SwanctlSection) throws(ConfigError) -> ConnectionConfig {
         var c = ConnectionConfig(name: name, location: section.location)
         let context = "connection `\(name)`"

@@ -25,6 +25,27 @@ public enum SwanctlKeys {
         public var defaultValues: Set<String>
     }
 
+    /// The keys the typed model carries, per scope (read by the converters; listed here for
+    /// "did you mean" hints).
+    public static let modelled: [Scope: Set<String>] = [
+        .connection: [
+            "version", "local_addrs", "remote_addrs", "local_port", "remote_port", "proposals", "vips", "aggressive",
+            "pull", "dscp", "encap", "mobike", "dpd_delay", "dpd_timeout", "fragmentation", "send_certreq", "send_cert",
+            "keyingtries", "unique", "reauth_time", "rekey_time", "over_time", "rand_time", "pools",
+        ],
+        .auth: [
+            "round", "auth", "id", "eap_id", "aaa_id", "xauth_id", "ca_id", "certs", "cacerts", "pubkeys", "groups",
+            "cert_policy", "revocation",
+        ],
+        .child: [
+            "esp_proposals", "ah_proposals", "local_ts", "remote_ts", "rekey_time", "life_time", "rand_time",
+            "rekey_bytes", "life_bytes", "rand_bytes", "rekey_packets", "life_packets", "rand_packets", "updown",
+            "hostaccess", "policies", "ipcomp", "inactivity", "reqid", "replay_window", "mode", "start_action",
+            "dpd_action", "close_action",
+        ],
+        .certificate: ["file"],
+    ]
+
     static let falseWords: Set<String> = ["no", "false", "disabled", "0"]
     static let trueWords: Set<String> = ["yes", "true", "enabled", "1"]
 
@@ -95,7 +116,27 @@ public enum SwanctlKeys {
             }
             return
         }
+        let known = (modelled[scope] ?? []).union(securityRelevantUnsupported.filter { $0.scope == scope }.map(\.key))
+            .union(ignored.filter { $0.scope == scope }.map(\.key))
+        let suggestion = known.map { (key: $0, distance: editDistance($0, kv.key)) }
+            .filter { $0.distance <= 2 }.min { ($0.distance, $0.key) < ($1.distance, $1.key) }
         throw ConfigError(location: kv.location, message: "unknown key `\(kv.key)` in \(section)",
-                          hint: "strongSwan refuses it too (\"unknown option\"); check the spelling against swanctl.conf(5)")
+                          hint: (suggestion.map { "did you mean `\($0.key)`? " } ?? "")
+                              + "strongSwan refuses it too (\"unknown option\"); see swanctl.conf(5)")
+    }
+
+    /// Levenshtein distance, for short key names only.
+    static func editDistance(_ a: String, _ b: String) -> Int {
+        let a = Array(a.utf8.prefix(64)), b = Array(b.utf8.prefix(64))
+        guard !a.isEmpty else { return b.count }
+        var previous = Array(0...b.count)
+        for i in 1...a.count {
+            var current = [i] + [Int](repeating: 0, count: b.count)
+            for j in stride(from: 1, through: b.count, by: 1) {
+                current[j] = min(previous[j] + 1, current[j - 1] + 1, previous[j - 1] + (a[i - 1] == b[j - 1] ? 0 : 1))
+            }
+            previous = current
+        }
+        return previous[b.count]
     }
 }

@@ -41,9 +41,9 @@ public enum SwanctlLoader {
         let (root, definitions) = try SwanctlParser.parseRecording(text: String(decoding: bytes, as: UTF8.self),
                                                                    file: path, include: resolver)
 
-        // Secrets first: their exposure is what matters most and what to fix first.
-        for d in definitions where d.path.count == 2 && d.path[0] == "secrets" && d.keyValue.key == "secret"
-            && !d.keyValue.value.isEmpty {
+        // Secrets first: their exposure is what matters most and what to fix first. Any
+        // `secret`/`pin` counts, wherever it is: a template under another section can hold one.
+        for d in definitions where (d.keyValue.key == "secret" || d.keyValue.key == "pin") && !d.keyValue.value.isEmpty {
             let file = d.keyValue.location.file
             guard let info = files[file], info.mode & 0o077 != 0 else { continue }
             throw ConfigError(location: d.keyValue.location,

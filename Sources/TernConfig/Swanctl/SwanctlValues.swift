@@ -24,7 +24,9 @@ enum SwanctlValue {
         let t = text
         guard !t.isEmpty else { return nil }
         if t.count > 2, t.hasPrefix("0x") || t.hasPrefix("0X") {
-            return .some(UInt64(t.dropFirst(2), radix: 16))
+            let digits = t.dropFirst(2)
+            guard digits.allSatisfy({ $0.isASCII && $0.isHexDigit }) else { return .some(nil) }
+            return .some(UInt64(digits, radix: 16))
         }
         guard t.allSatisfy({ $0.isASCII && $0.isNumber }) else { return nil }
         if t.count > 1 && t.hasPrefix("0") { return .some(nil) }   // octal in strongSwan
@@ -56,10 +58,10 @@ enum SwanctlValue {
                    hint: "write bytes, or a number with k, m or g (×1024): 65536, 64k, 500m, 1g")
     }
 
-    private static func scaled(_ kv: SwanctlKeyValue, units: [Character: UInt64], hint: String) throws(ConfigError) -> UInt64 {
+    private static func scaled(_ kv: SwanctlKeyValue, units: [String: UInt64], hint: String) throws(ConfigError) -> UInt64 {
         var text = kv.value.trimmingBlanks[...]
         var factor: UInt64 = 1
-        if let last = text.last, let f = units[Character(last.lowercased())], !(text.hasPrefix("0x") && last.isHexDigit) {
+        if let last = text.last, let f = units[last.lowercased()], !(text.hasPrefix("0x") && last.isHexDigit) {
             factor = f
             text = text.dropLast()
             if text.last == " " { text = text.dropLast() }
