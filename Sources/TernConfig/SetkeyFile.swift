@@ -5,11 +5,6 @@ import Darwin
 #endif
 import TernDataPlane
 
-#if canImport(Glibc)
-private let systemRead = Glibc.read
-#elseif canImport(Darwin)
-private let systemRead = Darwin.read
-#endif
 
 /// Loading a setkey file from disk and applying its statements to a database configuration.
 ///
@@ -19,10 +14,10 @@ private let systemRead = Darwin.read
 /// others, since whoever can write it decides what is encrypted.
 public enum SetkeyFile {
     /// Files larger than this are refused before they are read into memory.
-    public static let maximumSize = 16 << 20
+    public static let maximumSize = ConfigFileReader.maximumSize
 
     public static func load(path: String) throws(ConfigError) -> [SetkeyStatement] {
-        let (bytes, mode, owner) = try read(path)
+        let (bytes, mode, owner) = try ConfigFileReader.read(path, kind: "setkey file")
         let text = String(decoding: bytes, as: UTF8.self)
         let fileStart = SourceLocation(file: path, line: 1, column: 1)
 
@@ -90,50 +85,5 @@ public enum SetkeyFile {
         }
     }
 
-    static func octal(_ mode: UInt32) -> String {
-        let s = String(mode & 0o7777, radix: 8)
-        return String(repeating: "0", count: max(0, 4 - s.count)) + s
-    }
-
-    /// Reads a regular file through one descriptor (so the checks and the contents agree) and
-    /// returns its bytes, permission bits and owner.
-    static func read(_ path: String) throws(ConfigError) -> ([UInt8], UInt32, UInt32) {
-        let at = SourceLocation(file: path, line: 1, column: 1)
-        let fd = open(path, O_RDONLY | O_CLOEXEC)
-        guard fd >= 0 else {
-            let e = errno
-            throw ConfigError(location: at, message: "cannot open \(path): \(String(cString: strerror(e)))",
-                              hint: e == ENOENT ? "check the path" : (e == EACCES ? "run ternd as root, or as the file's owner" : nil))
-        }
-        defer { close(fd) }
-        var st = stat()
-        guard fstat(fd, &st) == 0 else {
-            throw ConfigError(location: at, message: "cannot stat \(path): \(String(cString: strerror(errno)))")
-        }
-        let mode = UInt32(st.st_mode)
-        guard mode & 0o170000 == 0o100000 else {
-            throw ConfigError(location: at, message: "\(path) is not a regular file", hint: "pass the path of a setkey file")
-        }
-        guard Int(st.st_size) <= maximumSize else {
-            throw ConfigError(location: at, message: "\(path) is larger than \(maximumSize >> 20) MiB",
-                              hint: "is this really a setkey file?")
-        }
-        var bytes: [UInt8] = []
-        bytes.reserveCapacity(Int(st.st_size))
-        var chunk = [UInt8](repeating: 0, count: 65_536)
-        while true {
-            let n = chunk.withUnsafeMutableBytes { systemRead(fd, $0.baseAddress, $0.count) }
-            if n < 0 {
-                if errno == EINTR { continue }
-                throw ConfigError(location: at, message: "cannot read \(path): \(String(cString: strerror(errno)))")
-            }
-            if n == 0 { break }
-            bytes.append(contentsOf: chunk[0..<n])
-            guard bytes.count <= maximumSize else {
-                throw ConfigError(location: at, message: "\(path) is larger than \(maximumSize >> 20) MiB",
-                                  hint: "is this really a setkey file?")
-            }
-        }
-        return (bytes, mode & 0o7777, UInt32(st.st_uid))
-    }
+    static func octal(_ mode: UInt32) -> String { ConfigFileReader.octal(mode) }
 }
