@@ -40,7 +40,7 @@ let package = Package(
         .target(name: "TernVICI"),
         .target(name: "TernPlatform", dependencies: ["CTernLinux", "TernWire"]),
         .target(name: "TernDaemon", dependencies: [
-            "TernWire", "TernCrypto", "TernDataPlane", "TernConfig", "TernVICI", "TernPlatform",
+            "TernWire", "TernCrypto", "TernDataPlane", "TernConfig", "TernVICI", "TernPlatform", "TernIKE", "CTernLinux",
             .product(name: "Logging", package: "swift-log"), .product(name: "Atomics", package: "swift-atomics"),
         ]),
         .target(name: "TernTestSupport", dependencies: ["TernWire", "TernCrypto", "TernDataPlane"]),
@@ -50,7 +50,7 @@ let package = Package(
             "CTernMallocCounter", "TernTestSupport", "TernDataPlane", "TernCrypto", "TernWire",
         ]),
         .executableTarget(name: "ternd", dependencies: [
-            "TernDaemon", .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            "TernDaemon", "TernIKE", .product(name: "ArgumentParser", package: "swift-argument-parser"),
             .product(name: "Logging", package: "swift-log"),
         ]),
         .executableTarget(name: "tern", dependencies: [

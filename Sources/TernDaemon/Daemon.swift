@@ -5,12 +5,20 @@ import Glibc
 import Logging
 import TernConfig
 import TernDataPlane
+import TernIKE
 import TernPlatform
 import TernVICI
 import TernWire
 
 public struct DaemonOptions: Sendable {
     public var setkeyFiles: [String] = []
+    /// swanctl.conf for IKE connections and secrets (nil: IKE answers nothing until configured).
+    public var swanctlFile: String?
+    /// UDP port for IKE (500; 0 turns IKE off).
+    public var ikePort: UInt16 = 500
+    /// Test-only: append each IKE SA's keys as JSON lines (for Wireshark/tshark decryption).
+    public var ikeKeyLog: String?
+    public var retransmission = RetransmissionPolicy()
     public var viciPath: String = "/run/tern/ternd.vici"
     public var viciGroup: String?
     public var tunName = "tern0"
@@ -54,6 +62,12 @@ public final class Daemon: @unchecked Sendable {
     private var routes: RouteManager?
     private var vici: VICIServer?
     private var currentTunMTU = 0
+    var ike: IKEController?
+    let startedAt = Date()
+    /// What setkey configured, and what IKE installed; the data plane gets both.
+    private var setkeyDatabase = SecurityDatabaseConfig()
+    private var ikeSAs: [SAConfig] = []
+    private var ikePolicies: [PolicyConfig] = []
 
     public init(options: DaemonOptions, logger: Logger) {
         self.options = options
@@ -72,8 +86,20 @@ public final class Daemon: @unchecked Sendable {
 
     static var now: UInt64 { UInt64(Date().timeIntervalSince1970) }
 
+    /// Reads swanctl.conf into the IKE engine's configuration.
+    func loadIKEConfiguration() throws -> EngineConfiguration {
+        var base = EngineConfiguration()
+        base.retransmission = options.retransmission
+        guard let path = options.swanctlFile else { return base }
+        let parsed = try SwanctlLoader.load(path: path)
+        for w in parsed.warnings { log.warning("\(w)") }
+        return try SwanctlMapping.engineConfiguration(parsed, base: base)
+    }
+
     public func start() throws {
         let db = try Daemon.loadConfiguration(options.setkeyFiles)
+        setkeyDatabase = db
+        let ikeConfiguration = try loadIKEConfiguration()
         let snapshot: DataPlaneSnapshot
         do {
             snapshot = try DataPlaneSnapshot(config: db, localAddresses: LocalAddresses.current(),
@@ -108,6 +134,20 @@ public final class Daemon: @unchecked Sendable {
         if options.installRoutes {
             routes = RouteManager(table: options.routeTable, mark: options.fwmark, device: tun.name) { [log] in log.info("\($0)") }
             try installRoutes(snapshot)
+        }
+        if options.ikePort != 0 {
+            var ikeLog = Logger(label: "ternd.ike")
+            ikeLog.logLevel = log.logLevel
+            let controller = try IKEController(configuration: ikeConfiguration, sockets: sockets, ikePort: options.ikePort,
+                                               mark: options.fwmark, keyLogPath: options.ikeKeyLog, log: ikeLog) { [weak self] sas, policies in
+                self?.installIKE(sas: sas, policies: policies)
+            }
+            inb.onIKE = { [weak controller] bytes, src, port, dst in
+                controller?.receiveEncapsulated(bytes, source: src, sourcePort: port, destination: dst)
+            }
+            ike = controller
+            controller.start()
+            log.info("IKE on UDP \(options.ikePort)/\(options.udpPort): \(ikeConfiguration.connections.count) connections, \(ikeConfiguration.sharedKeys.count) shared keys")
         }
         try startControlSocket()
         log.notice("ternd ready: \(snapshot.associations.count) SAs, \(snapshot.policies.count) policies, control socket \(options.viciPath)")
@@ -166,8 +206,31 @@ public final class Daemon: @unchecked Sendable {
     public func reload() throws {
         controlLock.lock(); defer { controlLock.unlock() }
         let db = try Daemon.loadConfiguration(options.setkeyFiles)
-        try publish(db: db)
+        let ikeConfiguration = try loadIKEConfiguration()
+        setkeyDatabase = db
+        try publish(db: combined())
+        ike?.update(configuration: ikeConfiguration)
         log.notice("reloaded: \(box.load().associations.count) SAs, \(box.load().policies.count) policies")
+    }
+
+    /// setkey's entries first, then IKE's (newest last, so a rekeyed SA sends).
+    private func combined() -> SecurityDatabaseConfig {
+        var db = setkeyDatabase
+        for sa in ikeSAs { try? db.addSA(sa) }
+        for p in ikePolicies { try? db.addPolicy(p) }   // a duplicate selector keeps the older policy
+        return db
+    }
+
+    /// Called by the IKE controller (on its queue) with everything IKE has installed.
+    func installIKE(sas: [SAConfig], policies: [PolicyConfig]) {
+        controlLock.lock(); defer { controlLock.unlock() }
+        ikeSAs = sas
+        ikePolicies = policies
+        do {
+            try publish(db: combined())
+        } catch {
+            log.error("cannot install IKE SAs into the data plane: \(error)")
+        }
     }
 
     private func publish(db: SecurityDatabaseConfig) throws {
@@ -190,16 +253,15 @@ public final class Daemon: @unchecked Sendable {
         let current = box.load()
         let addresses = LocalAddresses.current()
         guard addresses != current.localAddresses else { return }
-        var db = SecurityDatabaseConfig()
         do {
-            for sa in current.associations { try db.addSA(sa.config) }
-            for p in current.policies { try db.addPolicy(p.config) }
-            try publish(db: db)
+            try publish(db: combined())
             log.info("local addresses changed; data plane updated")
         } catch {
             log.error("cannot apply address change: \(error)")
         }
     }
+
+    func currentSnapshot() -> DataPlaneSnapshot { box.load() }
 
     public func state() -> StateReport {
         StateReport(snapshot: box.load(), drops: drops, tunName: tun.name, tunMTU: currentTunMTU, udp: udpCounters)
@@ -240,11 +302,13 @@ public final class Daemon: @unchecked Sendable {
             }
             return m
         }
+        if let ike { registerIKECommands(server, ike) }
         do { try server.start() } catch { throw DaemonError("control socket \(options.viciPath): \(error)") }
         vici = server
     }
 
     public func stop() {
+        ike?.stop()
         outbound?.stop(); inbound?.stop()
         while threads.contains(where: { !$0.isFinished }) { usleep(10_000) }
         vici?.stop()

@@ -175,6 +175,9 @@ final class InboundWorker: @unchecked Sendable {
     let batch: IOBatch
     private let running = ManagedAtomic<Bool>(true)
     private var sources: [(socket: DatagramSocket, proto: IPSecProtocol, udp: Bool)] = []
+    /// IKE datagrams that arrive on the ESP-in-UDP port (after the non-ESP marker), handed to
+    /// the IKE controller (which copies them and returns at once). Set before `run`.
+    var onIKE: (@Sendable (_ bytes: UnsafeRawBufferPointer, _ source: IPAddress, _ sourcePort: UInt16, _ destination: IPAddress) -> Void)?
 
     init(tun: TunDevice, sockets: DataPlaneSockets, box: SnapshotBox, drops: DropCounters,
          udpCounters: UDPPortCounters, batchSize: Int, maxPacket: Int) throws {
@@ -231,7 +234,11 @@ final class InboundWorker: @unchecked Sendable {
         if source.udp {
             // RFC 3948 §2.2/§2.3: a single 0xFF byte is a NAT keepalive; four zero bytes mark IKE.
             if len == 1 && pkt.bytes.load(as: UInt8.self) == 0xff { udpCounters.block.add(0); return }
-            if len >= 4 && load32(pkt.bytes, 0) == 0 { udpCounters.block.add(1); return }
+            if len >= 4 && load32(pkt.bytes, 0) == 0 {
+                udpCounters.block.add(1)
+                onIKE?(UnsafeRawBufferPointer(start: pkt.bytes + 4, count: len - 4), src, rx.pointee.src_port, dst)
+                return
+            }
             ctx.encapsulation = .udp(sourcePort: rx.pointee.src_port, destinationPort: sockets.udpPort)
         } else if source.socket.family == .v4 {
             // IPv4 raw sockets deliver the IP header.

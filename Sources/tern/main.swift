@@ -43,9 +43,12 @@ struct Tern: ParsableCommand {
           tern state                     SAD and SPD with counters, like setkey -D / -DP
           tern state --json              the same as JSON
           tern --vici /tmp/a.vici state  talk to a ternd with another control socket
-          tern reload                    re-read ternd's setkey files
+          tern reload                    re-read ternd's setkey files and swanctl.conf
+          tern initiate --child net      bring a tunnel up (waits until established)
+          tern list-sas                  IKE and CHILD SAs with counters (--json for scripts)
+          tern rekey --child net         rekey now; tern terminate --ike site-b to close
         """,
-        subcommands: [State.self, Reload.self, Version.self])
+        subcommands: [State.self, Reload.self, Version.self, Initiate.self, Terminate.self, Rekey.self, ListSAs.self])
 
     struct State: ParsableCommand {
         static let configuration = CommandConfiguration(abstract: "Show the data plane: SAs, policies, counters, drops.")
@@ -87,7 +90,7 @@ struct Tern: ParsableCommand {
 // `tern --vici PATH state` (the option before the subcommand) is how people type it: move it behind.
 var args = Array(CommandLine.arguments.dropFirst())
 if let i = args.firstIndex(where: { $0 == "--vici" || $0.hasPrefix("--vici=") }), i == 0,
-   let sub = args.firstIndex(where: { ["state", "reload", "version"].contains($0) }), sub > i {
+   let sub = args.firstIndex(where: { ["state", "reload", "version", "initiate", "terminate", "rekey", "list-sas", "pki"].contains($0) }), sub > i {
     let count = args[i].contains("=") ? 1 : 2
     let moved = Array(args[i..<i + count])
     args.removeSubrange(i..<i + count)

@@ -3,6 +3,7 @@ import Dispatch
 import Foundation
 import Logging
 import TernDaemon
+import TernIKE
 
 struct Ternd: ParsableCommand {
     static let configuration = CommandConfiguration(
@@ -12,13 +13,32 @@ struct Ternd: ParsableCommand {
         Examples:
           ternd --setkey /etc/tern/ipsec.setkey --vici /run/tern/ternd.vici
           ternd --setkey keys.conf --setkey policies.conf --tun-mtu 1400 --log-level debug
+          ternd --conf /etc/swanctl/swanctl.conf     IKEv2 gateway from a swanctl.conf
 
-        SIGHUP reloads the setkey files (SAs that did not change keep their counters and
+        SIGHUP reloads swanctl.conf and the setkey files (SAs that did not change keep their counters and
         sequence numbers); SIGTERM and SIGINT remove routes and the TUN and exit.
         """)
 
     @Option(name: .customLong("setkey"), help: "KAME setkey file to load (repeatable; applied in order).")
     var setkeyFiles: [String] = []
+
+    @Option(help: "swanctl.conf with IKE connections and secrets (SIGHUP reloads it).")
+    var conf: String?
+
+    @Option(help: "UDP port for IKE; 0 turns IKE off.")
+    var ikePort: UInt16 = 500
+
+    @Option(help: "TEST ONLY: append IKE SA keys to this file (JSON lines) so tshark can decrypt IKE.")
+    var ikeKeylog: String?
+
+    @Option(help: "IKE retransmission timeout in seconds (strongSwan's retransmit_timeout).")
+    var retransmitTimeout = 4.0
+
+    @Option(help: "IKE retransmission backoff base (retransmit_base).")
+    var retransmitBase = 1.8
+
+    @Option(help: "IKE retransmissions before giving up (retransmit_tries).")
+    var retransmitTries = 5
 
     @Option(help: "Control socket path (strongSwan VICI protocol).")
     var vici = "/run/tern/ternd.vici"
@@ -77,6 +97,10 @@ struct Ternd: ParsableCommand {
         let log = Logger(label: "ternd")
         var o = DaemonOptions()
         o.setkeyFiles = setkeyFiles
+        o.swanctlFile = conf
+        o.ikePort = ikePort
+        o.ikeKeyLog = ikeKeylog
+        o.retransmission = RetransmissionPolicy(timeout: retransmitTimeout, base: retransmitBase, tries: retransmitTries)
         o.viciPath = vici
         o.viciGroup = viciGroup
         o.tunName = tun

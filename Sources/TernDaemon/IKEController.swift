@@ -1,0 +1,311 @@
+import Dispatch
+import Foundation
+#if canImport(Glibc)
+import Glibc
+#endif
+import Logging
+import CTernLinux
+import TernDataPlane
+import TernIKE
+import TernPlatform
+import TernWire
+
+/// The IKE engine's edge: feeds it datagrams (UDP 500 here, UDP 4500 from the inbound worker),
+/// commands and timer ticks on one serial queue, and carries out its actions — sending,
+/// installing SAs and policies into the data plane, logging events.
+///
+/// Threading: every touch of `endpoint` happens on `queue`. Other threads (VICI handlers, the
+/// inbound worker, the port-500 reader) hop onto it.
+final class IKEController: @unchecked Sendable {
+    let queue = DispatchQueue(label: "tern.ike")
+    let endpoint: IKEEndpoint
+    private let log: Logger
+    private let sockets: DataPlaneSockets
+    private var ikeSockets: [IPAddress.Family: DatagramSocket] = [:]
+    private let sendBatch = IOBatch(size: 1)
+    private var timer: DispatchSourceTimer?
+    private var reader: Thread?
+    private let readerLoop: EventLoop
+    private var running = true
+    private let keyLog: FileHandle?
+    private let clockStart = DispatchTime.now().uptimeNanoseconds
+    /// Applies SA/policy changes to the data plane (publishes a new snapshot).
+    private let publish: @Sendable (_ sas: [SAConfig], _ policies: [PolicyConfig]) -> Void
+    private var sas: [SAConfig] = []
+    private var policies: [(reqid: UInt32, policies: [PolicyConfig])] = []
+    private var waiters: [UUID: (IKEEvent) -> Bool] = [:]
+    let ikePort: UInt16
+
+    init(configuration: EngineConfiguration, sockets: DataPlaneSockets, ikePort: UInt16, mark: UInt32,
+         keyLogPath: String?, log: Logger, publish: @escaping @Sendable ([SAConfig], [PolicyConfig]) -> Void) throws {
+        self.log = log
+        self.sockets = sockets
+        self.publish = publish
+        self.ikePort = ikePort
+        if let keyLogPath {
+            _ = FileManager.default.createFile(atPath: keyLogPath, contents: nil, attributes: [.posixPermissions: 0o600])
+            keyLog = FileHandle(forWritingAtPath: keyLogPath)
+            log.warning("IKE key log enabled (\(keyLogPath)): for testing only, it holds the IKE SA keys")
+        } else {
+            keyLog = nil
+        }
+        endpoint = IKEEndpoint(configuration: configuration, random: .system(), keyLogEnabled: keyLogPath != nil,
+                               sourceAddressFor: { IKEController.sourceAddress(toward: $0, mark: mark) })
+        readerLoop = try EventLoop()
+        for fam in [IPAddress.Family.v4, .v6] {
+            do {
+                let s = try DatagramSocket.udp(family: fam, port: ikePort, mark: mark)
+                ikeSockets[fam] = s
+                try readerLoop.add(fd: s.fd, token: UInt64(fam.rawValue))
+            } catch {
+                if fam == .v6 { log.warning("IKE: no IPv6 socket: \(error)"); continue }
+                throw DaemonError("cannot listen for IKE on UDP port \(ikePort): \(error) (is another IKE daemon running?)")
+            }
+        }
+    }
+
+    var now: Double { Double(DispatchTime.now().uptimeNanoseconds - clockStart) / 1e9 }
+
+    func start() {
+        let t = Thread { [weak self] in self?.readLoop() }
+        t.name = "tern-ike-rx"
+        t.start()
+        reader = t
+        let timer = DispatchSource.makeTimerSource(queue: queue)
+        timer.setEventHandler { [weak self] in
+            guard let self else { return }
+            self.apply(self.endpoint.handleTimeout(now: self.now))
+        }
+        timer.resume()
+        self.timer = timer
+        queue.async { self.apply(self.endpoint.startConnections(now: self.now)) }
+    }
+
+    func stop() {
+        queue.sync {
+            running = false
+            timer?.cancel()
+            // Tell peers we are going (best effort, like charon on shutdown).
+            for sa in endpoint.listSAs(now: now) where sa.state == "ESTABLISHED" {
+                if let acts = try? endpoint.terminate(ike: nil, uniqueID: sa.uniqueID, now: now) { apply(acts, publishing: false) }
+            }
+        }
+        readerLoop.wake()
+        while let r = reader, !r.isFinished { usleep(10_000) }
+    }
+
+    /// Replaces connections and secrets (SIGHUP); running SAs stay.
+    func update(configuration: EngineConfiguration) {
+        queue.async {
+            self.endpoint.update(configuration: configuration)
+            self.apply(self.endpoint.startConnections(now: self.now))
+        }
+    }
+
+    // MARK: - Input
+
+    private func readLoop() {
+        let batch = IOBatch(size: 16)
+        let bufSize = 65_536
+        let storage = UnsafeMutableRawPointer.allocate(byteCount: bufSize * 16, alignment: 16)
+        defer { storage.deallocate() }
+        for i in 0..<16 {
+            batch.rx[i].buf = (storage + i * bufSize).assumingMemoryBound(to: UInt8.self)
+            batch.rx[i].cap = UInt32(bufSize)
+        }
+        while running {
+            let ready = readerLoop.wait(timeoutMilliseconds: 1000)
+            for token in ready where token != EventLoop.wakeToken {
+                guard let fam = IPAddress.Family(rawValue: UInt8(token)), let s = ikeSockets[fam] else { continue }
+                while true {
+                    let n = batch.receive(s, count: 16)
+                    if n <= 0 { break }
+                    for i in 0..<n {
+                        let rx = batch.rx[i]
+                        guard rx.truncated == 0 else { continue }
+                        let bytes = [UInt8](UnsafeRawBufferPointer(start: rx.buf, count: Int(rx.len)))
+                        let src = IPAddress(cBytes: rx.src, family: rx.family)
+                        let dst = IPAddress(cBytes: rx.dst, family: rx.family)
+                        receive(bytes, from: SocketAddress(src, rx.src_port), to: SocketAddress(dst, ikePort))
+                    }
+                }
+            }
+        }
+    }
+
+    /// From the inbound worker: an IKE message on the ESP-in-UDP port.
+    func receiveEncapsulated(_ raw: UnsafeRawBufferPointer, source: IPAddress, sourcePort: UInt16, destination: IPAddress) {
+        receive([UInt8](raw), from: SocketAddress(source, sourcePort), to: SocketAddress(destination, sockets.udpPort))
+    }
+
+    func receive(_ bytes: [UInt8], from: SocketAddress, to: SocketAddress) {
+        queue.async {
+            guard self.running else { return }
+            self.apply(self.endpoint.handle(datagram: bytes, from: from, to: to, now: self.now))
+        }
+    }
+
+    // MARK: - Commands (from VICI threads)
+
+    /// Runs `body` on the IKE queue with the endpoint, applies its actions, and returns its result.
+    func command<T>(_ body: (IKEEndpoint, Double) throws(IKECommandError) -> ([IKEAction], T)) throws(IKECommandError) -> T {
+        let r: Result<T, IKECommandError> = queue.sync {
+            do throws(IKECommandError) {
+                let (acts, value) = try body(endpoint, now)
+                apply(acts)
+                return .success(value)
+            } catch {
+                return .failure(error)
+            }
+        }
+        return try r.get()
+    }
+
+    /// Waits (on the caller's thread) until `match` accepts an event or `timeout` passes.
+    /// `match` runs on the IKE queue; return true to stop waiting.
+    func wait(timeout: Double, after start: () throws(IKECommandError) -> Void, match: @escaping (IKEEvent) -> Bool) throws(IKECommandError) -> Bool {
+        let done = DispatchSemaphore(value: 0)
+        let id = UUID()
+        queue.sync { waiters[id] = { e in if match(e) { done.signal(); return true }; return false } }
+        do { try start() } catch {
+            queue.sync { waiters[id] = nil }
+            throw error
+        }
+        let ok = done.wait(timeout: timeout <= 0 ? .distantFuture : .now() + timeout) == .success
+        queue.sync { waiters[id] = nil }
+        return ok
+    }
+
+    func listSAs() -> [IKESAInfo] { queue.sync { endpoint.listSAs(now: now) } }
+    var stats: IKEEndpointStats { queue.sync { endpoint.stats } }
+
+    // MARK: - Output
+
+    private func apply(_ actions: [IKEAction], publishing: Bool = true) {
+        var dirty = false
+        for act in actions {
+            switch act {
+            case .send(let d, let from, let to):
+                // Changes to the data plane land before any message that lets the peer use them.
+                if dirty && publishing { flush(); dirty = false }
+                send(d, from: from, to: to)
+            case .sendKeepalive(let from, let to):
+                send([0xFF], from: from, to: to, raw: true)
+            case .installSA(let c):
+                sas.removeAll { $0.key == c.key }
+                sas.append(c)
+                dirty = true
+            case .updateSA(let old, let new):
+                if let i = sas.firstIndex(where: { $0.key == old }) { sas[i] = new }
+                dirty = true
+            case .removeSA(let k):
+                sas.removeAll { $0.key == k }
+                dirty = true
+            case .installPolicies(let reqid, let p):
+                if let i = policies.firstIndex(where: { $0.reqid == reqid }) { policies[i].policies = p } else { policies.append((reqid, p)) }
+                dirty = true
+            case .removePolicies(let reqid):
+                policies.removeAll { $0.reqid == reqid }
+                dirty = true
+            case .event(let e):
+                report(e)
+            case .keyLog(let k):
+                writeKeyLog(k)
+            }
+        }
+        if dirty && publishing { flush() }
+        if let d = endpoint.nextDeadline {
+            timer?.schedule(deadline: .now() + max(0, d - now) + 0.001, leeway: .milliseconds(5))
+        } else {
+            timer?.schedule(deadline: .distantFuture)
+        }
+    }
+
+    private func flush() { publish(sas, policies.flatMap(\.policies)) }
+
+    private func send(_ bytes: [UInt8], from: SocketAddress, to: SocketAddress, raw: Bool = false) {
+        let encapsulated = from.port != ikePort && from.port == sockets.udpPort
+        guard let socket = encapsulated ? sockets.udp[to.address.family] : ikeSockets[to.address.family] else {
+            log.warning("IKE: no socket to send from \(from) to \(to)")
+            return
+        }
+        let payload = encapsulated && !raw ? IKEMessage.nonESPMarker + bytes : bytes
+        payload.withUnsafeBufferPointer { buf in
+            var tx = tern_tx()
+            tx.buf = buf.baseAddress
+            tx.len = UInt32(buf.count)
+            tx.family = to.address.family == .v4 ? 4 : 6
+            tx.dst_port = to.port
+            to.address.store(into: &tx.dst)
+            if !from.address.isUnspecified {
+                tx.has_src = 1
+                from.address.store(into: &tx.src)
+            }
+            sendBatch.tx[0] = tx
+            let r = sendBatch.send(socket, from: 0, count: 1)
+            if r < 0 { log.debug("IKE: send to \(to) failed: errno \(-r)") }
+        }
+    }
+
+    private func report(_ e: IKEEvent) {
+        switch e {
+        case .log(let level, let text):
+            switch level {
+            case .debug: log.debug("\(text)")
+            case .info: log.info("\(text)")
+            case .notice: log.notice("\(text)")
+            case .warning: log.warning("\(text)")
+            case .error: log.error("\(text)")
+            }
+        case .ikeFailed, .childFailed: log.warning("\(e.description)")
+        default: log.notice("\(e.description)")
+        }
+        for (id, w) in waiters where w(e) { waiters[id] = nil }
+    }
+
+    private func writeKeyLog(_ k: IKEKeyLogEntry) {
+        guard let keyLog else { return }
+        func hex(_ b: [UInt8]) -> String { b.map { String(format: "%02x", $0) }.joined() }
+        let line = "{\"ispi\": \"\(String(format: "%016llx", k.initiatorSPI))\", \"rspi\": \"\(String(format: "%016llx", k.responderSPI))\", "
+            + "\"sk_ei\": \"\(hex(k.skEi))\", \"sk_er\": \"\(hex(k.skEr))\", \"sk_ai\": \"\(hex(k.skAi))\", \"sk_ar\": \"\(hex(k.skAr))\", "
+            + "\"encr\": \"\(k.encryption.strongSwanName)\(k.encryption.keySizeBits.map { "_\($0)" } ?? "")\", \"integ\": \"\(k.integrity.strongSwanName)\"}\n"
+        keyLog.write(Data(line.utf8))
+    }
+
+    /// The local address the kernel would use toward `peer`, ignoring our own routes into the
+    /// TUN (the IKE sockets carry the fwmark our routing rule skips).
+    static func sourceAddress(toward peer: IPAddress, mark: UInt32) -> IPAddress? {
+        let fam = peer.family == .v4 ? AF_INET : AF_INET6
+        let fd = socket(fam, Int32(SOCK_DGRAM.rawValue), 0)
+        guard fd >= 0 else { return nil }
+        defer { close(fd) }
+        var m = mark
+        _ = setsockopt(fd, SOL_SOCKET, SO_MARK, &m, socklen_t(MemoryLayout<UInt32>.size))
+        var storage = sockaddr_storage()
+        var len: socklen_t
+        if peer.family == .v4 {
+            var sin = sockaddr_in()
+            sin.sin_family = sa_family_t(AF_INET)
+            sin.sin_port = UInt16(500).bigEndian
+            sin.sin_addr.s_addr = peer.v4Value.bigEndian
+            len = socklen_t(MemoryLayout<sockaddr_in>.size)
+            let r = withUnsafePointer(to: &sin) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, len) } }
+            guard r == 0 else { return nil }
+        } else {
+            var sin6 = sockaddr_in6()
+            sin6.sin6_family = sa_family_t(AF_INET6)
+            sin6.sin6_port = UInt16(500).bigEndian
+            withUnsafeMutableBytes(of: &sin6.sin6_addr) { p in for (i, b) in peer.bytes.enumerated() { p[i] = b } }
+            len = socklen_t(MemoryLayout<sockaddr_in6>.size)
+            let r = withUnsafePointer(to: &sin6) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, len) } }
+            guard r == 0 else { return nil }
+        }
+        len = socklen_t(MemoryLayout<sockaddr_storage>.size)
+        let r = withUnsafeMutablePointer(to: &storage) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(fd, $0, &len) } }
+        guard r == 0 else { return nil }
+        if peer.family == .v4 {
+            return withUnsafeBytes(of: storage) { p in IPAddress(bytes: Array(p[4..<8])) }
+        }
+        return withUnsafeBytes(of: storage) { p in IPAddress(bytes: Array(p[8..<24])) }
+    }
+}

@@ -1,0 +1,198 @@
+import Foundation
+import TernDataPlane
+import TernIKE
+import TernVICI
+
+/// strongSwan's IKE commands over VICI (initiate, terminate, rekey, list-sas, stats), with the
+/// field names and value formats charon uses so swanctl and python-vici read them unchanged.
+extension Daemon {
+    func registerIKECommands(_ server: VICIServer, _ ike: IKEController) {
+        server.register(event: "list-sa")
+        server.register(event: "control-log")
+        server.register(event: "ike-updown")
+        server.register(event: "child-updown")
+
+        server.register(command: "initiate") { req, _ in
+            let child = req.string("child"), ikeName = req.string("ike")
+            let timeoutMS = Int(req.string("timeout") ?? "0") ?? 0
+            guard let conn = ikeName ?? self.connectionName(ofChild: child, ike) else {
+                return Self.failure("no connection found for \(child.map { "child '\($0)'" } ?? "this request")")
+            }
+            var failure: String?
+            do {
+                let done = try ike.wait(timeout: timeoutMS < 0 ? 0.001 : Double(timeoutMS) / 1000, after: { () throws(IKECommandError) in
+                    try ike.command { e, now throws(IKECommandError) in (try e.initiate(connection: conn, child: child, now: now), ()) }
+                }, match: { e in
+                    switch e {
+                    case .childEstablished(let i, let c) where i.connection == conn && (child == nil || c.name == child): return true
+                    case .ikeEstablished(let i) where i.connection == conn && child == nil: return true
+                    case .ikeFailed(let c, let r) where c == conn: failure = r; return true
+                    case .childFailed(let c, let ch, let r) where c == conn && (child == nil || ch == child): failure = r; return true
+                    default: return false
+                    }
+                })
+                if timeoutMS < 0 { return Self.success() }
+                if let failure { return Self.failure("establishing CHILD_SA '\(child ?? conn)' failed: \(failure)") }
+                if !done { return Self.failure("establishing CHILD_SA '\(child ?? conn)' timed out") }
+                return Self.success()
+            } catch {
+                return Self.failure("\(error)")
+            }
+        }
+
+        server.register(command: "terminate") { req, _ in
+            do {
+                if let c = req.string("child") ?? req.string("child-id") {
+                    let id = req.string("child-id").flatMap(UInt32.init)
+                    try ike.command { e, now throws(IKECommandError) in
+                        (try e.terminate(child: id == nil ? c : nil, uniqueID: id, now: now), ())
+                    }
+                } else if let i = req.string("ike") ?? req.string("ike-id") {
+                    let id = req.string("ike-id").flatMap(UInt32.init)
+                    try ike.command { e, now throws(IKECommandError) in
+                        (try e.terminate(ike: id == nil ? i : nil, uniqueID: id, now: now), ())
+                    }
+                } else {
+                    return Self.failure("terminate needs child, child-id, ike or ike-id")
+                }
+                return Self.success()
+            } catch {
+                return Self.failure("\(error)")
+            }
+        }
+
+        server.register(command: "rekey") { req, _ in
+            do {
+                let child = req.string("child"), name = req.string("ike")
+                guard child != nil || name != nil else { return Self.failure("rekey needs child or ike") }
+                try ike.command { e, now throws(IKECommandError) in (try e.rekey(ike: name, child: child, now: now), ()) }
+                return Self.success(["matches": .str("1")])
+            } catch {
+                return Self.failure("\(error)")
+            }
+        }
+
+        server.register(command: "list-sas") { [weak self] req, stream in
+            guard let self else { return VICIMessage() }
+            let filter = req.string("ike"), filterID = req.string("ike-id").flatMap(UInt32.init)
+            let counters = self.saCounters()
+            for sa in ike.listSAs() where (filter == nil || sa.connection == filter) && (filterID == nil || sa.uniqueID == filterID) {
+                var m = VICIMessage()
+                m[sa.connection] = .section(Self.ikeSection(sa, counters: counters))
+                stream.send(event: "list-sa", m)
+            }
+            return VICIMessage()
+        }
+
+        server.register(command: "stats") { [weak self] _, _ in
+            let sas = ike.listSAs()
+            var m = VICIMessage()
+            let uptime = Int(Date().timeIntervalSince(self?.startedAt ?? Date()))
+            m["uptime"] = .section(VICIMessage(entries: [.init(key: "running", element: .str("\(uptime) seconds")),
+                                                         .init(key: "since", element: .str("\(self?.startedAt ?? Date())"))]))
+            m["workers"] = .section(VICIMessage(entries: [.init(key: "total", element: .str("1")), .init(key: "idle", element: .str("1")),
+                                                          .init(key: "active", element: .section(VICIMessage()))]))
+            m["queues"] = .section(VICIMessage())
+            m["scheduled"] = .str("0")
+            m["ikesas"] = .section(VICIMessage(entries: [
+                .init(key: "total", element: .str("\(sas.count)")),
+                .init(key: "half-open", element: .str("\(sas.filter { $0.state == "CONNECTING" }.count)")),
+            ]))
+            m["plugins"] = .list([])
+            return m
+        }
+    }
+
+    private func connectionName(ofChild child: String?, _ ike: IKEController) -> String? {
+        guard let child else { return nil }
+        return ike.queue.sync { ike.endpoint.configuration.connections.first { $0.children.contains { $0.name == child } }?.name }
+    }
+
+    static func success(_ extra: [String: VICIMessage.Element] = [:]) -> VICIMessage {
+        var m = VICIMessage()
+        m["success"] = .str("yes")
+        for (k, v) in extra { m[k] = v }
+        return m
+    }
+
+    static func failure(_ why: String) -> VICIMessage {
+        var m = VICIMessage()
+        m["success"] = .str("no")
+        m["errmsg"] = .str(why)
+        return m
+    }
+
+    /// Data-plane counters by (SPI, inbound?) from the current snapshot.
+    func saCounters() -> [UInt32: (bytes: UInt64, packets: UInt64, lastUsed: UInt64)] {
+        var out: [UInt32: (UInt64, UInt64, UInt64)] = [:]
+        for sa in currentSnapshot().associations {
+            out[sa.config.spi] = (sa.counters.load(SACounter.bytes.rawValue), sa.counters.load(SACounter.packets.rawValue),
+                                  sa.counters.load(SACounter.lastUsed.rawValue))
+        }
+        return out
+    }
+
+    static func ikeSection(_ sa: IKESAInfo, counters: [UInt32: (bytes: UInt64, packets: UInt64, lastUsed: UInt64)]) -> VICIMessage {
+        var m = VICIMessage()
+        func put(_ k: String, _ v: String) { m.entries.append(.init(key: k, element: .str(v))) }
+        put("uniqueid", "\(sa.uniqueID)")
+        put("version", "2")
+        put("state", sa.state)
+        put("local-host", "\(sa.local.address)")
+        put("local-port", "\(sa.local.port)")
+        put("local-id", sa.localIdentity)
+        put("remote-host", "\(sa.remote.address)")
+        put("remote-port", "\(sa.remote.port)")
+        put("remote-id", sa.remoteIdentity)
+        put("initiator", sa.isInitiator ? "yes" : "no")
+        put("initiator-spi", String(format: "%016llx", sa.initiatorSPI))
+        put("responder-spi", String(format: "%016llx", sa.responderSPI))
+        if sa.natLocal { put("nat-local", "yes") }
+        if sa.natRemote { put("nat-remote", "yes") }
+        if sa.natForced { put("nat-fake", "yes") }
+        if sa.natLocal || sa.natRemote { put("nat-any", "yes") }
+        if !sa.encryption.isEmpty {
+            put("encr-alg", sa.encryption)
+            if let k = sa.encryptionKeySize { put("encr-keysize", "\(k)") }
+            if let i = sa.integrity { put("integ-alg", i) }
+            put("prf-alg", sa.prf)
+            put("dh-group", sa.keyExchange)
+        }
+        if let e = sa.established { put("established", "\(Int(e))") }
+        if let r = sa.rekeyIn { put("rekey-time", "\(Int(r))") }
+        if let r = sa.reauthIn { put("reauth-time", "\(Int(r))") }
+        var children = VICIMessage()
+        for c in sa.children {
+            var s = VICIMessage()
+            func cput(_ k: String, _ v: String) { s.entries.append(.init(key: k, element: .str(v))) }
+            cput("name", c.name)
+            cput("uniqueid", "\(c.uniqueID)")
+            cput("reqid", "\(c.reqid)")
+            cput("state", c.state)
+            cput("mode", c.mode)
+            cput("protocol", c.protocolName)
+            if c.encapsulated { cput("encap", "yes") }
+            cput("spi-in", c.inboundSPIHex)
+            cput("spi-out", c.outboundSPIHex)
+            cput("encr-alg", c.encryption)
+            if let k = c.encryptionKeySize { cput("encr-keysize", "\(k)") }
+            if let i = c.integrity { cput("integ-alg", i) }
+            if let d = c.keyExchange { cput("dh-group", d) }
+            if c.esn { cput("esn", "1") }
+            let inC = counters[c.inboundSPI], outC = counters[c.outboundSPI]
+            cput("bytes-in", "\(inC?.bytes ?? 0)")
+            cput("packets-in", "\(inC?.packets ?? 0)")
+            cput("bytes-out", "\(outC?.bytes ?? 0)")
+            cput("packets-out", "\(outC?.packets ?? 0)")
+            if let r = c.rekeyIn { cput("rekey-time", "\(Int(r))") }
+            if let l = c.lifeIn { cput("life-time", "\(Int(l))") }
+            if let a = c.installedAgo { cput("install-time", "\(Int(a))") }
+            s.entries.append(.init(key: "local-ts", element: .list(c.localTS.map { Array($0.utf8) })))
+            s.entries.append(.init(key: "remote-ts", element: .list(c.remoteTS.map { Array($0.utf8) })))
+            children.entries.append(.init(key: "\(c.name)-\(c.uniqueID)", element: .section(s)))
+        }
+        m.entries.append(.init(key: "child-sas", element: .section(children)))
+        return m
+    }
+}
+

@@ -1,0 +1,140 @@
+import TernConfig
+import TernCrypto
+import TernDataPlane
+import TernIKE
+import TernWire
+
+/// Turns a parsed swanctl.conf into the IKE engine's configuration, refusing (with file:line
+/// and a fix) what the engine cannot honour rather than running something weaker.
+enum SwanctlMapping {
+    static func engineConfiguration(_ s: SwanctlConfiguration, base: EngineConfiguration = EngineConfiguration()) throws(ConfigError) -> EngineConfiguration {
+        var e = base
+        e.connections = []
+        for c in s.connections { e.connections.append(try connection(c)) }
+        e.sharedKeys = []
+        for secret in s.secrets where secret.kind == .ike {
+            guard let value = secret.secret else { continue }
+            var owners: [Identity] = []
+            for id in secret.ids {
+                do { owners.append(try Identity(parsing: id)) } catch {
+                    throw ConfigError(location: secret.location, message: "secrets.\(secret.name): identity '\(id)': \(error)")
+                }
+            }
+            e.sharedKeys.append(SharedKey(owners: owners, secret: value.bytes))
+        }
+        return e
+    }
+
+    static func connection(_ c: ConnectionConfig) throws(ConfigError) -> ConnectionPolicy {
+        func fail(_ message: String, hint: String? = nil) -> ConfigError {
+            ConfigError(location: c.location, message: "connection '\(c.name)': \(message)", hint: hint)
+        }
+        if c.version == 1 { throw fail("IKEv1 is not supported", hint: "use version = 2 (or 0)") }
+        if !c.vips.isEmpty || !c.pools.isEmpty {
+            throw fail("virtual IPs and address pools (vips, pools) are not supported yet", hint: "use fixed inner addresses in local_ts/remote_ts")
+        }
+        let ike: [AlgorithmProposal]
+        do { ike = try ProposalParser.parse(list: c.proposals, for: .ike) } catch { throw fail("proposals: \(error.message)") }
+        var locals: [AddressMatch] = [], remotes: [AddressMatch] = []
+        for a in c.localAddrs { locals.append(try address(a, c)) }
+        for a in c.remoteAddrs { remotes.append(try address(a, c)) }
+        // %any alone means "no restriction".
+        if locals == [.any] { locals = [] }
+        var p = ConnectionPolicy(name: c.name, localAddresses: locals, remoteAddresses: remotes, proposals: ike, children: [])
+        p.localPort = c.localPort
+        p.remotePort = c.remotePort
+        p.forceEncapsulation = c.encap
+        p.dpdDelay = c.dpdDelay
+        p.dpdTimeout = c.dpdTimeout
+        p.rekeyTime = c.rekeyTime
+        p.reauthTime = c.reauthTime
+        p.overTime = c.overTime
+        p.randTime = c.randTime
+        p.keyingTries = c.keyingtries
+        p.fragmentation = FragmentationPolicy(rawValue: c.fragmentation.rawValue) ?? .yes
+        p.unique = UniquenessPolicy(rawValue: c.unique.rawValue) ?? .no
+        guard c.local.count == 1, c.remote.count == 1 else {
+            throw fail("\(max(c.local.count, c.remote.count)) authentication rounds; only one round per side is supported",
+                       hint: "remove local-2/remote-2 sections")
+        }
+        for (side, a) in [("local", c.local[0]), ("remote", c.remote[0])] {
+            guard a.auth == "psk" else {
+                throw ConfigError(location: a.location, message: "connection '\(c.name)' \(side): auth = \(a.auth) is not supported yet",
+                                  hint: "use auth = psk with a secrets { ike-… } entry (certificate authentication is coming)")
+            }
+        }
+        do {
+            if let id = c.local[0].id { p.localIdentity = try Identity(parsing: id) }
+            if let id = c.remote[0].id { p.remoteIdentity = try Identity(parsing: id) }
+        } catch {
+            throw fail("id: \(error)")
+        }
+        for child in c.children { p.children.append(try childPolicy(child, c)) }
+        return p
+    }
+
+    static func address(_ a: AddressSpec, _ c: ConnectionConfig) throws(ConfigError) -> AddressMatch {
+        switch a {
+        case .any: return .any
+        case .address(let x): return .address(x)
+        case .prefix(let x): return .prefix(x)
+        case .range(let x, let y): return .range(x, y)
+        case .hostname(let h):
+            throw ConfigError(location: c.location, message: "connection '\(c.name)': host name '\(h)' in local_addrs/remote_addrs is not resolved by this build",
+                              hint: "use an IP address")
+        }
+    }
+
+    static func childPolicy(_ ch: ChildConfig, _ c: ConnectionConfig) throws(ConfigError) -> ChildPolicy {
+        func fail(_ m: String, hint: String? = nil) -> ConfigError {
+            ConfigError(location: ch.location, message: "child '\(ch.name)' of '\(c.name)': \(m)", hint: hint)
+        }
+        if !ch.ahProposals.isEmpty { throw fail("ah_proposals: AH negotiated by IKE is not supported", hint: "use esp_proposals, or AH with setkey") }
+        if ch.ipcomp { throw fail("ipcomp = yes is not supported", hint: "remove it") }
+        let esp: [AlgorithmProposal]
+        do { esp = try ProposalParser.parse(list: ch.espProposals, for: .esp) } catch { throw fail("esp_proposals: \(error.message)") }
+        var p = ChildPolicy(name: ch.name, localSelectors: ch.localTS.map(selector), remoteSelectors: ch.remoteTS.map(selector), proposals: esp)
+        switch ch.mode {
+        case .tunnel: p.mode = .tunnel
+        case .transport: p.mode = .transport
+        case .beet, .pass, .drop: throw fail("mode = \(ch.mode.rawValue) is not supported", hint: "use tunnel or transport")
+        }
+        switch ch.startAction {
+        case .none: p.startAction = .none
+        case .start: p.startAction = .start
+        case .trap, .trapAndStart:
+            throw fail("start_action = \(ch.startAction.rawValue) (trap policies) is not supported yet",
+                       hint: "use start_action = start so the tunnel is up before traffic flows")
+        }
+        switch ch.dpdAction {
+        case .clear: p.dpdAction = .clear
+        case .restart: p.dpdAction = .restart
+        case .trap, .trapAndRestart:
+            throw fail("dpd_action = \(ch.dpdAction.rawValue) (trap policies) is not supported yet", hint: "use dpd_action = restart or clear")
+        }
+        switch ch.closeAction {
+        case .none: p.closeAction = .none
+        case .start: p.closeAction = .start
+        case .trap, .trapAndStart:
+            throw fail("close_action = \(ch.closeAction.rawValue) (trap policies) is not supported yet", hint: "use close_action = start or none")
+        }
+        p.rekeyTime = ch.rekeyTime
+        p.lifeTime = ch.lifeTime
+        p.randTime = ch.randTime
+        p.rekeyBytes = ch.rekeyBytes
+        p.lifeBytes = ch.lifeBytes
+        p.rekeyPackets = ch.rekeyPackets
+        p.lifePackets = ch.lifePackets
+        p.replayWindow = Int(min(ch.replayWindow, UInt32(SAConfig.maximumReplayWindow)))
+        return p
+    }
+
+    static func selector(_ t: TrafficSelectorConfig) -> SelectorPolicy {
+        let lo = t.ports?.lower ?? 0, hi = t.ports?.upper ?? 65_535
+        switch t.addresses {
+        case .dynamic: return SelectorPolicy(.dynamic, ipProtocol: t.ipProtocol, startPort: lo, endPort: hi)
+        case .prefix(let p): return SelectorPolicy(prefix: p, ipProtocol: t.ipProtocol, startPort: lo, endPort: hi)
+        case .range(let a, let b): return SelectorPolicy(.range(a, b), ipProtocol: t.ipProtocol, startPort: lo, endPort: hi)
+        }
+    }
+}

@@ -1,0 +1,181 @@
+import ArgumentParser
+import Foundation
+import TernVICI
+
+/// swanctl-style IKE commands: initiate, terminate, rekey, list-sas.
+extension Tern {
+    static func requireSuccess(_ r: VICIMessage, _ what: String) throws {
+        if r.string("success") == "yes" { return }
+        FileHandle.standardError.write(Data("tern: \(what) failed: \(r.string("errmsg") ?? "unknown error")\n".utf8))
+        throw ExitCode(Exit.refused)
+    }
+
+    struct Initiate: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Establish a CHILD SA (and its IKE SA), waiting until it is up.",
+            discussion: "Example: tern initiate --child lan-to-lan")
+        @OptionGroup var control: ControlOptions
+        @Option(help: "CHILD SA config name.") var child: String?
+        @Option(help: "IKE connection name (all its children when --child is absent).") var ike: String?
+        @Option(help: "Seconds to wait (0: wait until done or failed).") var timeout: Int = 0
+        func validate() throws {
+            if child == nil && ike == nil { throw ValidationError("give --child NAME or --ike NAME") }
+        }
+        func run() throws {
+            var m = VICIMessage()
+            if let child { m["child"] = .string(child) }
+            if let ike { m["ike"] = .string(ike) }
+            m["timeout"] = .string("\(timeout * 1000)")
+            let client = try control.connect()
+            defer { client.close() }
+            let r: VICIMessage
+            do { r = try client.call("initiate", m) } catch {
+                FileHandle.standardError.write(Data("tern: initiate failed: \(error)\n".utf8))
+                throw ExitCode(Exit.unavailable)
+            }
+            try Tern.requireSuccess(r, "initiate")
+            print("initiate completed successfully")
+        }
+    }
+
+    struct Terminate: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Delete IKE or CHILD SAs (the peer is told).",
+            discussion: "Examples: tern terminate --ike site-b    tern terminate --child lan-to-lan")
+        @OptionGroup var control: ControlOptions
+        @Option(help: "CHILD SA config name.") var child: String?
+        @Option(help: "IKE connection name.") var ike: String?
+        @Option(help: "IKE SA unique ID.") var ikeId: UInt32?
+        @Option(help: "CHILD SA unique ID.") var childId: UInt32?
+        func validate() throws {
+            if child == nil && ike == nil && ikeId == nil && childId == nil { throw ValidationError("give --ike, --child, --ike-id or --child-id") }
+        }
+        func run() throws {
+            var m = VICIMessage()
+            if let child { m["child"] = .string(child) }
+            if let ike { m["ike"] = .string(ike) }
+            if let ikeId { m["ike-id"] = .string("\(ikeId)") }
+            if let childId { m["child-id"] = .string("\(childId)") }
+            let client = try control.connect()
+            defer { client.close() }
+            let r: VICIMessage
+            do { r = try client.call("terminate", m) } catch {
+                FileHandle.standardError.write(Data("tern: terminate failed: \(error)\n".utf8))
+                throw ExitCode(Exit.unavailable)
+            }
+            try Tern.requireSuccess(r, "terminate")
+            print("terminate completed successfully")
+        }
+    }
+
+    struct Rekey: ParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Rekey an IKE SA (--ike) or CHILD SA (--child) now.")
+        @OptionGroup var control: ControlOptions
+        @Option(help: "CHILD SA config name.") var child: String?
+        @Option(help: "IKE connection name.") var ike: String?
+        func validate() throws {
+            if child == nil && ike == nil { throw ValidationError("give --child NAME or --ike NAME") }
+        }
+        func run() throws {
+            var m = VICIMessage()
+            if let child { m["child"] = .string(child) }
+            if let ike { m["ike"] = .string(ike) }
+            let client = try control.connect()
+            defer { client.close() }
+            let r: VICIMessage
+            do { r = try client.call("rekey", m) } catch {
+                FileHandle.standardError.write(Data("tern: rekey failed: \(error)\n".utf8))
+                throw ExitCode(Exit.unavailable)
+            }
+            try Tern.requireSuccess(r, "rekey")
+            print("rekey completed successfully")
+        }
+    }
+
+    struct ListSAs: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            commandName: "list-sas",
+            abstract: "List IKE and CHILD SAs with counters (as swanctl --list-sas).",
+            discussion: "Examples: tern list-sas    tern list-sas --ike site-b --json")
+        @OptionGroup var control: ControlOptions
+        @Option(help: "Only this IKE connection.") var ike: String?
+        @Flag(help: "Print JSON.") var json = false
+        func run() throws {
+            var m = VICIMessage()
+            if let ike { m["ike"] = .string(ike) }
+            let client = try control.connect()
+            defer { client.close() }
+            var sas: [VICIMessage] = []
+            do { _ = try client.streamedCall("list-sas", event: "list-sa", m) { sas.append($0) } } catch {
+                FileHandle.standardError.write(Data("tern: list-sas failed: \(error)\n".utf8))
+                throw ExitCode(Exit.unavailable)
+            }
+            if json {
+                let objects = sas.flatMap { $0.entries.map { e in ["name": e.key, "sa": VICIJSON.object(e.element)] as [String: Any] } }
+                let data = try JSONSerialization.data(withJSONObject: objects.map { o -> [String: Any] in
+                    var d = (o["sa"] as? [String: Any]) ?? [:]
+                    d["name"] = o["name"]
+                    return d
+                }, options: [.prettyPrinted, .sortedKeys])
+                print(String(decoding: data, as: UTF8.self))
+                return
+            }
+            for m in sas {
+                for e in m.entries {
+                    guard case .section(let s) = e.element else { continue }
+                    print(IKEListing.text(name: e.key, s), terminator: "")
+                }
+            }
+        }
+    }
+}
+
+/// VICI values as JSON: sections to objects, lists to arrays, values to strings.
+enum VICIJSON {
+    static func object(_ e: VICIMessage.Element) -> Any {
+        switch e {
+        case .value(let v): return String(decoding: v, as: UTF8.self)
+        case .list(let l): return l.map { String(decoding: $0, as: UTF8.self) }
+        case .section(let s):
+            var d: [String: Any] = [:]
+            for x in s.entries { d[x.key] = object(x.element) }
+            return d
+        }
+    }
+}
+
+/// swanctl --list-sas's layout: an established tunnel at a glance.
+enum IKEListing {
+    static func text(name: String, _ s: VICIMessage) -> String {
+        func v(_ k: String) -> String { s.string(k) ?? "" }
+        var out = "\(name): #\(v("uniqueid")), \(v("state")), IKEv2, \(v("initiator-spi"))_i\(v("initiator") == "yes" ? "*" : "") \(v("responder-spi"))_r\(v("initiator") == "yes" ? "" : "*")\n"
+        let nat = s.string("nat-local") == "yes" ? " (NAT: local)" : (s.string("nat-remote") == "yes" ? " (NAT: remote)" : "")
+        out += "  local  '\(v("local-id"))' @ \(v("local-host"))[\(v("local-port"))]\n"
+        out += "  remote '\(v("remote-id"))' @ \(v("remote-host"))[\(v("remote-port"))]\(nat)\n"
+        if let e = s.string("encr-alg") {
+            let keysize = s.string("encr-keysize").map { "-\($0)" } ?? ""
+            let integ = s.string("integ-alg").map { "/\($0)" } ?? ""
+            out += "  \(e)\(keysize)\(integ)/\(v("prf-alg"))/\(v("dh-group"))\n"
+        }
+        if let est = s.string("established") {
+            out += "  established \(est)s ago" + (s.string("rekey-time").map { ", rekeying in \($0)s" } ?? "") + "\n"
+        }
+        if let children = s.section("child-sas") {
+            for c in children.entries {
+                guard case .section(let cs) = c.element else { continue }
+                func cv(_ k: String) -> String { cs.string(k) ?? "" }
+                out += "  \(cv("name")): #\(cv("uniqueid")), reqid \(cv("reqid")), \(cv("state")), \(cv("mode")), \(cv("protocol"))\(cs.string("encap") == "yes" ? " in UDP" : ""), SPIs: \(cv("spi-in"))_i \(cv("spi-out"))_o\n"
+                let keysize = cs.string("encr-keysize").map { "-\($0)" } ?? ""
+                let integ = cs.string("integ-alg").map { "/\($0)" } ?? ""
+                out += "    \(cv("encr-alg"))\(keysize)\(integ)\(cs.string("dh-group").map { "/\($0)" } ?? "")\n"
+                out += "    installed \(cv("install-time"))s ago" + (cs.string("rekey-time").map { ", rekeying in \($0)s" } ?? "")
+                    + (cs.string("life-time").map { ", expires in \($0)s" } ?? "") + "\n"
+                out += "    in  \(cv("spi-in")), \(cv("bytes-in")) bytes, \(cv("packets-in")) packets\n"
+                out += "    out \(cv("spi-out")), \(cv("bytes-out")) bytes, \(cv("packets-out")) packets\n"
+                out += "    local  \((cs.list("local-ts") ?? []).joined(separator: " "))\n"
+                out += "    remote \((cs.list("remote-ts") ?? []).joined(separator: " "))\n"
+            }
+        }
+        return out
+    }
+}
