@@ -1,0 +1,96 @@
+"""swanctl.conf texts and helpers for IKE tests: ternd <-> ternd and ternd <-> strongSwan.
+
+Host A (192.0.2.1, inner 203.0.113.1) and host B (192.0.2.2, inner 198.51.100.1) from netns.Pair.
+"""
+import json
+import re
+import time
+from typing import Optional
+
+from netns import Harness, Pair, Ternd, wait_for
+
+PSK = "a-strong-pre-shared-key-used-only-by-tests-0123456789"
+
+
+def conn(name: str, *, local_addr: str, remote_addr: str, local_id: str, remote_id: str, local_ts: str,
+         remote_ts: str, proposals: str = "aes256gcm16-prfsha256-x25519", esp: str = "aes256gcm16",
+         child: str = "net", start_action: str = "none", dpd_action: str = "clear", conn_extra: str = "",
+         child_extra: str = "", psk: str = PSK) -> str:
+    return f"""connections {{
+    {name} {{
+        version = 2
+        local_addrs = {local_addr}
+        remote_addrs = {remote_addr}
+        proposals = {proposals}
+        {conn_extra}
+        local {{
+            auth = psk
+            id = {local_id}
+        }}
+        remote {{
+            auth = psk
+            id = {remote_id}
+        }}
+        children {{
+            {child} {{
+                local_ts = {local_ts}
+                remote_ts = {remote_ts}
+                esp_proposals = {esp}
+                start_action = {start_action}
+                dpd_action = {dpd_action}
+                {child_extra}
+            }}
+        }}
+    }}
+}}
+secrets {{
+    ike-{name} {{
+        id-a = {local_id}
+        id-b = {remote_id}
+        secret = "{psk}"
+    }}
+}}
+"""
+
+
+def pair_confs(pair: Pair, **kw) -> tuple[str, str]:
+    a, b = pair.a, pair.b
+    kw_b = dict(kw)
+    kw_b.pop("start_action", None)
+    ca = conn("to-b", local_addr=a.outer4, remote_addr=b.outer4, local_id="a.example.com", remote_id="b.example.com",
+              local_ts=a.inner4 + "/32", remote_ts=b.inner4 + "/32", **kw)
+    cb = conn("to-a", local_addr=b.outer4, remote_addr=a.outer4, local_id="b.example.com", remote_id="a.example.com",
+              local_ts=b.inner4 + "/32", remote_ts=a.inner4 + "/32", **kw_b)
+    return ca, cb
+
+
+def start_ternd(harness: Harness, ns, conf: str, *, extra: list[str] = (), label: Optional[str] = None,
+                keylog: bool = False) -> Ternd:
+    path = harness.write_private(f"{ns.label}-{label or 'ike'}.swanctl.conf", conf)
+    args = ["--conf", str(path), "--retransmit-timeout", "1", "--retransmit-tries", "3"] + list(extra)
+    if keylog:
+        args += ["--ike-keylog", str(path.with_suffix(".keylog"))]
+    t = harness.ternd(ns, [], extra=args, label=label)
+    t.keylog = path.with_suffix(".keylog")
+    t.wait_ready()
+    return t
+
+
+def list_sas(t: Ternd) -> list[dict]:
+    return json.loads(t.tern("list-sas", "--json").stdout)
+
+
+def child(t: Ternd, name: str = "net", state: str = "INSTALLED") -> Optional[dict]:
+    for sa in list_sas(t):
+        for c in sa.get("child-sas", {}).values():
+            if c.get("name") == name and c.get("state") == state:
+                return c
+    return None
+
+
+def wait_child(t: Ternd, name: str = "net", timeout: float = 15) -> dict:
+    return wait_for(lambda: child(t, name), timeout=timeout, what=f"CHILD_SA {name} installed on {t.label}")
+
+
+def wait_no_sas(t: Ternd, timeout: float = 15):
+    wait_for(lambda: not list_sas(t), timeout=timeout, what=f"no SAs on {t.label}")
