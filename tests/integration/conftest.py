@@ -109,3 +109,9 @@ def start_charon(harness):
         pytest.fail("strongSwan (charon, swanctl) not installed: run scripts/setup.sh", pytrace=False)
     import strongswan
     return strongswan.charon_factory(harness)
+
+
+@pytest.fixture
+def nat(harness):
+    import nat as nat_topology
+    return nat_topology.make_nat(harness)

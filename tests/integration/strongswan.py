@@ -33,6 +33,10 @@ Pitfalls found while building this (5.9.8, Debian 12, kernel without XFRM crypto
 - With `ike 4` charon logs "Sk_ei secret => N bytes @ 0x...", followed by hex dump lines; the
   filelog prefixes every line with `<conn|uniqueid>` when `ike_name = yes`, which is how
   ike_keylog.py ties keys to the SPIs from list-sas.
+- A responder moves an IKE SA to a peer's new NAT mapping on the next authenticated request only
+  without MOBIKE (`mobike = no`); with MOBIKE negotiated it ignores the new source and keeps
+  answering the request there but sending everything else to the old mapping.
+- Behind masquerade, left's ports 500 and 4500 map to two different public ports.
 - `charon.ikesa_table_size` defaults to 1 (one hash bucket): thousands of IKE SAs then cost
   a linear search per message; bench/ike_rate.py raises it.
 """

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import secrets
 
+from nat import NatTopology
 from netns import wait_for
 from strongswan import psk_config
 
@@ -11,12 +12,14 @@ IKE = "aes256gcm16-prfsha256-x25519"
 ESP = "aes256gcm16"
 
 
-def _configs(left_addr, right_addr, left_ts, right_ts):
+def _configs(left_addr, right_addr, left_ts, right_ts, *, left_behind_nat=False, conn_extra=None):
+    """Left initiates; behind a NAT right accepts it from any address (ids stay the addresses)."""
     psk = secrets.token_hex(16)
     left = psk_config("tt", local_addr=left_addr, remote_addr=right_addr, local_ts=left_ts, remote_ts=right_ts,
-                      psk=psk, ike_proposals=IKE, esp_proposals=ESP)
-    right = psk_config("tt", local_addr=right_addr, remote_addr=left_addr, local_ts=right_ts, remote_ts=left_ts,
-                       psk=psk, ike_proposals=IKE, esp_proposals=ESP)
+                      psk=psk, ike_proposals=IKE, esp_proposals=ESP, conn_extra=conn_extra)
+    right = psk_config("tt", local_addr=right_addr, remote_addr="%any" if left_behind_nat else left_addr,
+                       remote_id=left_addr, local_ts=right_ts, remote_ts=left_ts, psk=psk, ike_proposals=IKE,
+                       esp_proposals=ESP, conn_extra=conn_extra)
     return left, right
 
 
@@ -71,3 +74,42 @@ def test_charon_pair_psk_ping_and_child_rekey(harness, pair, start_charon):
     ca.stop()
     cb.stop()
     assert not ca.mounts_left() and not cb.mounts_left()
+
+
+def test_charon_pair_through_nat_and_rebinding(harness, nat, start_charon):
+    left, right = nat.left, nat.right
+    # Without MOBIKE the responder moves to the address/port of any authenticated request
+    # (RFC 7296 2.23); with MOBIKE charon waits for the initiator's UPDATE_SA_ADDRESSES.
+    conf_l, conf_r = _configs(left.outer, right.outer, left.inner_net, right.inner_net, left_behind_nat=True,
+                              conn_extra={"mobike": False})
+    cl = start_charon(left.ns, conf_l)
+    cr = start_charon(right.ns, conf_r)
+    cl.initiate(child="net")
+    ike_l = cl.wait_for_ike("tt")
+    ike_r = cr.wait_for_ike("tt")
+    # IKE floated to 4500; the real NAT is seen as such (nat-local on the host behind it).
+    assert ike_l["local-port"] == "4500" and ike_l["remote-port"] == "4500", ike_l
+    assert ike_l.get("nat-local") == "yes", ike_l
+    assert ike_r.get("nat-remote") == "yes" and "nat-local" not in ike_r, ike_r
+    public = nat.public_endpoint(4500)
+    assert public is not None and public[0] == nat.public_addr, nat.mappings()
+    assert (ike_r["remote-host"], int(ike_r["remote-port"])) == public, (ike_r, public)
+    assert nat.ports[0] <= public[1] <= nat.ports[1], public
+
+    cl.wait_for_child("net")
+    left.ns.ping(right.inner, src=left.inner, count=3)
+    right.ns.ping(left.inner, src=right.inner, count=3)
+    _wait_counters(cr, "net", packets_in=6, packets_out=6)
+
+    # NAT rebinding: new public port and address. The responder learns it from the next
+    # authenticated IKE message from left (here a CHILD rekey), then traffic flows again.
+    nat.remap(address=NatTopology.PUBLIC_ADDRS[1])
+    cl.swanctl("--rekey", "--child", "net")
+
+    def moved():
+        sa = cr.wait_for_ike("tt")
+        return sa if sa["remote-host"] == nat.public_addr and int(sa["remote-port"]) != public[1] else None
+    ike_r2 = wait_for(moved, timeout=15, what="responder follows the NAT rebinding", diag=cr.describe)
+    assert (ike_r2["remote-host"], int(ike_r2["remote-port"])) == nat.public_endpoint(4500), nat.mappings()
+    right.ns.ping(left.inner, src=right.inner, count=3)
+    left.ns.ping(right.inner, src=left.inner, count=3)
