@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import secrets
 
+import pytest
+
+from ike_keylog import PAYLOAD, charon_keys, decrypt_ike, read_keylog, write_keylog
 from nat import NatTopology
-from netns import wait_for
+from netns import Capture, wait_for
 from strongswan import psk_config
 
 IKE = "aes256gcm16-prfsha256-x25519"
@@ -113,3 +116,59 @@ def test_charon_pair_through_nat_and_rebinding(harness, nat, start_charon):
     assert (ike_r2["remote-host"], int(ike_r2["remote-port"])) == nat.public_endpoint(4500), nat.mappings()
     right.ns.ping(left.inner, src=right.inner, count=3)
     left.ns.ping(right.inner, src=left.inner, count=3)
+
+
+@pytest.mark.parametrize("ike_proposals,encr,integ", [
+    ("aes256gcm16-prfsha256-x25519", "AES-GCM-256 with 16 octet ICV [RFC5282]", "NONE [RFC4306]"),
+    ("aes128-sha256-x25519", "AES-CBC-128 [RFC3602]", "HMAC_SHA2_256_128 [RFC4868]"),
+], ids=["gcm256", "cbc128-sha256"])
+def test_tshark_decrypts_charon_ike_with_keylog(harness, pair, start_charon, ike_proposals, encr, integ):
+    """Keys from charon's `ike 4` log -> JSON key log -> tshark decrypts and verifies every IKE message."""
+    a, b = pair.a, pair.b
+    psk = secrets.token_hex(16)
+    ca = start_charon(a.ns, psk_config("tt", local_addr=a.outer4, remote_addr=b.outer4, local_ts=a.inner4 + "/32",
+                                       remote_ts=b.inner4 + "/32", psk=psk, ike_proposals=ike_proposals),
+                      debug="ike 4, knl 1, cfg 1, net 1")
+    cb = start_charon(b.ns, psk_config("tt", local_addr=b.outer4, remote_addr=a.outer4, local_ts=b.inner4 + "/32",
+                                       remote_ts=a.inner4 + "/32", psk=psk, ike_proposals=ike_proposals))
+    cap = Capture(harness, b.ns, "veth0", "udp port 500 or udp port 4500")
+    ca.initiate(child="net")
+    old = ca.wait_for_child("net")
+    ca.rekey(child="net")
+    wait_for(lambda: any(c["spi-in"] != old["spi-in"] for c in ca.children("net", "INSTALLED")),
+             what="CHILD rekey done", diag=ca.describe)
+    sas = ca.list_sas()
+    entries = charon_keys(ca.log(), sas)
+    assert len(entries) == 1, entries
+    e = entries[0]
+    assert (e["ispi"], e["rspi"]) == (sas[0]["initiator-spi"], sas[0]["responder-spi"])
+    assert (e["encr"], e["integ"]) == (encr, integ), e
+    keylog = harness.artifacts / "ike-keys.jsonl"
+    write_keylog(keylog, entries)
+    assert read_keylog(keylog) == entries
+    # IKE_SA_INIT x2, IKE_AUTH x2, CREATE_CHILD_SA x2, INFORMATIONAL (delete) x2.
+    pcap = cap.stop(expect=8)
+
+    pkts = decrypt_ike(pcap, read_keylog(keylog))
+    by_exchange = {}
+    for p in pkts:
+        by_exchange.setdefault((p.exchange_name, p.response), []).append(p)
+        if p.encrypted:
+            assert p.decrypted and p.icv_ok is True, p
+    init_req = by_exchange[("IKE_SA_INIT", False)][0]
+    assert not init_req.encrypted and {PAYLOAD["SA"], PAYLOAD["KE"], PAYLOAD["Nonce"]} <= set(init_req.payloads)
+    auth_req = by_exchange[("IKE_AUTH", False)][0]
+    assert {PAYLOAD[x] for x in ("IDi", "AUTH", "SA", "TSi", "TSr")} <= set(auth_req.payloads), auth_req
+    auth_resp = by_exchange[("IKE_AUTH", True)][0]
+    assert {PAYLOAD[x] for x in ("IDr", "AUTH", "SA", "TSi", "TSr")} <= set(auth_resp.payloads), auth_resp
+    rekey = by_exchange[("CREATE_CHILD_SA", False)][0]
+    assert {PAYLOAD[x] for x in ("SA", "Nonce", "TSi", "TSr")} <= set(rekey.payloads), rekey
+    assert 16393 in rekey.notify_types   # REKEY_SA
+    assert any(PAYLOAD["D"] in p.payloads for p in by_exchange[("INFORMATIONAL", False)])
+
+    # The referee can say no: a wrong integrity key makes every initiator message fail its check.
+    wrong = dict(e)
+    key = "sk_ai" if e["sk_ai"] else "sk_ei"
+    wrong[key] = ("0" if e[key][0] != "0" else "1") + e[key][1:]
+    bad = [p for p in decrypt_ike(pcap, [wrong]) if p.encrypted and p.from_initiator]
+    assert bad and all(p.icv_ok is False for p in bad), bad
