@@ -317,7 +317,7 @@ def strongswan_pair_run(group: str, counts: list[int], args) -> list[Result]:
 
 def table(results: list[Result]) -> str:
     head = ("pair", "group", "N", "s", "SAs/s", "resp RSS MB", "KB/SA resp", "init RSS MB", "KB/SA init",
-            "CPU s r/i", "steal %", "others %", "CHILDs r/i")
+            "CPU s r/i", "steal %", "others %", "CHILDs r/i total")
     rows = []
     for r in results:
         n = f"{r.n}" if r.complete else f"{r.established}/{r.n}!"
@@ -365,7 +365,7 @@ def main() -> int:
             results += strongswan_pair_run(g, counts, args)
     elif args.initiator_vici and args.responder_vici and args.initiator_pid and args.responder_pid:
         for n in counts:
-            results.append(measure(pair=args.label, group=",".join(groups), n=n, init_sock=args.initiator_vici,
+            results.append(measure(pair=args.label, group=",".join(args.group or ["-"]), n=n, init_sock=args.initiator_vici,
                                    init_pid=args.initiator_pid, resp_sock=args.responder_vici,
                                    resp_pid=args.responder_pid, child=args.child, conn=args.conn,
                                    sessions=args.sessions, window=args.window, timeout=args.timeout,

@@ -39,6 +39,10 @@ Pitfalls found while building this (5.9.8, Debian 12, kernel without XFRM crypto
 - Behind masquerade, left's ports 500 and 4500 map to two different public ports.
 - `charon.ikesa_table_size` defaults to 1 (one hash bucket): thousands of IKE SAs then cost
   a linear search per message; bench/ike_rate.py raises it.
+- Thousands of SAs: CPU per SA grows with the count (libipsec's userspace tables dominate a
+  perf profile at 8000), and 10 000 initiated at once mostly time out in retransmissions
+  (IKE_SA_INIT queues too long): initiate in a window (bench/ike_rate.py --window).
+- charon at `ike 4` logs key material and packet dumps: fine for these throw-away test keys only.
 """
 from __future__ import annotations
 
