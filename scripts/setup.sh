@@ -23,7 +23,7 @@ APT_PACKAGES=(
     strongswan-charon strongswan-swanctl libcharon-extra-plugins libstrongswan-standard-plugins
     libstrongswan-extra-plugins strongswan-pki
     wireguard-go wireguard-tools
-    iperf3 tshark tcpdump nftables iptables iproute2 iputils-ping procps
+    iperf3 tshark tcpdump nftables iptables conntrack iproute2 iputils-ping procps
     libssl-dev python3 python3-pip
 )
 missing=()

@@ -4,6 +4,8 @@
 - `pair`: two hosts A and B joined by a veth (see netns.make_pair for the addresses).
 - `tern_bins`: ternd/tern from $TERN_BIN_DIR (default .build/debug); fails clearly if missing.
 - `start_tern`: writes both setkey files (0600) and starts one ternd per host, waiting for readiness.
+- `start_charon`: start(ns, swanctl_conf, **kw) -> strongswan.Charon (stopped by the harness).
+- `nat`: three hosts, the left one behind a masquerading router (see nat.make_nat).
 
 When a test fails, the stdout/stderr of every process it started (ternd first) is attached to
 its report.
@@ -99,3 +101,17 @@ def start_tern(harness, tern_bins):
         tb.wait_ready()
         return ta, tb
     return start
+
+
+@pytest.fixture
+def start_charon(harness):
+    if not os.path.exists("/usr/lib/ipsec/charon") or shutil.which("swanctl") is None:
+        pytest.fail("strongSwan (charon, swanctl) not installed: run scripts/setup.sh", pytrace=False)
+    import strongswan
+    return strongswan.charon_factory(harness)
+
+
+@pytest.fixture
+def nat(harness):
+    import nat as nat_topology
+    return nat_topology.make_nat(harness)
