@@ -94,3 +94,31 @@ def wait_child(t: Ternd, name: str = "net", timeout: float = 15) -> dict:
 
 def wait_no_sas(t: Ternd, timeout: float = 15):
     wait_for(lambda: not list_sas(t), timeout=timeout, what=f"no SAs on {t.label}")
+
+
+def tern_keylog(path) -> list[dict]:
+    """ternd's --ike-keylog (strongSwan algorithm names) as ike_keylog entries (tshark's names)."""
+    from ike_keylog import ENCR_NAMES, INTEG_NAMES, validate
+    out = []
+    for line in open(path).read().splitlines():
+        if not line.strip():
+            continue
+        e = json.loads(line)
+        e["encr"] = ENCR_NAMES[e["encr"]]
+        e["integ"] = INTEG_NAMES.get(e["integ"], "NONE [RFC4306]") if e["sk_ai"] else "NONE [RFC4306]"
+        out.append(validate(e))
+    return out
+
+
+class Pinger:
+    """ping at `rate` packets/s in the background; `loss()` after it ends."""
+    def __init__(self, harness: Harness, ns, src: str, dst: str, *, count: int, interval: float = 0.01):
+        self.proc = harness.spawn(f"ping-{ns.label}", ns.cmd(["ping", "-n", "-q", "-i", str(interval), "-c", str(count),
+                                                               "-W", "2", "-I", src, dst]))
+
+    def result(self, timeout: float = 60) -> tuple[int, int]:
+        self.proc.wait(timeout=timeout)
+        out = self.proc.stdout()
+        m = re.search(r"(\d+) packets transmitted, (\d+) received", out)
+        assert m, self.proc.describe()
+        return int(m.group(1)), int(m.group(2))
