@@ -44,8 +44,9 @@ struct Tern: ParsableCommand {
           tern state --json              the same as JSON
           tern --vici /tmp/a.vici state  talk to a ternd with another control socket
           tern reload                    re-read ternd's setkey files
+          tern pki --gen --type ed25519  keys, requests, certificates, CRLs (strongSwan pki's options)
         """,
-        subcommands: [State.self, Reload.self, Version.self])
+        subcommands: [State.self, Reload.self, Version.self, PKI.self])
 
     struct State: ParsableCommand {
         static let configuration = CommandConfiguration(abstract: "Show the data plane: SAs, policies, counters, drops.")
@@ -92,5 +93,9 @@ if let i = args.firstIndex(where: { $0 == "--vici" || $0.hasPrefix("--vici=") })
     let moved = Array(args[i..<i + count])
     args.removeSubrange(i..<i + count)
     args.append(contentsOf: moved)
+}
+// `tern pki --gen ...` is strongSwan pki's spelling: its command is an option. Make it the subcommand.
+if args.count >= 2, args[0] == "pki", let command = PKI.pkiCommands[args[1]] {
+    args[1] = command
 }
 Tern.main(args)
