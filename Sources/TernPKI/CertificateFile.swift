@@ -33,6 +33,10 @@ struct SignedEnvelope: Sendable {
 public enum CertificateFile {
     static func parseCertificate(_ der: [UInt8]) throws(PKIError) -> Certificate {
         do { return try Certificate(derEncoded: der) } catch {
+            // swift-certificates refuses certificates signed with RSASSA-PSS; say so rather than "not a certificate".
+            if let envelope = try? SignedEnvelope(der: der, what: "certificate"), envelope.scheme.map({ if case .rsaPSS = $0 { true } else { false } }) == true {
+                throw PKIError(.unsupportedAlgorithm, "X.509 certificates signed with RSASSA-PSS are not supported yet")
+            }
             throw PKIError(.notACertificate, "not an X.509 certificate: \(error)")
         }
     }

@@ -128,7 +128,7 @@ public enum CertificateIssuer {
         case .ecdsa(.sha512): return .ecdsaWithSHA512
         case .ed25519: return .ed25519
         case .rsaPSS:
-            throw PKIError(.unsupportedAlgorithm, "RSASSA-PSS signatures on certificates and requests are not supported (use --rsa-padding pkcs1)")
+            throw PKIError(.unsupportedAlgorithm, "RSASSA-PSS signatures on certificates are not supported yet (swift-certificates cannot sign them); use --rsa-padding pkcs1")
         }
     }
 

@@ -137,7 +137,7 @@ public struct PrivateKeyBundle: Sendable, CustomStringConvertible {
         if PEM.looksLikePEM(bytes) {
             let blocks = try PEM.decodeAll(String(decoding: bytes, as: UTF8.self))
             if blocks.contains(where: { $0.label == "ENCRYPTED PRIVATE KEY" || $0.headers["Proc-Type"]?.contains("ENCRYPTED") == true }) {
-                throw PKIError(.encryptedKey, "encrypted private keys are not supported; decrypt it first (openssl pkey -in KEY -out PLAIN)")
+                throw PKIError(.encryptedKey, "the private key is encrypted: load it with a passphrase (tern pki reads TERN_PKI_PASSPHRASE), or decrypt it first (openssl pkey -in KEY -out PLAIN)")
             }
             guard let block = blocks.first(where: { ["RSA PRIVATE KEY", "EC PRIVATE KEY", "PRIVATE KEY"].contains($0.label) }) else {
                 throw PKIError(.malformedPEM, "no private key PEM block (found: \(blocks.map(\.label).joined(separator: ", ")))")

@@ -70,7 +70,7 @@ struct PKI: ParsableCommand {
 
         func run() throws {
             try runPKI {
-                let key = try PrivateKeyBundle.load(try input.read())
+                let key = try loadPrivateKey(try input.read())
                 try checkKeyType(key, pkiType: type)
                 var profile = try makeProfile(dn: dn, san: san, validity: validity, serial: serial, ca: ca, pathlen: pathlen,
                                               flags: flag, ocsp: ocsp)
@@ -99,7 +99,7 @@ struct PKI: ParsableCommand {
 
         func run() throws {
             try runPKI {
-                let key = try PrivateKeyBundle.load(try input.read())
+                let key = try loadPrivateKey(try input.read())
                 try checkKeyType(key, pkiType: type)
                 let request = try CertificateRequest.create(
                     key: key, subject: try DNString.parse(dn), subjectAltNames: try san.map(SANString.parse),
@@ -147,7 +147,7 @@ struct PKI: ParsableCommand {
         func run() throws {
             try runPKI {
                 let caCertificate = try CertificateFile.loadOne(try readFile(cacert))
-                let caKey = try PrivateKeyBundle.load(try readFile(cakey))
+                let caKey = try loadPrivateKey(try readFile(cakey))
                 let bytes = try input.read()
                 var subject = try dn.map(DNString.parse)
                 var names = try san.map(SANString.parse)
@@ -165,9 +165,9 @@ struct PKI: ParsableCommand {
                     publicKey = request.publicKey
                 } else {
                     switch type?.lowercased() {
-                    case nil, "pub": publicKey = try PublicKeyBundle.load(bytes)
+                    case nil, "pub": publicKey = try loadPublicKey(bytes)
                     case "priv", "rsa", "ecdsa", "ed25519":
-                        let key = try PrivateKeyBundle.load(bytes)
+                        let key = try loadPrivateKey(bytes)
                         try checkKeyType(key, pkiType: type)
                         publicKey = key.publicKey
                     default: throw ValidationError("invalid input type '\(type ?? "")'")
@@ -215,9 +215,9 @@ struct PKI: ParsableCommand {
                     guard let crl = try CRL.load(bytes).first else { throw PKIFailure("no CRL found") }
                     print(PKIPrinter.crl(crl), terminator: "")
                 case "pkcs10": print(PKIPrinter.request(try CertificateRequest.load(bytes)), terminator: "")
-                case "pub": print(PKIPrinter.publicKey(try PublicKeyBundle.load(bytes)), terminator: "")
+                case "pub": print(PKIPrinter.publicKey(try loadPublicKey(bytes)), terminator: "")
                 case "priv", "rsa", "ecdsa", "ed25519", "rsa-priv", "ecdsa-priv", "ed25519-priv":
-                    let key = try PrivateKeyBundle.load(bytes)
+                    let key = try loadPrivateKey(bytes)
                     try checkKeyType(key, pkiType: kind.replacingOccurrences(of: "-priv", with: ""))
                     print(PKIPrinter.privateKey(key), terminator: "")
                 default: throw ValidationError("invalid input type '\(kind)'")
@@ -240,12 +240,12 @@ struct PKI: ParsableCommand {
                 let bytes = try input.read()
                 let key: PublicKeyBundle
                 switch type?.lowercased() {
-                case nil: key = try PublicKeyBundle.load(bytes)
+                case nil: key = try loadPublicKey(bytes)
                 case "priv", "rsa", "ecdsa", "ed25519":
-                    let privateKey = try PrivateKeyBundle.load(bytes)
+                    let privateKey = try loadPrivateKey(bytes)
                     try checkKeyType(privateKey, pkiType: type)
                     key = privateKey.publicKey
-                case "pub": key = try PublicKeyBundle.load(bytes)
+                case "pub": key = try loadPublicKey(bytes)
                 case "pkcs10": key = try CertificateRequest.load(bytes).publicKey
                 case "x509": key = try PublicKeyBundle(certificate: try CertificateFile.loadOne(bytes))
                 default: throw ValidationError("invalid input type '\(type ?? "")'")
@@ -273,8 +273,8 @@ struct PKI: ParsableCommand {
                 let key: PublicKeyBundle = switch type?.lowercased() {
                 case "pkcs10": try CertificateRequest.load(bytes).publicKey
                 case "x509": try PublicKeyBundle(certificate: try CertificateFile.loadOne(bytes))
-                case "priv", "rsa", "ecdsa", "rsa-priv", "ecdsa-priv": try PrivateKeyBundle.load(bytes).publicKey
-                default: try PublicKeyBundle.load(bytes)
+                case "priv", "rsa", "ecdsa", "rsa-priv", "ecdsa-priv": try loadPrivateKey(bytes).publicKey
+                default: try loadPublicKey(bytes)
                 }
                 var ids: [(String, [UInt8])] = []
                 guard ["all", "spk", "spki"].contains(id) else { throw ValidationError("invalid id type '\(id)'") }
@@ -316,10 +316,10 @@ func recognize(_ bytes: [UInt8]) throws -> String {
         }
         throw PKIFailure("no certificate, CRL, request or key found in the PEM input")
     }
-    if (try? CertificateFile.loadOne(bytes)) != nil { return "x509" }
+    do { _ = try CertificateFile.loadOne(bytes); return "x509" } catch where error.code == .unsupportedAlgorithm { return "x509" } catch {}
     if (try? CRL(der: bytes)) != nil { return "crl" }
     if (try? CertificateRequest(der: bytes)) != nil { return "pkcs10" }
-    if (try? PrivateKeyBundle.load(bytes)) != nil { return "priv" }
+    do { _ = try PrivateKeyBundle.load(bytes, passphrase: nil); return "priv" } catch where error.code == .encryptedKey { return "priv" } catch {}
     if (try? PublicKeyBundle(subjectPublicKeyInfo: bytes)) != nil { return "pub" }
     throw PKIFailure("parsing input failed: not a certificate, CRL, request or key")
 }

@@ -88,7 +88,7 @@ extension PKI {
                 guard caCertificate.isCA || caCertificate.pkiFlags.contains("CRLSign") else {
                     throw PKIFailure("CA certificate misses CA basicConstraint / CRLSign keyUsage")
                 }
-                let caKey = try PrivateKeyBundle.load(try readFile(cakey))
+                let caKey = try loadPrivateKey(try readFile(cakey))
                 var crlNumber: [UInt8] = [1]
                 if let lastPath = options["lastcrl"] {
                     guard let last = try CRL.load(try readFile(lastPath)).first else { throw PKIFailure("loading lastUpdate CRL failed") }

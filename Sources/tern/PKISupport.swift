@@ -182,3 +182,15 @@ func parseHexSerial(_ text: String) throws -> [UInt8] {
     guard !trimmed.isEmpty, trimmed.count <= 20 else { throw ValidationError("invalid serial '\(text)' (1 to 20 bytes, not zero)") }
     return trimmed
 }
+
+/// A private key in any form pki or OpenSSL writes; an encrypted PKCS#8 key is decrypted with the passphrase in
+/// $TERN_PKI_PASSPHRASE (an environment variable, so it appears neither in `ps` nor in shell history).
+func loadPrivateKey(_ bytes: [UInt8]) throws -> PrivateKeyBundle {
+    try PrivateKeyBundle.load(bytes, passphrase: ProcessInfo.processInfo.environment["TERN_PKI_PASSPHRASE"])
+}
+
+/// A public key from anything that holds one; private keys go through `loadPrivateKey` for the passphrase.
+func loadPublicKey(_ bytes: [UInt8]) throws -> PublicKeyBundle {
+    if (try? recognize(bytes)) == "priv" { return try loadPrivateKey(bytes).publicKey }
+    return try PublicKeyBundle.load(bytes)
+}

@@ -353,6 +353,25 @@ def test_openssl_keys_requests_and_certificates_are_used_by_tern(tern, tmp_path)
     assert rc == 1 and b"certificate untrusted" in out
 
 
+def test_openssl_encrypted_pkcs8_keys_with_tern_pki_passphrase(tern, tmp_path):
+    run(["openssl", "genpkey", "-algorithm", "EC", "-pkeyopt", "ec_paramgen_curve:P-384", "-aes256", "-pass", "pass:s3cret",
+         "-out", "enc.pem"], cwd=tmp_path)
+    run(["openssl", "pkcs8", "-topk8", "-in", "enc.pem", "-passin", "pass:s3cret", "-v2", "aes-128-cbc", "-v2prf", "hmacWithSHA512",
+         "-passout", "pass:other", "-outform", "der", "-out", "enc.der"], cwd=tmp_path)
+    theirs = run(["openssl", "pkey", "-in", "enc.pem", "-passin", "pass:s3cret", "-pubout"], cwd=tmp_path)[1]
+    env = dict(os.environ)
+    for name, passphrase in (("enc.pem", "s3cret"), ("enc.der", "other")):
+        env["TERN_PKI_PASSPHRASE"] = passphrase
+        p = subprocess.run([tern, "pki", "--pub", "--in", name, "--outform", "pem"], cwd=tmp_path, capture_output=True, env=env)
+        assert p.returncode == 0 and p.stdout == theirs, (name, p.stderr)
+        env["TERN_PKI_PASSPHRASE"] = "wrong"
+        p = subprocess.run([tern, "pki", "--print", "--in", name], cwd=tmp_path, capture_output=True, env=env)
+        assert p.returncode == 1 and b"wrong passphrase" in p.stderr, p.stderr
+    env.pop("TERN_PKI_PASSPHRASE")
+    p = subprocess.run([tern, "pki", "--print", "--in", "enc.pem"], cwd=tmp_path, capture_output=True, env=env)
+    assert p.returncode == 1 and b"TERN_PKI_PASSPHRASE" in p.stderr
+
+
 def test_bad_input_fails_cleanly(tern, tmp_path):
     (tmp_path / "junk").write_bytes(b"\x30\x82\xff\xff garbage")
     (tmp_path / "text").write_text("-----BEGIN CERTIFICATE-----\nnot base64!\n-----END CERTIFICATE-----\n")
