@@ -53,6 +53,9 @@ public enum CertificateIssuer {
 
     static func build(subjectKey: PublicKeyBundle, profile: CertificateProfile, issuerName: DistinguishedName,
                       issuerKeyID: [UInt8]?, signer: PrivateKeyBundle) throws(PKIError) -> Certificate {
+        if let length = profile.pathLength, !(0...255).contains(length) {
+            throw PKIError(.invalidInput, "path length constraint \(length) out of range (0 to 255)")
+        }
         guard profile.notAfter > profile.notBefore else {
             throw PKIError(.invalidInput, "the certificate would expire before it becomes valid")
         }
