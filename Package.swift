@@ -16,12 +16,15 @@ let package = Package(
         .library(name: "TernCrypto", targets: ["TernCrypto"]),
         .library(name: "TernWire", targets: ["TernWire"]),
         .library(name: "TernIKE", targets: ["TernIKE"]),
+        .library(name: "TernPKI", targets: ["TernPKI"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.8.2"),
         .package(url: "https://github.com/apple/swift-crypto.git", "3.12.3"..<"5.0.0"),
         .package(url: "https://github.com/apple/swift-log.git", from: "1.16.2"),
         .package(url: "https://github.com/apple/swift-atomics.git", from: "1.3.0"),
+        .package(url: "https://github.com/apple/swift-certificates.git", from: "1.21.1"),
+        .package(url: "https://github.com/apple/swift-asn1.git", from: "1.7.4"),
     ],
     targets: [
         .target(name: "CTernLibcrypto", linkerSettings: [.linkedLibrary("crypto")]),
@@ -38,6 +41,13 @@ let package = Package(
         ]),
         .target(name: "TernConfig", dependencies: ["TernWire", "TernCrypto", "TernDataPlane"]),
         .target(name: "TernVICI"),
+        // Keys, requests, certificates and CRLs, interchangeable with strongSwan's pki and OpenSSL.
+        .target(name: "TernPKI", dependencies: [
+            .product(name: "X509", package: "swift-certificates"),
+            .product(name: "SwiftASN1", package: "swift-asn1"),
+            .product(name: "Crypto", package: "swift-crypto"),
+            .product(name: "_CryptoExtras", package: "swift-crypto"),
+        ]),
         .target(name: "TernPlatform", dependencies: ["CTernLinux", "TernWire"]),
         .target(name: "TernDaemon", dependencies: [
             "TernWire", "TernCrypto", "TernDataPlane", "TernConfig", "TernVICI", "TernPlatform", "TernIKE", "CTernLinux",
@@ -54,7 +64,7 @@ let package = Package(
             .product(name: "Logging", package: "swift-log"),
         ]),
         .executableTarget(name: "tern", dependencies: [
-            "TernVICI", "TernDaemon", .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            "TernVICI", "TernDaemon", "TernPKI", .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
         .testTarget(name: "TernWireTests", dependencies: ["TernWire"]),
         .testTarget(name: "TernCryptoTests", dependencies: [
@@ -64,6 +74,10 @@ let package = Package(
         .testTarget(name: "TernConfigTests", dependencies: ["TernConfig", "TernDataPlane"], resources: [.copy("Fixtures")]),
         .testTarget(name: "TernVICITests", dependencies: ["TernVICI"]),
         .testTarget(name: "TernIKETests", dependencies: ["TernIKE", "TernWire", "TernCrypto", "TernDataPlane"]),
+        .testTarget(name: "TernPKITests", dependencies: [
+            "TernPKI", .product(name: "X509", package: "swift-certificates"),
+            .product(name: "SwiftASN1", package: "swift-asn1"),
+        ]),
     ],
     swiftLanguageModes: [.v6]
 )

@@ -47,8 +47,9 @@ struct Tern: ParsableCommand {
           tern initiate --child net      bring a tunnel up (waits until established)
           tern list-sas                  IKE and CHILD SAs with counters (--json for scripts)
           tern rekey --child net         rekey now; tern terminate --ike site-b to close
+          tern pki --gen --type ed25519  keys, requests, certificates, CRLs (strongSwan pki's options)
         """,
-        subcommands: [State.self, Reload.self, Version.self, Initiate.self, Terminate.self, Rekey.self, ListSAs.self])
+        subcommands: [State.self, Reload.self, Version.self, Initiate.self, Terminate.self, Rekey.self, ListSAs.self, PKI.self])
 
     struct State: ParsableCommand {
         static let configuration = CommandConfiguration(abstract: "Show the data plane: SAs, policies, counters, drops.")
@@ -95,5 +96,9 @@ if let i = args.firstIndex(where: { $0 == "--vici" || $0.hasPrefix("--vici=") })
     let moved = Array(args[i..<i + count])
     args.removeSubrange(i..<i + count)
     args.append(contentsOf: moved)
+}
+// `tern pki --gen ...` is strongSwan pki's spelling: its command is an option. Make it the subcommand.
+if args.count >= 2, args[0] == "pki", let command = PKI.pkiCommands[args[1]] {
+    args[1] = command
 }
 Tern.main(args)
