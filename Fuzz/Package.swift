@@ -14,6 +14,10 @@ let package = Package(
         ]),
         .executableTarget(name: "FuzzVICI", dependencies: ["FuzzSupport", .product(name: "TernVICI", package: "Tern")]),
         .executableTarget(name: "FuzzSetkey", dependencies: ["FuzzSupport", .product(name: "TernConfig", package: "Tern")]),
+        .executableTarget(name: "FuzzIKEEngine", dependencies: [
+            "FuzzSupport", .product(name: "TernIKE", package: "Tern"), .product(name: "TernCrypto", package: "Tern"),
+            .product(name: "TernWire", package: "Tern"), .product(name: "TernDataPlane", package: "Tern"),
+        ]),
         .executableTarget(name: "FuzzSwanctl", dependencies: ["FuzzSupport", .product(name: "TernConfig", package: "Tern")]),
     ],
     swiftLanguageModes: [.v6]
