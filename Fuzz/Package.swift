@@ -14,6 +14,7 @@ let package = Package(
         ]),
         .executableTarget(name: "FuzzVICI", dependencies: ["FuzzSupport", .product(name: "TernVICI", package: "Tern")]),
         .executableTarget(name: "FuzzSetkey", dependencies: ["FuzzSupport", .product(name: "TernConfig", package: "Tern")]),
+        .executableTarget(name: "FuzzIKEMessage", dependencies: ["FuzzSupport", .product(name: "TernWire", package: "Tern")]),
     ],
     swiftLanguageModes: [.v6]
 )
