@@ -19,6 +19,7 @@ let package = Package(
             .product(name: "TernWire", package: "Tern"), .product(name: "TernDataPlane", package: "Tern"),
         ]),
         .executableTarget(name: "FuzzSwanctl", dependencies: ["FuzzSupport", .product(name: "TernConfig", package: "Tern")]),
+        .executableTarget(name: "FuzzIKEMessage", dependencies: ["FuzzSupport", .product(name: "TernWire", package: "Tern")]),
     ],
     swiftLanguageModes: [.v6]
 )

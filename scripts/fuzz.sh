@@ -4,7 +4,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 secs=${1:-20}; shift || true
-targets=("$@"); [ ${#targets[@]} -gt 0 ] || targets=(FuzzInbound FuzzVICI FuzzSetkey FuzzSwanctl)
+targets=("$@"); [ ${#targets[@]} -gt 0 ] || targets=(FuzzInbound FuzzVICI FuzzSetkey FuzzSwanctl FuzzIKEMessage FuzzIKEEngine)
 mkdir -p .build-fuzz
 if ! swift build --package-path Fuzz --scratch-path .build-fuzz -c debug \
         -Xswiftc -sanitize=fuzzer,address -Xswiftc -use-ld=lld >.build-fuzz/build.log 2>&1; then
