@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Two hosts in network namespaces, an AES-256-GCM ESP tunnel between two ternd, ping and a TCP
-# transfer through it, then both daemons' state. Cleans up everything it made, also on failure.
+# Two hosts in network namespaces, two ternd that negotiate an IKEv2 tunnel (PSK, AES-256-GCM,
+# X25519), ping and a TCP transfer through it, then the SAs and data-plane state.
+# Cleans up everything it made, also on failure.
 #   scripts/demo.sh [--release]      (as root)
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -78,25 +79,27 @@ ip -n "$NS_B" addr add 198.51.100.1/32 dev lo
 wait_until 10 "the underlay" ip netns exec "$NS_A" ping -c1 -W1 192.0.2.2
 ok "underlay up: $(ip netns exec "$NS_A" ping -c1 -W1 192.0.2.2 | grep -o 'time=.*')"
 
-step "Setkey files with fresh keys (mode 0600) from examples/demo/*.conf"
-KEY_AB=$(od -An -tx1 -N36 /dev/urandom | tr -d ' \n')
-KEY_BA=$(od -An -tx1 -N36 /dev/urandom | tr -d ' \n')
+step "swanctl.conf on both hosts with a fresh pre-shared key (mode 0600) from examples/demo/*.swanctl.conf"
+PSK=$(od -An -tx1 -N32 /dev/urandom | tr -d ' \n')
 for side in a b; do
-    (umask 077; sed -e "s/@KEY_AB@/$KEY_AB/g" -e "s/@KEY_BA@/$KEY_BA/g" "examples/demo/$side.conf" >"$WORK/$side.setkey")
-    ok "$WORK/$side.setkey ($(stat -c %a "$WORK/$side.setkey"))"
+    (umask 077; sed -e "s/@PSK@/$PSK/g" "examples/demo/$side.swanctl.conf" >"$WORK/$side.swanctl.conf")
+    ok "$WORK/$side.swanctl.conf ($(stat -c %a "$WORK/$side.swanctl.conf"))"
 done
-grep -E '^(add|spdadd)' "$WORK/a.setkey" | sed -E 's/0x[0-9a-f]{72}/0x<36 random bytes>/; s/^/    /'
 
-step "Starting ternd on both hosts"
+step "Starting ternd (IKEv2) on both hosts"
 for side in a b; do
     ns=$NS_A; [ $side = b ] && ns=$NS_B
-    ip netns exec "$ns" "$BIN/ternd" --setkey "$WORK/$side.setkey" --vici "$WORK/$side.vici" \
+    ip netns exec "$ns" "$BIN/ternd" --conf "$WORK/$side.swanctl.conf" --vici "$WORK/$side.vici" \
         >"$WORK/ternd-$side.log" 2>&1 </dev/null &
     PIDS+=($!)
     pid=$!
     wait_ternd "$pid" "$WORK/$side.vici"
     ok "ternd $side ready (pid $pid, control socket $WORK/$side.vici)"
 done
+
+step "tern initiate --child lan-to-lan on A: IKE_SA_INIT + IKE_AUTH with B"
+"$BIN/tern" --vici "$WORK/a.vici" initiate --child lan-to-lan --timeout 20
+grep -E 'established' "$WORK/ternd-a.log" | sed -E 's/^.*(IKE_SA|CHILD_SA)/    \1/' || true
 ip -n "$NS_A" rule show | grep -E '^220:' | sed 's/^/    A rule:  /' || true
 ip -n "$NS_A" route show table 220 | sed 's/^/    A table 220: /' || true
 
@@ -110,6 +113,8 @@ wait_until 10 "the iperf3 server" sh -c "ip netns exec '$NS_B' ss -Hltn 'sport =
 ip netns exec "$NS_A" iperf3 -c 198.51.100.1 -B 203.0.113.1 -p 5201 -t 3 -f m | grep -E 'sender|receiver'
 
 for side in a b; do
-    step "tern state on host $(echo $side | tr ab AB)"
-    "$BIN/tern" --vici "$WORK/$side.vici" state
+    step "tern list-sas on host $(echo $side | tr ab AB)"
+    "$BIN/tern" --vici "$WORK/$side.vici" list-sas
 done
+step "tern state on host A (the data plane: SAD, SPD, counters)"
+"$BIN/tern" --vici "$WORK/a.vici" state
