@@ -54,9 +54,13 @@ public final class DataPlaneSnapshot: @unchecked Sendable {
         var spi: [UInt32: [SecurityAssociation]] = [:]
         var ends: [SAEndpointKey: SecurityAssociation] = [:]
         var reqids: [ReqidKey: SecurityAssociation] = [:]
-        // Later SAs win for the same endpoints: the newest SA is used for sending, as in Linux.
+        // Only SAs we send on are candidates for sending: IKE installs CHILD SAs in pairs that
+        // share a reqid, and an inbound SA listed after its outbound twin must not take its place.
+        // Later SAs win for the same endpoints or reqid: after a rekey the newest SA is used for
+        // sending, as in Linux.
         for sa in sas {
             spi[sa.config.spi, default: []].append(sa)
+            guard sa.isOutbound else { continue }
             ends[sa.config.endpointKey] = sa
             if sa.config.reqid != 0 { reqids[ReqidKey(proto: sa.config.proto, reqid: sa.config.reqid)] = sa }
         }
