@@ -3,7 +3,8 @@ import TernWire
 
 /// An immutable, compiled view of the SAD and SPD that the workers read. The control plane
 /// builds a new one for every change and publishes it; SA and policy objects that did not
-/// change are carried over, so sequence numbers, replay windows and counters survive reloads.
+/// change are carried over, so sequence numbers, replay windows and counters survive reloads,
+/// and SAs that only moved to another address or port keep theirs (`SecurityAssociation(_:isOutbound:continuing:)`).
 public final class DataPlaneSnapshot: @unchecked Sendable {
     public let generation: UInt64
     public let associations: [SecurityAssociation]
@@ -34,13 +35,34 @@ public final class DataPlaneSnapshot: @unchecked Sendable {
         self.localAddresses = localAddresses
         self.underlayMTU = underlayMTU
 
-        var reuse: [SAKey: SecurityAssociation] = [:]
-        for sa in previous?.associations ?? [] { reuse[sa.config.key] = sa }
+        // Unchanged SAs are carried over as they are. An SA that only moved (same SPI, keys and
+        // algorithms at a new address or port: a NAT rebinding, RFC 7296 §2.23) continues the
+        // old one's state; were it restarted, its sequence numbers would begin again at 1 and
+        // the peer's replay window would drop everything. Each old SA is carried over once.
+        let old = previous?.associations ?? []
+        var unchanged: [SAKey: Int] = [:]
+        for (i, sa) in old.enumerated() { unchanged[sa.config.key] = i }
+        var carried = [Bool](repeating: false, count: old.count)
+        var exact = [Int?](repeating: nil, count: config.associations.count)
+        for (n, c) in config.associations.enumerated() {
+            if let i = unchanged[c.key], old[i].config == c, old[i].isOutbound == localAddresses.contains(c.source) {
+                exact[n] = i; carried[i] = true
+            }
+        }
+        var bySPIBefore: [UInt32: [Int]] = [:]
+        for (i, sa) in old.enumerated() where !carried[i] { bySPIBefore[sa.config.spi, default: []].append(i) }
+
         var sas: [SecurityAssociation] = []
-        for c in config.associations {
+        for (n, c) in config.associations.enumerated() {
             let outbound = localAddresses.contains(c.source)
-            if let old = reuse[c.key], old.config == c, old.isOutbound == outbound {
-                sas.append(old)
+            if let i = exact[n] {
+                sas.append(old[i])
+                continue
+            }
+            if let i = bySPIBefore[c.spi]?.first(where: { !carried[$0] && old[$0].isOutbound == outbound
+                                                           && c.isSameSA(movedFrom: old[$0].config) }) {
+                carried[i] = true
+                sas.append(SecurityAssociation(c, isOutbound: outbound, continuing: old[i]))
                 continue
             }
             do {
