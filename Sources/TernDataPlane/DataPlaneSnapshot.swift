@@ -128,6 +128,14 @@ public final class DataPlaneSnapshot: @unchecked Sendable {
     }
 
     public func outboundPolicy(_ s: PacketSelectors) -> Policy? { outbound.lookup(s) }
+
+    /// Would a packet with these selectors find an SA for its policy's first rule? (Whether
+    /// packets held for a trap policy can go now.)
+    public func hasOutboundSA(for s: PacketSelectors) -> Bool {
+        guard let policy = outbound.lookup(s), case .protect(let rules) = policy.config.action,
+              let first = rules.first else { return false }
+        return outboundSA(for: first, s) != nil
+    }
     public func inboundPolicy(_ s: PacketSelectors) -> Policy? { inbound.lookup(s) ?? forward.lookup(s) }
 
     /// The largest tunnel overhead of any installed SA (for the TUN MTU).
