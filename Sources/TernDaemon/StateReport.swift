@@ -27,6 +27,8 @@ public struct StateReport: Sendable, Equatable {
         public var sport: String?, dport: String?
         public var priority: UInt32 = 0
         public var rules: [String] = []
+        /// A trap policy: packets without an SA are held and an acquire is signalled.
+        public var acquire = false
         public var packets: UInt64 = 0, bytes: UInt64 = 0
     }
 
@@ -81,6 +83,7 @@ public struct StateReport: Sendable, Equatable {
             case .bypass: r.action = "none"
             case .discard: r.action = "discard"
             }
+            r.acquire = c.acquire
             r.packets = p.counters.load(0); r.bytes = p.counters.load(1)
             policies.append(r)
         }
@@ -119,6 +122,7 @@ public struct StateReport: Sendable, Equatable {
             if let sp = p.sport { s["sport"] = .str(sp) }
             if let dp = p.dport { s["dport"] = .str(dp) }
             s["priority"] = .str(String(p.priority)); s["action"] = .str(p.action)
+            if p.acquire { s["acquire"] = .str("yes") }
             s["rules"] = .list(p.rules.map { Array($0.utf8) })
             s["packets"] = .str(String(p.packets)); s["bytes"] = .str(String(p.bytes))
             polSection[String(i + 1)] = .section(s)
@@ -159,6 +163,7 @@ public struct StateReport: Sendable, Equatable {
             r.src = s.str("src"); r.dst = s.str("dst"); r.proto = s.str("proto"); r.dir = s.str("dir")
             r.sport = s.optionalStr("sport"); r.dport = s.optionalStr("dport")
             r.priority = UInt32(s.str("priority")) ?? 0; r.action = s.str("action")
+            r.acquire = s.str("acquire") == "yes"
             if case .list(let items)? = s["rules"] { r.rules = items.map { String(decoding: $0, as: UTF8.self) } }
             r.packets = s.num("packets"); r.bytes = s.num("bytes")
             policies.append(r)
@@ -190,7 +195,7 @@ public struct StateReport: Sendable, Equatable {
             [
                 "src": p.src, "dst": p.dst, "sport": opt(p.sport), "dport": opt(p.dport),
                 "proto": Int(p.proto).map { $0 as Any } ?? p.proto, "dir": p.dir, "priority": p.priority,
-                "action": p.action, "rules": p.rules, "packets": p.packets, "bytes": p.bytes,
+                "action": p.action, "acquire": p.acquire, "rules": p.rules, "packets": p.packets, "bytes": p.bytes,
             ]
         }
         var dropObject: [String: Any] = [:]
@@ -227,7 +232,7 @@ public struct StateReport: Sendable, Equatable {
             let proto = p.proto
             out += "\(p.src)[\(p.sport ?? "any")] \(p.dst)[\(p.dport ?? "any")] \(proto)\n"
             let prio = p.priority == PolicyConfig.defaultPriority ? "def" : String(p.priority)
-            out += "\t\(p.dir) prio \(prio) \(p.action)\n"
+            out += "\t\(p.dir) prio \(prio) \(p.action)\(p.acquire ? " trap" : "")\n"
             for r in p.rules { out += "\t\(r)\n" }
             out += "\tcurrent: \(p.bytes)(bytes) \(p.packets)(packets)\n"
         }

@@ -15,6 +15,13 @@ import TernWire
 //
 // One thread per direction suits this 2-core machine; per-SA state is split so that each
 // direction's fields have a single writer (see SecurityAssociation).
+//
+// Trap policies (slow path, outbound worker): a packet that matches a trap policy without an SA
+// is copied into the worker's HoldQueue, which also rate-limits acquires. Acquires leave the
+// worker through `onAcquire` on a serial dispatch queue; `flushHeld`/`discardHeld` come in
+// through a locked mailbox that the worker reads once per batch when a flag says it is not
+// empty. Held packets whose SA appears in a newly published snapshot are sent before the
+// next packets from the TUN, so a flow's first packets are not overtaken by its later ones.
 
 /// Sockets shared by both workers (each worker only sends or only receives on each).
 struct DataPlaneSockets {
@@ -44,6 +51,12 @@ final class UDPPortCounters: @unchecked Sendable {
     let block = CounterBlock(count: 2)   // keepalives, non-ESP (IKE) datagrams
 }
 
+/// The tx vectors of one batch, by socket, and how many packets each holds so far.
+struct TxBatches {
+    let esp4: IOBatch, esp6: IOBatch, udp4: IOBatch, udp6: IOBatch, ip4: IOBatch, ip6: IOBatch
+    var nEsp4 = 0, nEsp6 = 0, nUdp4 = 0, nUdp6 = 0, nIp4 = 0, nIp6 = 0
+}
+
 final class OutboundWorker: @unchecked Sendable {
     let tun: TunDevice
     let sockets: DataPlaneSockets
@@ -58,9 +71,52 @@ final class OutboundWorker: @unchecked Sendable {
     let ipBatch: [IPAddress.Family: IOBatch]
     private let running = ManagedAtomic<Bool>(true)
 
+    /// Packets waiting for trap policies' SAs. Worker thread only.
+    private var held: HoldQueue
+    /// Control thread → worker: flush/discard requests, run on the worker thread in call order.
+    private enum HoldCommand { case flush(UInt32), discard(UInt32) }
+    private let mailboxLock = NSLock()
+    private var mailbox: [HoldCommand] = []
+    private var acquireHandler: (@Sendable (AcquireRequest) -> Void)?
+    /// Set with the mailbox under its lock; the worker polls it (one atomic load per batch).
+    private let mailboxFull = ManagedAtomic<Bool>(false)
+    /// Where acquires are delivered: a serial queue, so the handler runs in signalling order
+    /// and never on the worker thread. `async` returns at once (the worker never waits for the
+    /// control plane); the block it allocates is acceptable here because acquires are rate
+    /// limited per reqid (`HoldQueue.Limits.acquireInterval`), unlike packets.
+    private let acquireDelivery = DispatchQueue(label: "tern.outbound.acquire")
+
+    /// Called for each acquire a trap policy raises (at most once per reqid per acquire
+    /// interval), on a private serial queue, never on the worker thread: it may block. Safe
+    /// to set from any thread at any time; nil drops acquires (held packets then expire).
+    var onAcquire: (@Sendable (AcquireRequest) -> Void)? {
+        get { mailboxLock.withLock { acquireHandler } }
+        set { mailboxLock.withLock { acquireHandler = newValue } }
+    }
+
+    /// Sends the packets held for `reqid` through the current outbound path, oldest first.
+    /// Call it after publishing the snapshot with the new SAs. Returns at once, from any
+    /// thread; the worker carries it out at its next batch, seeing that snapshot or a newer
+    /// one. A held packet that still finds no SA is dropped as `no_sa`. Packets whose SA
+    /// appears in a published snapshot are sent even without this call (see the file header).
+    func flushHeld(reqid: UInt32) { post(.flush(reqid)) }
+
+    /// Drops the packets held for `reqid` (negotiation failed), counted as `hold_discarded`.
+    /// Same threading as `flushHeld`.
+    func discardHeld(reqid: UInt32) { post(.discard(reqid)) }
+
+    private func post(_ command: HoldCommand) {
+        mailboxLock.withLock {
+            mailbox.append(command)
+            mailboxFull.store(true, ordering: .releasing)
+        }
+        loop.wake()
+    }
+
     init(tun: TunDevice, sockets: DataPlaneSockets, box: SnapshotBox, drops: DropCounters, batchSize: Int,
-         maxPacket: Int) throws {
+         maxPacket: Int, holdLimits: HoldQueue.Limits = HoldQueue.Limits()) throws {
         self.tun = tun; self.sockets = sockets; self.box = box; self.drops = drops; self.batchSize = batchSize
+        held = HoldQueue(limits: holdLimits)
         loop = try EventLoop()
         try loop.add(fd: tun.fd, token: 0)
         arena = SlotArena(count: batchSize, slotSize: packetHeadroom + maxPacket + packetTailroom)
@@ -74,17 +130,21 @@ final class OutboundWorker: @unchecked Sendable {
     func run() {
         var snapshot = box.load()
         var generation = snapshot.generation
-        let esp4 = espBatch[.v4]!, esp6 = espBatch[.v6]!, udp4 = udpBatch[.v4]!, udp6 = udpBatch[.v6]!
-        let ip4 = ipBatch[.v4]!, ip6 = ipBatch[.v6]!
+        var tx = TxBatches(esp4: espBatch[.v4]!, esp6: espBatch[.v6]!, udp4: udpBatch[.v4]!, udp6: udpBatch[.v6]!,
+                           ip4: ipBatch[.v4]!, ip6: ipBatch[.v6]!)
         let maxRead = arena.slotSize - packetHeadroom - packetTailroom
         while running.load(ordering: .relaxed) {
             _ = loop.wait(timeoutMilliseconds: 1000)
             var more = true
             while more && running.load(ordering: .relaxed) {
                 let g = box.generation.load(ordering: .acquiring)
-                if g != generation { snapshot = box.load(); generation = snapshot.generation }
+                if g != generation {
+                    snapshot = box.load(); generation = snapshot.generation
+                    if !held.isEmpty { sendReadyHeld(snapshot: snapshot, tx: &tx) }
+                }
+                if mailboxFull.load(ordering: .acquiring) { runMailbox(snapshot: &snapshot, generation: &generation, tx: &tx) }
+                if !held.isIdle { held.expire(now: .now, drops: drops) }
                 let now = UInt64(time(nil))
-                var nEsp4 = 0, nEsp6 = 0, nUdp4 = 0, nUdp6 = 0, nIp4 = 0, nIp6 = 0
                 var read = 0
                 while read < batchSize {
                     let slot = arena.slot(read)
@@ -92,38 +152,101 @@ final class OutboundWorker: @unchecked Sendable {
                     if len <= 0 { break }
                     read += 1
                     var pkt = PacketBuffer(base: slot, capacity: arena.slotSize, start: packetHeadroom, length: len)
-                    switch OutboundProcessor.process(&pkt, snapshot: snapshot, drops: drops, now: now) {
-                    case .send(let t):
-                        switch t.kind {
-                        case .esp:
-                            if t.destination.family == .v4 { OutboundWorker.fill(esp4, &nEsp4, pkt, t) }
-                            else { OutboundWorker.fill(esp6, &nEsp6, pkt, t) }
-                        case .udp:
-                            if t.destination.family == .v4 { OutboundWorker.fill(udp4, &nUdp4, pkt, t) }
-                            else { OutboundWorker.fill(udp6, &nUdp6, pkt, t) }
-                        case .ipPacket:
-                            if t.destination.family == .v4 { OutboundWorker.fill(ip4, &nIp4, pkt, t, source: false) }
-                            else { OutboundWorker.fill(ip6, &nIp6, pkt, t, source: false) }
-                        }
-                    case .bypass:
-                        guard let sel = PacketSelectors.parse(pkt.bytes, length: pkt.length) else { continue }
-                        let t = Transmission(kind: .ipPacket, source: sel.source, destination: sel.destination,
-                                             sourcePort: 0, destinationPort: 0, trafficClass: 0)
-                        if sel.family == .v4 { OutboundWorker.fill(ip4, &nIp4, pkt, t, source: false) }
-                        else { OutboundWorker.fill(ip6, &nIp6, pkt, t, source: false) }
-                    case .icmpError:
-                        if !tun.write(pkt.bytes, count: pkt.length) { drops.count(.tunWriteFailed) }
-                    case .drop:
-                        break
-                    }
+                    let verdict = OutboundProcessor.process(&pkt, snapshot: snapshot, drops: drops, now: now)
+                    if case .hold(let reqid) = verdict { hold(pkt, reqid: reqid); continue }
+                    route(verdict, pkt, &tx)
                 }
-                flush(esp4, nEsp4, sockets.espRaw[.v4])
-                flush(esp6, nEsp6, sockets.espRaw[.v6])
-                flush(udp4, nUdp4, sockets.udp[.v4])
-                flush(udp6, nUdp6, sockets.udp[.v6])
-                flush(ip4, nIp4, sockets.headerIncluded[.v4])
-                flush(ip6, nIp6, sockets.headerIncluded[.v6])
+                flushAll(&tx)
                 more = read == batchSize
+            }
+        }
+    }
+
+    /// Queues a processed packet for its socket (or writes an ICMP error back into the TUN).
+    @inline(__always)
+    private func route(_ verdict: OutboundVerdict, _ pkt: PacketBuffer, _ tx: inout TxBatches) {
+        switch verdict {
+        case .send(let t):
+            switch t.kind {
+            case .esp:
+                if t.destination.family == .v4 { OutboundWorker.fill(tx.esp4, &tx.nEsp4, pkt, t) }
+                else { OutboundWorker.fill(tx.esp6, &tx.nEsp6, pkt, t) }
+            case .udp:
+                if t.destination.family == .v4 { OutboundWorker.fill(tx.udp4, &tx.nUdp4, pkt, t) }
+                else { OutboundWorker.fill(tx.udp6, &tx.nUdp6, pkt, t) }
+            case .ipPacket:
+                if t.destination.family == .v4 { OutboundWorker.fill(tx.ip4, &tx.nIp4, pkt, t, source: false) }
+                else { OutboundWorker.fill(tx.ip6, &tx.nIp6, pkt, t, source: false) }
+            }
+        case .bypass:
+            guard let sel = PacketSelectors.parse(pkt.bytes, length: pkt.length) else { return }
+            let t = Transmission(kind: .ipPacket, source: sel.source, destination: sel.destination,
+                                 sourcePort: 0, destinationPort: 0, trafficClass: 0)
+            if sel.family == .v4 { OutboundWorker.fill(tx.ip4, &tx.nIp4, pkt, t, source: false) }
+            else { OutboundWorker.fill(tx.ip6, &tx.nIp6, pkt, t, source: false) }
+        case .icmpError:
+            if !tun.write(pkt.bytes, count: pkt.length) { drops.count(.tunWriteFailed) }
+        case .hold:
+            drops.count(.noSA)   // callers hold packets themselves; here there is no SA to send on
+        case .drop:
+            break
+        }
+    }
+
+    @inline(__always)
+    private func flushAll(_ tx: inout TxBatches) {
+        flush(tx.esp4, tx.nEsp4, sockets.espRaw[.v4])
+        flush(tx.esp6, tx.nEsp6, sockets.espRaw[.v6])
+        flush(tx.udp4, tx.nUdp4, sockets.udp[.v4])
+        flush(tx.udp6, tx.nUdp6, sockets.udp[.v6])
+        flush(tx.ip4, tx.nIp4, sockets.headerIncluded[.v4])
+        flush(tx.ip6, tx.nIp6, sockets.headerIncluded[.v6])
+        tx.nEsp4 = 0; tx.nEsp6 = 0; tx.nUdp4 = 0; tx.nUdp6 = 0; tx.nIp4 = 0; tx.nIp6 = 0
+    }
+
+    // MARK: Trap policies (slow path)
+
+    private func hold(_ pkt: PacketBuffer, reqid: UInt32) {
+        guard let request = held.hold(pkt, reqid: reqid, now: .now, drops: drops) else { return }
+        guard let handler = onAcquire else { return }
+        acquireDelivery.async { handler(request) }
+    }
+
+    /// Re-runs held packets through the outbound path in order and sends them. Runs between
+    /// batches, when the slots and tx vectors are free; a packet that still has no SA is dropped.
+    private func send(_ packets: [HeldPacket], snapshot: DataPlaneSnapshot, tx: inout TxBatches) {
+        let now = UInt64(time(nil))
+        var slotIndex = 0
+        for packet in packets {
+            if slotIndex == batchSize { flushAll(&tx); slotIndex = 0 }
+            guard var pkt = packet.load(into: arena.slot(slotIndex), capacity: arena.slotSize) else {
+                drops.count(.malformed); continue
+            }
+            slotIndex += 1
+            route(OutboundProcessor.process(&pkt, snapshot: snapshot, drops: drops, now: now), pkt, &tx)
+        }
+        flushAll(&tx)
+    }
+
+    /// Sends what a new snapshot has SAs for, before any newer packet of the same flows.
+    private func sendReadyHeld(snapshot: DataPlaneSnapshot, tx: inout TxBatches) {
+        for reqid in held.ready(in: snapshot) { send(held.take(reqid: reqid), snapshot: snapshot, tx: &tx) }
+    }
+
+    private func runMailbox(snapshot: inout DataPlaneSnapshot, generation: inout UInt64, tx: inout TxBatches) {
+        let commands: [HoldCommand] = mailboxLock.withLock {
+            defer { mailbox.removeAll(keepingCapacity: true); mailboxFull.store(false, ordering: .relaxed) }
+            return mailbox
+        }
+        // A command was posted after the snapshot it relies on was published: pick that one up.
+        if box.generation.load(ordering: .acquiring) != generation {
+            snapshot = box.load(); generation = snapshot.generation
+            if !held.isEmpty { sendReadyHeld(snapshot: snapshot, tx: &tx) }
+        }
+        for command in commands {
+            switch command {
+            case .flush(let reqid): send(held.take(reqid: reqid), snapshot: snapshot, tx: &tx)
+            case .discard(let reqid): held.discard(reqid: reqid, drops: drops)
             }
         }
     }

@@ -19,6 +19,9 @@ public enum DropReason: Int, CaseIterable, Sendable, Error {
     case unsupported        // valid but outside what this data plane handles (e.g. AH over IPv4 options)
     case sendFailed         // the socket refused the protected packet
     case tunWriteFailed     // the TUN refused the cleartext packet
+    case holdOverflow       // trap policy: the packet's hold queue (per reqid or in total) was full
+    case holdExpired        // trap policy: held longer than the hold timeout without an SA
+    case holdDiscarded      // trap policy: the control plane could not set up the SA (discardHeld)
 
     /// Stable names for JSON and metrics.
     public var name: String {
@@ -39,6 +42,9 @@ public enum DropReason: Int, CaseIterable, Sendable, Error {
         case .unsupported: "unsupported"
         case .sendFailed: "send_failed"
         case .tunWriteFailed: "tun_write_failed"
+        case .holdOverflow: "hold_overflow"
+        case .holdExpired: "hold_expired"
+        case .holdDiscarded: "hold_discarded"
         }
     }
 }

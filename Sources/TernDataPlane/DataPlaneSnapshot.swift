@@ -3,7 +3,8 @@ import TernWire
 
 /// An immutable, compiled view of the SAD and SPD that the workers read. The control plane
 /// builds a new one for every change and publishes it; SA and policy objects that did not
-/// change are carried over, so sequence numbers, replay windows and counters survive reloads.
+/// change are carried over, so sequence numbers, replay windows and counters survive reloads,
+/// and SAs that only moved to another address or port keep theirs (`SecurityAssociation(_:isOutbound:continuing:)`).
 public final class DataPlaneSnapshot: @unchecked Sendable {
     public let generation: UInt64
     public let associations: [SecurityAssociation]
@@ -34,13 +35,34 @@ public final class DataPlaneSnapshot: @unchecked Sendable {
         self.localAddresses = localAddresses
         self.underlayMTU = underlayMTU
 
-        var reuse: [SAKey: SecurityAssociation] = [:]
-        for sa in previous?.associations ?? [] { reuse[sa.config.key] = sa }
+        // Unchanged SAs are carried over as they are. An SA that only moved (same SPI, keys and
+        // algorithms at a new address or port: a NAT rebinding, RFC 7296 §2.23) continues the
+        // old one's state; were it restarted, its sequence numbers would begin again at 1 and
+        // the peer's replay window would drop everything. Each old SA is carried over once.
+        let old = previous?.associations ?? []
+        var unchanged: [SAKey: Int] = [:]
+        for (i, sa) in old.enumerated() { unchanged[sa.config.key] = i }
+        var carried = [Bool](repeating: false, count: old.count)
+        var exact = [Int?](repeating: nil, count: config.associations.count)
+        for (n, c) in config.associations.enumerated() {
+            if let i = unchanged[c.key], old[i].config == c, old[i].isOutbound == localAddresses.contains(c.source) {
+                exact[n] = i; carried[i] = true
+            }
+        }
+        var bySPIBefore: [UInt32: [Int]] = [:]
+        for (i, sa) in old.enumerated() where !carried[i] { bySPIBefore[sa.config.spi, default: []].append(i) }
+
         var sas: [SecurityAssociation] = []
-        for c in config.associations {
+        for (n, c) in config.associations.enumerated() {
             let outbound = localAddresses.contains(c.source)
-            if let old = reuse[c.key], old.config == c, old.isOutbound == outbound {
-                sas.append(old)
+            if let i = exact[n] {
+                sas.append(old[i])
+                continue
+            }
+            if let i = bySPIBefore[c.spi]?.first(where: { !carried[$0] && old[$0].isOutbound == outbound
+                                                           && c.isSameSA(movedFrom: old[$0].config) }) {
+                carried[i] = true
+                sas.append(SecurityAssociation(c, isOutbound: outbound, continuing: old[i]))
                 continue
             }
             do {
@@ -54,9 +76,13 @@ public final class DataPlaneSnapshot: @unchecked Sendable {
         var spi: [UInt32: [SecurityAssociation]] = [:]
         var ends: [SAEndpointKey: SecurityAssociation] = [:]
         var reqids: [ReqidKey: SecurityAssociation] = [:]
-        // Later SAs win for the same endpoints: the newest SA is used for sending, as in Linux.
+        // Only SAs we send on are candidates for sending: IKE installs CHILD SAs in pairs that
+        // share a reqid, and an inbound SA listed after its outbound twin must not take its place.
+        // Later SAs win for the same endpoints or reqid: after a rekey the newest SA is used for
+        // sending, as in Linux.
         for sa in sas {
             spi[sa.config.spi, default: []].append(sa)
+            guard sa.isOutbound else { continue }
             ends[sa.config.endpointKey] = sa
             if sa.config.reqid != 0 { reqids[ReqidKey(proto: sa.config.proto, reqid: sa.config.reqid)] = sa }
         }
@@ -102,6 +128,14 @@ public final class DataPlaneSnapshot: @unchecked Sendable {
     }
 
     public func outboundPolicy(_ s: PacketSelectors) -> Policy? { outbound.lookup(s) }
+
+    /// Would a packet with these selectors find an SA for its policy's first rule? (Whether
+    /// packets held for a trap policy can go now.)
+    public func hasOutboundSA(for s: PacketSelectors) -> Bool {
+        guard let policy = outbound.lookup(s), case .protect(let rules) = policy.config.action,
+              let first = rules.first else { return false }
+        return outboundSA(for: first, s) != nil
+    }
     public func inboundPolicy(_ s: PacketSelectors) -> Policy? { inbound.lookup(s) ?? forward.lookup(s) }
 
     /// The largest tunnel overhead of any installed SA (for the TUN MTU).

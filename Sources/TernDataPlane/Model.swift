@@ -123,6 +123,11 @@ public struct IPSecRule: Sendable, Hashable, CustomStringConvertible {
         self.proto = proto; self.mode = mode; self.tunnelSource = tunnelSource
         self.tunnelDestination = tunnelDestination; self.level = level
     }
+    /// The reqid that binds this rule's SAs (`unique:reqid`), 0 for none.
+    public var reqid: UInt32 {
+        if case .unique(let id) = level { return id }
+        return 0
+    }
     public var description: String {
         let ends = tunnelSource.map { "\($0)-\(tunnelDestination.map { "\($0)" } ?? "")" } ?? ""
         return "\(proto)/\(mode)/\(ends)/\(level)"
@@ -156,6 +161,11 @@ public struct PolicyConfig: Sendable, Hashable {
     public var direction: PolicyDirection
     public var priority: UInt32
     public var action: PolicyAction
+    /// A trap policy (swanctl `start_action = trap`, `dpd_action = trap`): an outbound packet that
+    /// finds no SA for its first rule is held and the control plane is asked to negotiate one
+    /// (an acquire, `HoldQueue`), instead of being dropped as `no_sa`. With an SA it behaves as
+    /// any PROTECT policy. Applies to `require` and `unique` rules; `use` still bypasses.
+    public var acquire: Bool
 
     /// ipsec-tools' default priority (`prio def`).
     public static let defaultPriority: UInt32 = 0x8000_0000
@@ -163,11 +173,11 @@ public struct PolicyConfig: Sendable, Hashable {
     public init(source: IPPrefix, destination: IPPrefix, sourcePorts: PortRange? = nil,
                 destinationPorts: PortRange? = nil, upperProtocol: UInt8? = nil,
                 direction: PolicyDirection, priority: UInt32 = PolicyConfig.defaultPriority,
-                action: PolicyAction) {
+                action: PolicyAction, acquire: Bool = false) {
         self.source = source; self.destination = destination
         self.sourcePorts = sourcePorts; self.destinationPorts = destinationPorts
         self.upperProtocol = upperProtocol; self.direction = direction
-        self.priority = priority; self.action = action
+        self.priority = priority; self.action = action; self.acquire = acquire
     }
 
     /// The selector part, which `spddelete` matches on.

@@ -31,6 +31,8 @@ public enum OutboundProcessor {
             for (i, rule) in rules.enumerated() {
                 guard let sa = snapshot.outboundSA(for: rule, current) else {
                     if i == 0, rule.level == .use || rule.level == .default { return .bypass }
+                    // Only the first rule: after it the buffer no longer holds the original packet.
+                    if i == 0, policy.config.acquire { return .hold(reqid: rule.reqid) }
                     drops.count(.noSA); return .drop(.noSA)
                 }
                 if sa.config.hardLifetimeSeconds != 0 && now >= sa.created &+ sa.config.hardLifetimeSeconds {

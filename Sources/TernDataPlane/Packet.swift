@@ -55,6 +55,9 @@ public enum OutboundVerdict {
     case bypass
     /// The buffer now holds an ICMP error for the sender; write it back into the TUN.
     case icmpError
+    /// A trap policy matched and its SA does not exist yet: the buffer holds the unchanged
+    /// cleartext packet, for `HoldQueue.hold` (which also says whether to signal an acquire).
+    case hold(reqid: UInt32)
     case drop(DropReason)
 }
 

@@ -7,7 +7,8 @@ import TernWire
 ///
 /// Threading: the outbound worker alone uses `outboundCipher`/`outboundMAC` and the sequence
 /// counter; the inbound worker alone uses `inboundCipher`/`inboundMAC` and `replay`. Counters
-/// are relaxed atomics that the control thread reads.
+/// are relaxed atomics that the control thread reads. An SA that moved to another address
+/// shares all of this with the object it continues (`init(_:isOutbound:continuing:)`).
 public final class SecurityAssociation: @unchecked Sendable {
     public let config: SAConfig
     /// True when this host is the SA's source (it sends on it).
@@ -22,8 +23,8 @@ public final class SecurityAssociation: @unchecked Sendable {
 
     public let replay: ReplayWindow
     /// Last sequence number sent (the next packet uses +1).
-    let sequence = ManagedAtomic<UInt64>(0)
-    public let counters = CounterBlock(count: SACounter.allCases.count)
+    let sequence: ManagedAtomic<UInt64>
+    public let counters: CounterBlock
 
     /// ESP: IV and ICV bytes and padding alignment; AH: ICV length padded for the family.
     let ivLength: Int
@@ -38,6 +39,8 @@ public final class SecurityAssociation: @unchecked Sendable {
             throw CryptoError("replay window \(config.replayWindow) is outside 0…\(SAConfig.maximumReplayWindow)")
         }
         replay = ReplayWindow(size: config.replayWindow, extendedSequenceNumbers: config.extendedSequenceNumbers)
+        sequence = ManagedAtomic<UInt64>(0)
+        counters = CounterBlock(count: SACounter.allCases.count)
         switch config.proto {
         case .esp:
             let cipher = try ESPCipher(encryption: config.encryption, encryptionKey: config.encryptionKey.bytes,
@@ -57,6 +60,33 @@ public final class SecurityAssociation: @unchecked Sendable {
             outboundCipher = nil; inboundCipher = nil
             ivLength = 0; icvLength = mac.icvLength; blockSize = 4
         }
+    }
+
+    /// The same SA after it moved (RFC 7296 §2.23: the peer's NAT mapping changed, or MOBIKE):
+    /// `config` differs from `old.config` only in source, destination and encapsulation.
+    ///
+    /// The new object *shares* the old one's mutable state (sequence counter, replay window,
+    /// counters) and its cipher contexts rather than copying them, because a worker may still be
+    /// processing a batch with the old snapshot while this one is published:
+    /// - a copied sequence number would let the old object hand out numbers the new one hands
+    ///   out again, and with AES-GCM/ChaCha20 the IV is the sequence number masked by a random
+    ///   per-cipher value, so a fresh cipher context (new mask, same key) or a repeated number
+    ///   could repeat a nonce; sharing the atomic counter and the contexts rules both out;
+    /// - a copied replay window would accept again what the old one accepted after the copy.
+    /// Sharing keeps the single-writer rule: each direction's worker switches from the old
+    /// object to the new one between batches, never using both at once.
+    public init(_ config: SAConfig, isOutbound: Bool, continuing old: SecurityAssociation) {
+        precondition(config.isSameSA(movedFrom: old.config) && isOutbound == old.isOutbound,
+                     "an SA continues only as itself at other addresses or ports")
+        self.config = config
+        self.isOutbound = isOutbound
+        created = old.created
+        outboundCipher = old.outboundCipher; inboundCipher = old.inboundCipher
+        outboundMAC = old.outboundMAC; inboundMAC = old.inboundMAC
+        replay = old.replay
+        sequence = old.sequence
+        counters = old.counters
+        ivLength = old.ivLength; icvLength = old.icvLength; blockSize = old.blockSize
     }
 
     public var lastSequenceSent: UInt64 { sequence.load(ordering: .relaxed) }
@@ -100,6 +130,14 @@ public final class SecurityAssociation: @unchecked Sendable {
 
 extension SAConfig {
     var endpointKey: SAEndpointKey { SAEndpointKey(proto: proto, source: source, destination: destination) }
+
+    /// Is this the SA `old` at other addresses or encapsulation ports, everything else (SPI,
+    /// protocol, mode, reqid, algorithms, keys, replay and lifetime settings) equal?
+    public func isSameSA(movedFrom old: SAConfig) -> Bool {
+        var moved = old
+        moved.source = source; moved.destination = destination; moved.encapsulation = encapsulation
+        return moved == self
+    }
 }
 
 /// How outbound processing finds an SA for a rule: by protocol and endpoints.
