@@ -278,6 +278,7 @@ final class OutboundWorker: @unchecked Sendable {
             if r <= 0 {
                 // Drop the packet the kernel refused and carry on with the rest of the batch.
                 drops.count(.sendFailed)
+                SendFailureLog.note(errno: -Int32(r), socket: socket.label)
                 sent += 1
             } else {
                 sent += r
@@ -378,5 +379,17 @@ final class InboundWorker: @unchecked Sendable {
         case .drop:
             break
         }
+    }
+}
+
+/// One stderr line per second at most about refused sends (slow path), so an operator can see
+/// why `send_failed` grows (ENOBUFS, EPERM from a firewall, ENETUNREACH after a route change).
+enum SendFailureLog {
+    private static let last = ManagedAtomic<Int>(0)
+    static func note(errno e: Int32, socket: String) {
+        let now = Int(time(nil))
+        let prev = last.load(ordering: .relaxed)
+        guard now != prev, last.compareExchange(expected: prev, desired: now, ordering: .relaxed).exchanged else { return }
+        FileHandle.standardError.write(Data("ternd: send on \(socket) failed: \(String(cString: strerror(e))) (errno \(e))\n".utf8))
     }
 }
