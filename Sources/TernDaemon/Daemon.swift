@@ -145,6 +145,10 @@ public final class Daemon: @unchecked Sendable {
             inb.onIKE = { [weak controller] bytes, src, port, dst in
                 controller?.receiveEncapsulated(bytes, source: src, sourcePort: port, destination: dst)
             }
+            out.onAcquire = { [weak controller] request in controller?.acquire(reqid: request.reqid) }
+            controller.releaseHeld = { reqid, send in
+                if send { out.flushHeld(reqid: reqid) } else { out.discardHeld(reqid: reqid) }
+            }
             ike = controller
             controller.start()
             log.info("IKE on UDP \(options.ikePort)/\(options.udpPort): \(ikeConfiguration.connections.count) connections, \(ikeConfiguration.sharedKeys.count) shared keys")

@@ -34,6 +34,8 @@ final class IKEController: @unchecked Sendable {
     private var sas: [SAConfig] = []
     private var policies: [(reqid: UInt32, policies: [PolicyConfig])] = []
     private var waiters: [UUID: (IKEEvent) -> Bool] = [:]
+    /// Sends (true) or drops the packets a trap policy held for a reqid; set by the daemon.
+    var releaseHeld: (@Sendable (_ reqid: UInt32, _ send: Bool) -> Void)?
     let ikePort: UInt16
 
     init(configuration: EngineConfiguration, sockets: DataPlaneSockets, ikePort: UInt16, mark: UInt32,
@@ -133,6 +135,14 @@ final class IKEController: @unchecked Sendable {
         }
     }
 
+    /// From the outbound worker: a packet matched a trap policy that has no SA yet.
+    func acquire(reqid: UInt32) {
+        queue.async {
+            guard self.running else { return }
+            self.apply(self.endpoint.acquire(reqid: reqid, now: self.now))
+        }
+    }
+
     /// From the inbound worker: an IKE message on the ESP-in-UDP port.
     func receiveEncapsulated(_ raw: UnsafeRawBufferPointer, source: IPAddress, sourcePort: UInt16, destination: IPAddress) {
         receive([UInt8](raw), from: SocketAddress(source, sourcePort), to: SocketAddress(destination, sockets.udpPort))
@@ -211,6 +221,10 @@ final class IKEController: @unchecked Sendable {
                 report(e)
             case .keyLog(let k):
                 writeKeyLog(k)
+            case .releaseHeld(let reqid, let send):
+                // Held packets may only go out once the snapshot has their SA.
+                if dirty && publishing { flush(); dirty = false }
+                releaseHeld?(reqid, send)
             }
         }
         if dirty && publishing { flush() }

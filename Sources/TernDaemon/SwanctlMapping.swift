@@ -102,21 +102,22 @@ enum SwanctlMapping {
         switch ch.startAction {
         case .none: p.startAction = .none
         case .start: p.startAction = .start
-        case .trap, .trapAndStart:
-            throw fail("start_action = \(ch.startAction.rawValue) (trap policies) is not supported yet",
-                       hint: "use start_action = start so the tunnel is up before traffic flows")
+        case .trap: p.startAction = .trap
+        case .trapAndStart: p.startAction = .trapAndStart
         }
         switch ch.dpdAction {
         case .clear: p.dpdAction = .clear
         case .restart: p.dpdAction = .restart
-        case .trap, .trapAndRestart:
-            throw fail("dpd_action = \(ch.dpdAction.rawValue) (trap policies) is not supported yet", hint: "use dpd_action = restart or clear")
+        case .trap: p.dpdAction = .trap
+        case .trapAndRestart:
+            // strongSwan: keep the trap and re-initiate; restarting installs the SA the trap waits for.
+            p.dpdAction = .restart
         }
         switch ch.closeAction {
         case .none: p.closeAction = .none
         case .start: p.closeAction = .start
-        case .trap, .trapAndStart:
-            throw fail("close_action = \(ch.closeAction.rawValue) (trap policies) is not supported yet", hint: "use close_action = start or none")
+        case .trap: p.closeAction = .trap
+        case .trapAndStart: p.closeAction = .start
         }
         p.rekeyTime = ch.rekeyTime
         p.lifeTime = ch.lifeTime

@@ -54,7 +54,7 @@ final class ChildSA {
 
     /// The SPD entries for this CHILD SA's selectors (both directions), bound by reqid.
     static func policies(localTS: [IKETrafficSelector], remoteTS: [IKETrafficSelector], mode: IPSecMode,
-                         local: IPAddress, remote: IPAddress, reqid: UInt32) -> [PolicyConfig] {
+                         local: IPAddress, remote: IPAddress, reqid: UInt32, acquire: Bool = false) -> [PolicyConfig] {
         var out: [PolicyConfig] = []
         for l in localTS {
             for r in remoteTS where l.family == r.family {
@@ -71,7 +71,8 @@ final class ChildSA {
                         let inRule = IPSecRule(proto: .esp, mode: mode, tunnelSource: mode == .tunnel ? remote : nil,
                                                tunnelDestination: mode == .tunnel ? local : nil, level: .unique(reqid: reqid))
                         out.append(PolicyConfig(source: lp, destination: rp, sourcePorts: lports, destinationPorts: rports,
-                                                upperProtocol: proto, direction: .outbound, priority: priority, action: .protect([outRule])))
+                                                upperProtocol: proto, direction: .outbound, priority: priority, action: .protect([outRule]),
+                                                acquire: acquire))
                         out.append(PolicyConfig(source: rp, destination: lp, sourcePorts: rports, destinationPorts: lports,
                                                 upperProtocol: proto, direction: .inbound, priority: priority, action: .protect([inRule])))
                     }

@@ -38,8 +38,9 @@ extension IKESession {
         payloads.append(.authentication(method: IKEAuthMethod.sharedKeyMIC.rawValue,
                                         data: pskAuth(secret: secret, asInitiator: true, identity: idi)))
         var childRequest: ChildRequest?
+        // The first child rides in IKE_AUTH; it stays in pendingChildren until IKE_AUTH completes
+        // so a failure can report (and release) it.
         if let name = pendingChildren.first, let cp = policy.children.first(where: { $0.name == name }) {
-            pendingChildren.removeFirst()
             let (req, childPayloads) = makeChildRequest(cp, rekeying: nil, pfs: false)
             childRequest = req
             payloads += childPayloads
@@ -82,6 +83,7 @@ extension IKESession {
             return
         }
         remoteIdentity = peer
+        if child != nil && !pendingChildren.isEmpty { pendingChildren.removeFirst() }
         established(now: now, &out)
         if let child {
             completeChild(request: child, payloads: payloads, nonceI: nonceI, nonceR: nonceR, sharedSecret: nil, now: now, &out)

@@ -30,7 +30,8 @@ extension IKESession {
         payloads.append(.trafficSelectorInitiator(localTS))
         payloads.append(.trafficSelectorResponder(remoteTS))
         let req = ChildRequest(policy: cp, inboundSPI: spi, nonce: nonce, keyExchange: ke, localTS: localTS, remoteTS: remoteTS,
-                               rekeying: old?.inboundSPI, reqid: old?.reqid ?? endpoint.allocateReqid())
+                               rekeying: old?.inboundSPI,
+                               reqid: old?.reqid ?? endpoint.trapReqid(connection: policy.name, child: cp.name) ?? endpoint.allocateReqid())
         return (req, payloads)
     }
 
@@ -83,9 +84,8 @@ extension IKESession {
             // the initiator's delete of the old SA (it may not have installed its inbound yet).
             installChild(child, withOutbound: old == nil, &out)
             if old == nil {
-                out.append(.installPolicies(reqid: child.reqid, ChildSA.policies(localTS: child.localTS, remoteTS: child.remoteTS,
-                                                                                  mode: child.mode, local: local.address, remote: remote.address,
-                                                                                  reqid: child.reqid)))
+                out.append(.installPolicies(reqid: child.reqid, policies(for: child)))
+                announceChild(child, now: now, &out)
                 if !ikeAuth { out.append(.event(.childEstablished(info(now: now), child.info(now: now)))) }
             } else {
                 // If the initiator never deletes the old SA, start sending on the new one anyway.
@@ -135,7 +135,7 @@ extension IKESession {
             }
             let outboundSPI = peerProposal.spi.reduce(0) { $0 << 8 | UInt32($1) }
             let inboundSPI = endpoint.allocateChildSPI()
-            let reqid = old?.reqid ?? endpoint.allocateReqid()
+            let reqid = old?.reqid ?? endpoint.trapReqid(connection: policy.name, child: cp.name) ?? endpoint.allocateReqid()
             let keymat = IKEKeyDerivation.childKeyMaterial(prf: algorithms!.prf!, skD: keys!.skD, sharedSecret: shared,
                                                            nonceInitiator: nonceI, nonceResponder: nonceR,
                                                            length: ChildSA.keyMaterialLength(chosen))
@@ -190,6 +190,7 @@ extension IKESession {
                     old.rekeyAt = .infinity
                 }
             } else {
+                if endpoint.acquireCompleted(reqid: request.reqid) { out.append(.releaseHeld(reqid: request.reqid, send: false)) }
                 out.append(.event(.childFailed(connection: policy.name, child: request.policy.name, reason: reason)))
             }
         }
@@ -231,8 +232,8 @@ extension IKESession {
         children.append(child)
         guard let old else {
             installChild(child, withOutbound: true, &out)
-            out.append(.installPolicies(reqid: child.reqid, ChildSA.policies(localTS: child.localTS, remoteTS: child.remoteTS, mode: child.mode,
-                                                                              local: local.address, remote: remote.address, reqid: child.reqid)))
+            out.append(.installPolicies(reqid: child.reqid, policies(for: child)))
+            announceChild(child, now: now, &out)
             out.append(.event(.childEstablished(info(now: now), child.info(now: now))))
             return
         }
@@ -259,6 +260,17 @@ extension IKESession {
         // Outbound switched to the new SA already (newest SA of the reqid wins); stop using the old.
         if old.outboundInstalled { out.append(.removeSA(old.outboundSA.key)); old.outboundInstalled = false }
         enqueue(.deleteChild(old.inboundSPI, reason: "rekeyed"), now: now, &out)
+    }
+
+    /// The SPD entries of a CHILD SA; trap policies keep raising acquires once it is gone.
+    func policies(for c: ChildSA) -> [PolicyConfig] {
+        ChildSA.policies(localTS: c.localTS, remoteTS: c.remoteTS, mode: c.mode, local: local.address, remote: remote.address,
+                         reqid: c.reqid, acquire: endpoint.isTrap(reqid: c.reqid))
+    }
+
+    /// A CHILD SA came up: packets a trap held for its reqid go out now.
+    func announceChild(_ c: ChildSA, now: Double, _ out: inout [IKEAction]) {
+        if endpoint.acquireCompleted(reqid: c.reqid) { out.append(.releaseHeld(reqid: c.reqid, send: true)) }
     }
 
     /// The responder of a rekey starts sending on the new SA (the initiator deleted the old one,

@@ -80,6 +80,7 @@ extension IKESession {
         let retry = isInitiator && (policy.keyingTries == 0 || UInt32(attempt) < policy.keyingTries)
         let names = pendingChildren + children.map(\.policy.name)
         destroy(reason: reason, now: now, &out, notifyPeer: false)
+        if !retry { endpoint.acquiresFailed(connection: policy.name, children: names, &out) }
         if retry {
             endpoint.initiate(policy: policy, children: names, attempt: attempt + 1, now: now, &out)
         }
@@ -97,7 +98,12 @@ extension IKESession {
         }
         log(.warning, "peer \(remote) is dead: \(reason)", &out)
         let restart = children.filter { $0.policy.dpdAction == .restart }.map(\.policy.name)
+        let trap = children.filter { $0.policy.dpdAction == .trap }.map { ($0.policy, $0.reqid) }
         destroy(reason: "peer dead: \(reason)", now: now, &out, notifyPeer: false)
+        for (child, reqid) in trap where endpoint.trapReqid(connection: policy.name, child: child.name) == nil || endpoint.isTrap(reqid: reqid) {
+            log(.info, "dpd_action = trap: trap policy for \(child.name) stays", &out)
+            endpoint.installTrap(connection: policy, child: child, reqid: reqid, &out)
+        }
         if !restart.isEmpty {
             log(.info, "dpd_action = restart: re-initiating \(restart.joined(separator: ", "))", &out)
             endpoint.initiate(policy: policy, children: restart, attempt: 1, now: now, &out)
@@ -158,9 +164,12 @@ extension IKESession {
             return
         }
         // A successor that waited for this delete (collision losers delete their own new SA).
-        let restart = c.policy.closeAction == .start && !children.contains { $0 !== c && $0.reqid == c.reqid }
+        let last = !children.contains { $0 !== c && $0.reqid == c.reqid }
+        if last && c.policy.closeAction == .trap && !endpoint.isTrap(reqid: c.reqid) {
+            endpoint.installTrap(connection: policy, child: c.policy, reqid: c.reqid, &out)
+        }
         retire(c, reason: "deleted by peer", now: now, &out)
-        if restart {
+        if last && c.policy.closeAction == .start {
             queue.append(.createChild(c.policy.name))
         }
     }
@@ -288,8 +297,7 @@ extension IKESession {
             if c.outboundInstalled { out.append(.updateSA(old: oldOut, new: c.outboundSA)) }
         }
         for c in children where c.mode == .tunnel && c.state == .installed {
-            out.append(.installPolicies(reqid: c.reqid, ChildSA.policies(localTS: c.localTS, remoteTS: c.remoteTS, mode: c.mode,
-                                                                          local: local.address, remote: remote.address, reqid: c.reqid)))
+            out.append(.installPolicies(reqid: c.reqid, policies(for: c)))
         }
         out.append(.event(.peerAddressChanged(info(now: now), from: old, to: new)))
     }

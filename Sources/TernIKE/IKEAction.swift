@@ -37,6 +37,9 @@ public enum IKEAction: Sendable {
     /// Install or replace the policies that belong to a reqid (a CHILD SA and its rekeyed successors).
     case installPolicies(reqid: UInt32, [PolicyConfig])
     case removePolicies(reqid: UInt32)
+    /// Packets a trap policy held for `reqid` (acquire): send them now that the CHILD SA is
+    /// installed, or drop them because the negotiation failed.
+    case releaseHeld(reqid: UInt32, send: Bool)
     /// Something an operator wants to know (log line, VICI event).
     case event(IKEEvent)
     /// Test-only key log (never emitted unless the engine was built with a key log sink enabled).

@@ -88,7 +88,12 @@ public enum AddressMatch: Sendable, Hashable, CustomStringConvertible {
     }
 }
 
-public enum ChildStartAction: String, Sendable, Hashable { case none, trap, start }
+public enum ChildStartAction: String, Sendable, Hashable {
+    case none, trap, start
+    case trapAndStart = "trap|start"
+    var traps: Bool { self == .trap || self == .trapAndStart }
+    var starts: Bool { self == .start || self == .trapAndStart }
+}
 public enum ChildDPDAction: String, Sendable, Hashable { case clear, trap, restart }
 public enum ChildCloseAction: String, Sendable, Hashable { case none, trap, start }
 

@@ -182,11 +182,12 @@ public final class IKEEndpoint {
         return out
     }
 
-    /// Initiates every connection with a start_action = start child.
+    /// Installs trap policies and initiates every connection with a start_action = start child.
     public func startConnections(now: Double) -> [IKEAction] {
         var out: [IKEAction] = []
+        installTraps(now: now, &out)
         for c in configuration.connections {
-            let names = c.children.filter { $0.startAction == .start }.map(\.name)
+            let names = c.children.filter { $0.startAction.starts }.map(\.name)
             guard !names.isEmpty, !sessions.values.contains(where: { $0.policy.name == c.name && $0.state != .dead }) else { continue }
             initiate(policy: c, children: names, attempt: 1, now: now, &out)
         }
@@ -400,6 +401,80 @@ public final class IKEEndpoint {
     func allocateUniqueID() -> UInt32 { defer { nextUniqueID &+= 1 }; return nextUniqueID }
 
     func reqidInUse(_ reqid: UInt32) -> Bool {
-        sessions.values.contains { s in s.state != .dead && s.children.contains { $0.reqid == reqid } }
+        traps[reqid] != nil || sessions.values.contains { s in s.state != .dead && s.children.contains { $0.reqid == reqid } }
+    }
+
+    // MARK: - Trap policies (start_action / dpd_action / close_action = trap)
+
+    struct Trap: Hashable { var connection: String; var child: String }
+    private var traps: [UInt32: Trap] = [:]
+    private var acquiring: [UInt32: Double] = [:]
+    /// An acquire for a reqid already being negotiated is ignored for this long.
+    static let acquireHoldoff = 30.0
+
+    func isTrap(reqid: UInt32) -> Bool { traps[reqid] != nil }
+
+    func trapReqid(connection: String, child: String) -> UInt32? {
+        traps.first { $0.value == Trap(connection: connection, child: child) }?.key
+    }
+
+    /// A CHILD SA with this reqid is up (or failed): is there a trap or acquire waiting on it?
+    func acquireCompleted(reqid: UInt32) -> Bool {
+        acquiring.removeValue(forKey: reqid) != nil || traps[reqid] != nil
+    }
+
+    /// Installs trap policies for every child with start_action = trap that has none yet.
+    func installTraps(now: Double, _ out: inout [IKEAction]) {
+        for c in configuration.connections {
+            for child in c.children where child.startAction.traps && trapReqid(connection: c.name, child: child.name) == nil {
+                installTrap(connection: c, child: child, reqid: allocateReqid(), &out)
+            }
+        }
+    }
+
+    /// Makes `reqid` a trap for the child (dpd_action/close_action = trap reuse the CHILD SA's reqid).
+    func installTrap(connection c: ConnectionPolicy, child: ChildPolicy, reqid: UInt32, _ out: inout [IKEAction]) {
+        guard let remote = c.initiationTarget else {
+            out.append(.event(.log(.warning, "\(c.name): cannot trap child \(child.name) without a single remote address")))
+            return
+        }
+        var local: IPAddress?
+        for m in c.localAddresses { if case .address(let a) = m, a.family == remote.family { local = a; break } }
+        guard let localAddress = local ?? sourceAddressFor(remote) else {
+            out.append(.event(.log(.warning, "\(c.name): no local address toward \(remote) to trap child \(child.name)")))
+            return
+        }
+        traps[reqid] = Trap(connection: c.name, child: child.name)
+        let policies = ChildSA.policies(localTS: child.localSelectors.map { $0.resolved(host: localAddress) },
+                                        remoteTS: child.remoteSelectors.map { $0.resolved(host: remote) }, mode: child.mode,
+                                        local: localAddress, remote: remote, reqid: reqid, acquire: true)
+        out.append(.installPolicies(reqid: reqid, policies))
+        out.append(.event(.log(.info, "\(c.name): trap policy for child \(child.name) installed (reqid \(reqid))")))
+    }
+
+    /// The data plane saw a packet for a trap policy without an SA: negotiate it.
+    public func acquire(reqid: UInt32, now: Double) -> [IKEAction] {
+        var out: [IKEAction] = []
+        guard let trap = traps[reqid], let c = configuration.connections.first(where: { $0.name == trap.connection }) else { return out }
+        if let t = acquiring[reqid], now - t < Self.acquireHoldoff { return out }
+        if sessions.values.contains(where: { s in s.children.contains { $0.reqid == reqid && $0.state != .deleting } }) { return out }
+        acquiring[reqid] = now
+        out.append(.event(.log(.info, "acquire for \(trap.connection)/\(trap.child) (reqid \(reqid))")))
+        if let s = sessions.values.first(where: { $0.policy.name == c.name && $0.isEstablished && $0.successor == nil }) {
+            s.enqueue(.createChild(trap.child), now: now, &out)
+        } else if initiate(policy: c, children: [trap.child], attempt: 1, now: now, &out) == nil {
+            acquiring[reqid] = nil
+            out.append(.releaseHeld(reqid: reqid, send: false))
+        }
+        return out
+    }
+
+    /// An IKE SA failed before these children came up: drop what their traps held.
+    func acquiresFailed(connection: String, children: [String], _ out: inout [IKEAction]) {
+        for child in children {
+            if let r = trapReqid(connection: connection, child: child), acquiring.removeValue(forKey: r) != nil {
+                out.append(.releaseHeld(reqid: r, send: false))
+            }
+        }
     }
 }

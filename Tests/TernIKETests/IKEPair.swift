@@ -15,6 +15,7 @@ final class IKEPair {
         var policies: [UInt32: [PolicyConfig]] = [:]
         var events: [IKEEvent] = []
         var keepalives = 0
+        var released: [(reqid: UInt32, send: Bool)] = []
         init(name: String, endpoint: IKEEndpoint, address: IPAddress) {
             self.name = name; self.endpoint = endpoint; self.address = address
         }
@@ -84,6 +85,7 @@ final class IKEPair {
             case .removePolicies(let r): s.policies[r] = nil
             case .event(let e): s.events.append(e)
             case .keyLog: break
+            case .releaseHeld(let r, let send): s.released.append((r, send))
             }
         }
     }

@@ -213,4 +213,49 @@ import TernWire
         #expect(pair.b.logLines.contains { $0.contains("peer moved") })
         #expect(pair.a.sas.count == 2 && pair.b.sas.count == 2)
     }
+
+    @Test func trapPolicyNegotiatesOnAcquireWithTheTrapsReqid() throws {
+        let (ca, cb) = Fixtures.siteToSite(tune: { c in if c.name == "to-b" { c.children[0].startAction = .trap } })
+        let pair = IKEPair(configA: ca, configB: cb)
+        pair.apply(pair.a.endpoint.startConnections(now: 0), on: pair.a)
+        #expect(pair.a.sas.isEmpty && pair.a.policies.count == 1)
+        let (reqid, trapPolicies) = try #require(pair.a.policies.first)
+        #expect(trapPolicies.filter { $0.direction == .outbound }.allSatisfy { $0.acquire })
+        // The data plane reports a packet; a second acquire while negotiating changes nothing.
+        pair.apply(pair.a.endpoint.acquire(reqid: reqid, now: pair.now), on: pair.a)
+        pair.apply(pair.a.endpoint.acquire(reqid: reqid, now: pair.now), on: pair.a)
+        #expect(pair.run(until: { pair.a.sas.count == 2 && pair.b.sas.count == 2 }, for: 10))
+        #expect(pair.a.established[0].children[0].reqid == reqid)
+        #expect(pair.a.released.map(\.reqid) == [reqid] && pair.a.released[0].send)
+        #expect(pair.a.endpoint.listSAs(now: 0).count == 1)
+        // The peer deletes the CHILD SA: the trap stays, so the next packet negotiates again.
+        pair.apply(try pair.b.endpoint.terminate(child: "net", now: pair.now), on: pair.b)
+        pair.run(until: { pair.a.sas.isEmpty }, for: 10)
+        #expect(pair.a.policies[reqid]?.filter { $0.direction == .outbound }.allSatisfy { $0.acquire } == true)
+        pair.apply(pair.a.endpoint.acquire(reqid: reqid, now: pair.now + 31), on: pair.a)
+        #expect(pair.run(until: { pair.a.sas.count == 2 }, for: 10))
+    }
+
+    @Test func failedAcquireDropsWhatWasHeld() throws {
+        let (ca, cb) = Fixtures.siteToSite(pskB: Array("not the same key at all, so it fails".utf8),
+                                           tune: { c in if c.name == "to-b" { c.children[0].startAction = .trap } })
+        let pair = IKEPair(configA: ca, configB: cb)
+        pair.apply(pair.a.endpoint.startConnections(now: 0), on: pair.a)
+        let reqid = try #require(pair.a.policies.keys.first)
+        pair.apply(pair.a.endpoint.acquire(reqid: reqid, now: pair.now), on: pair.a)
+        pair.run(for: 10)
+        #expect(pair.a.released.count == 1 && pair.a.released.first?.send == false)
+        #expect(pair.a.policies[reqid] != nil)
+    }
+
+    @Test func dpdActionTrapKeepsTrapPoliciesAfterTheIKESADies() throws {
+        let pair = try established { c in c.dpdDelay = 5; c.children[0].dpdAction = .trap }
+        let reqid = pair.a.established[0].children[0].reqid
+        pair.shouldDeliver = { _, _ in false }
+        pair.run(until: { pair.a.sas.isEmpty }, for: 60)
+        #expect(pair.a.policies[reqid]?.filter { $0.direction == .outbound }.allSatisfy { $0.acquire } == true)
+        pair.shouldDeliver = { _, _ in true }
+        pair.apply(pair.a.endpoint.acquire(reqid: reqid, now: pair.now), on: pair.a)
+        #expect(pair.run(until: { pair.a.sas.count == 2 && pair.a.established.count == 1 }, for: 30))
+    }
 }

@@ -39,3 +39,18 @@ def test_psk_tunnel_up_traffic_and_listing(harness, pair, ike_pair):
     ike.wait_no_sas(tb)
     # Without SAs the inner traffic no longer flows.
     assert pair.a.ns.ping(pair.b.inner4, src=pair.a.inner4, count=1, check=False).returncode != 0
+
+
+def test_trap_policy_negotiates_on_first_packet_and_holds_it(harness, pair, tern_bins):
+    ca, cb = ike.pair_confs(pair, start_action="trap")
+    tb = ike.start_ternd(harness, pair.b.ns, cb, label="ternd-b")
+    ta = ike.start_ternd(harness, pair.a.ns, ca, label="ternd-a")
+    # Before any traffic: a trap policy, no SA.
+    wait_for(lambda: any(p.get("acquire") for p in ta.state()["policies"]), what="trap policy installed")
+    assert not ike.list_sas(ta)
+    # The first ping triggers the negotiation; its packet is held, then sent: no loss at all.
+    out = pair.a.ns.ping(pair.b.inner4, src=pair.a.inner4, count=3).stdout.decode()
+    assert " 0% packet loss" in out, out
+    assert ike.child(ta) and ike.child(tb)
+    drops = ta.state()["drops"]
+    assert not drops.get("no_sa") and not drops.get("hold_discarded"), drops
