@@ -69,6 +69,11 @@ public final class Daemon: @unchecked Sendable {
     private var ikeSAs: [SAConfig] = []
     private var ikePolicies: [PolicyConfig] = []
 
+    /// Subsystem loggers, like charondebug's: configuration, network (TUN, sockets, routes), control.
+    let cfgLog = Logger(label: "ternd.cfg")
+    let netLog = Logger(label: "ternd.net")
+    let viciLog = Logger(label: "ternd.vici")
+
     public init(options: DaemonOptions, logger: Logger) {
         self.options = options
         self.log = logger
@@ -92,7 +97,7 @@ public final class Daemon: @unchecked Sendable {
         base.retransmission = options.retransmission
         guard let path = options.swanctlFile else { return base }
         let parsed = try SwanctlLoader.load(path: path)
-        for w in parsed.warnings { log.warning("\(w)") }
+        for w in parsed.warnings { cfgLog.warning("\(w)") }
         return try SwanctlMapping.engineConfiguration(parsed, base: base)
     }
 
@@ -108,13 +113,13 @@ public final class Daemon: @unchecked Sendable {
             throw DaemonError("\(error)")
         }
         box = SnapshotBox(snapshot)
-        log.info("loaded \(snapshot.associations.count) SAs and \(snapshot.policies.count) policies from \(options.setkeyFiles.joined(separator: ", "))")
+        cfgLog.info("loaded \(snapshot.associations.count) SAs and \(snapshot.policies.count) policies from \(options.setkeyFiles.joined(separator: ", "))")
 
         tun = try TunDevice(name: options.tunName)
         try applyTunMTU(snapshot)
         try tun.setTransmitQueueLength(options.tunQueueLength)
         try tun.up()
-        log.info("TUN \(tun.name) up, MTU \(currentTunMTU)")
+        netLog.info("TUN \(tun.name) up, MTU \(currentTunMTU)")
 
         try openSockets()
         let maxPacket = 65_535
@@ -132,12 +137,11 @@ public final class Daemon: @unchecked Sendable {
         }
 
         if options.installRoutes {
-            routes = RouteManager(table: options.routeTable, mark: options.fwmark, device: tun.name) { [log] in log.info("\($0)") }
+            routes = RouteManager(table: options.routeTable, mark: options.fwmark, device: tun.name) { [netLog] in netLog.info("\($0)") }
             try installRoutes(snapshot)
         }
         if options.ikePort != 0 {
-            var ikeLog = Logger(label: "ternd.ike")
-            ikeLog.logLevel = log.logLevel
+            let ikeLog = Logger(label: "ternd.ike")
             let controller = try IKEController(configuration: ikeConfiguration, sockets: sockets, ikePort: options.ikePort,
                                                mark: options.fwmark, keyLogPath: options.ikeKeyLog, log: ikeLog) { [weak self] sas, policies in
                 self?.installIKE(sas: sas, policies: policies)
@@ -146,6 +150,12 @@ public final class Daemon: @unchecked Sendable {
                 controller?.receiveEncapsulated(bytes, source: src, sourcePort: port, destination: dst)
             }
             out.onAcquire = { [weak controller] request in controller?.acquire(reqid: request.reqid) }
+            controller.trafficCounters = { [weak self] in
+                guard let self else { return [:] }
+                var usage: [UInt32: (bytes: UInt64, packets: UInt64)] = [:]
+                for (spi, c) in self.saCounters() { usage[spi] = (c.bytes, c.packets) }
+                return usage
+            }
             controller.releaseHeld = { reqid, send in
                 if send { out.flushHeld(reqid: reqid) } else { out.discardHeld(reqid: reqid) }
             }
@@ -166,7 +176,7 @@ public final class Daemon: @unchecked Sendable {
                 sockets.headerIncluded[fam] = try .raw(family: fam, proto: 255 /* IPPROTO_RAW */, mark: mark, headerIncluded: true)
             } catch {
                 // A host without IPv6 still runs IPv4 tunnels.
-                if fam == .v6 { log.warning("IPv6 sockets unavailable: \(error)"); continue }
+                if fam == .v6 { netLog.warning("IPv6 sockets unavailable: \(error)"); continue }
                 throw error
             }
             if options.udpPort != 0 {
@@ -259,7 +269,7 @@ public final class Daemon: @unchecked Sendable {
         guard addresses != current.localAddresses else { return }
         do {
             try publish(db: combined())
-            log.info("local addresses changed; data plane updated")
+            netLog.info("local addresses changed; data plane updated")
         } catch {
             log.error("cannot apply address change: \(error)")
         }
@@ -285,7 +295,7 @@ public final class Daemon: @unchecked Sendable {
         let dir = (options.viciPath as NSString).deletingLastPathComponent
         if !dir.isEmpty { try? FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true) }
         let server = VICIServer(path: options.viciPath, mode: options.viciGroup == nil ? 0o600 : 0o660,
-                                group: options.viciGroup) { [log] in log.info("vici: \($0)") }
+                                group: options.viciGroup) { [viciLog] in viciLog.info("\($0)") }
         server.register(command: "version") { _, _ in
             var m = VICIMessage()
             m["daemon"] = .str("ternd"); m["version"] = .str(ternVersion)

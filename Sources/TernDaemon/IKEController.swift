@@ -24,6 +24,9 @@ final class IKEController: @unchecked Sendable {
     private var ikeSockets: [IPAddress.Family: DatagramSocket] = [:]
     private let sendBatch = IOBatch(size: 1)
     private var timer: DispatchSourceTimer?
+    private var trafficTimer: DispatchSourceTimer?
+    /// Data-plane counters by SPI, for rekey_bytes/rekey_packets; set by the daemon.
+    var trafficCounters: (@Sendable () -> [UInt32: (bytes: UInt64, packets: UInt64)])?
     private var reader: Thread?
     private let readerLoop: EventLoop
     private var running = true
@@ -80,6 +83,14 @@ final class IKEController: @unchecked Sendable {
         }
         timer.resume()
         self.timer = timer
+        let traffic = DispatchSource.makeTimerSource(queue: queue)
+        traffic.schedule(deadline: .now() + 1, repeating: 1, leeway: .milliseconds(100))
+        traffic.setEventHandler { [weak self] in
+            guard let self, self.running, let counters = self.trafficCounters?() else { return }
+            self.apply(self.endpoint.updateTraffic(counters, now: self.now))
+        }
+        traffic.resume()
+        trafficTimer = traffic
         queue.async { self.apply(self.endpoint.startConnections(now: self.now)) }
     }
 
@@ -87,6 +98,7 @@ final class IKEController: @unchecked Sendable {
         queue.sync {
             running = false
             timer?.cancel()
+            trafficTimer?.cancel()
             // Tell peers we are going (best effort, like charon on shutdown).
             for sa in endpoint.listSAs(now: now) where sa.state == "ESTABLISHED" {
                 if let acts = try? endpoint.terminate(ike: nil, uniqueID: sa.uniqueID, now: now) { apply(acts, publishing: false) }

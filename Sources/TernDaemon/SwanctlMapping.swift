@@ -126,6 +126,8 @@ enum SwanctlMapping {
         p.lifeBytes = ch.lifeBytes
         p.rekeyPackets = ch.rekeyPackets
         p.lifePackets = ch.lifePackets
+        p.randBytes = ch.randBytes
+        p.randPackets = ch.randPackets
         p.replayWindow = Int(min(ch.replayWindow, UInt32(SAConfig.maximumReplayWindow)))
         return p
     }

@@ -25,6 +25,9 @@ final class ChildSA {
     var expireAt: Double
     /// Old SAs removed after a grace period, so packets in flight still decrypt.
     var removeAt: Double?
+    /// Volume limits with their jitter applied (0 = none): rekey at the first, delete at the second.
+    var rekeyAtBytes: UInt64 = 0
+    var rekeyAtPackets: UInt64 = 0
     /// The peer's rekey of this SA that crossed ours (RFC 7296 §2.8.1), decided when ours completes.
     var peerRekey: PeerRekey?
 

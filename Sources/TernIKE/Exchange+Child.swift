@@ -168,9 +168,12 @@ extension IKESession {
         let jitter = endpoint.random.jitter(cp.randTime)
         let rekeyAt = cp.rekeyTime > 0 ? now + max(1, Double(cp.rekeyTime) - jitter) : .infinity
         let expireAt = cp.lifeTime > 0 ? now + Double(max(cp.lifeTime, cp.rekeyTime + 1)) : .infinity
-        return ChildSA(uniqueID: endpoint.allocateUniqueID(), policy: cp, reqid: reqid, inboundSPI: inboundSPI, outboundSPI: outboundSPI,
-                       algorithms: chosen, mode: mode, localTS: localTS, remoteTS: remoteTS, inboundSA: inSA, outboundSA: outSA,
-                       now: now, rekeyAt: rekeyAt, expireAt: expireAt)
+        let c = ChildSA(uniqueID: endpoint.allocateUniqueID(), policy: cp, reqid: reqid, inboundSPI: inboundSPI, outboundSPI: outboundSPI,
+                        algorithms: chosen, mode: mode, localTS: localTS, remoteTS: remoteTS, inboundSA: inSA, outboundSA: outSA,
+                        now: now, rekeyAt: rekeyAt, expireAt: expireAt)
+        if cp.rekeyBytes > 0 { c.rekeyAtBytes = cp.rekeyBytes - min(cp.rekeyBytes - 1, endpoint.random.next() % (cp.randBytes + 1)) }
+        if cp.rekeyPackets > 0 { c.rekeyAtPackets = cp.rekeyPackets - min(cp.rekeyPackets - 1, endpoint.random.next() % (cp.randPackets + 1)) }
+        return c
     }
 
     /// Initiator side: checks the response and installs the CHILD SA.

@@ -147,8 +147,10 @@ public struct ChildPolicy: Sendable {
     public var randTime: UInt64 = 360
     public var rekeyBytes: UInt64 = 0
     public var lifeBytes: UInt64 = 0
+    public var randBytes: UInt64 = 0
     public var rekeyPackets: UInt64 = 0
     public var lifePackets: UInt64 = 0
+    public var randPackets: UInt64 = 0
     public var replayWindow: Int = 32
 
     public init(name: String, localSelectors: [SelectorPolicy] = [.dynamic], remoteSelectors: [SelectorPolicy] = [.dynamic],

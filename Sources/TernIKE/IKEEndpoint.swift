@@ -152,6 +152,29 @@ public final class IKEEndpoint {
 
     public var nextDeadline: Double? { sessions.values.compactMap(\.nextDeadline).min() }
 
+    /// Traffic counters from the data plane, by SPI (inbound and outbound SAs). CHILD SAs
+    /// that passed rekey_bytes/rekey_packets are rekeyed; past life_bytes/life_packets deleted.
+    public func updateTraffic(_ usage: [UInt32: (bytes: UInt64, packets: UInt64)], now: Double) -> [IKEAction] {
+        var out: [IKEAction] = []
+        for s in sessions.values where s.isEstablished {
+            for c in s.children {
+                let i = usage[c.inboundSPI], o = usage[c.outboundSPI]
+                let bytes = max(i?.bytes ?? 0, o?.bytes ?? 0), packets = max(i?.packets ?? 0, o?.packets ?? 0)
+                let p = c.policy
+                if c.state != .deleting && ((p.lifeBytes > 0 && bytes >= p.lifeBytes) || (p.lifePackets > 0 && packets >= p.lifePackets)) {
+                    s.log(.info, "CHILD_SA \(p.name){\(c.uniqueID)} reached its volume lifetime (\(bytes) bytes, \(packets) packets)", &out)
+                    c.state = .deleting
+                    s.enqueue(.deleteChild(c.inboundSPI, reason: "volume lifetime reached"), now: now, &out)
+                } else if c.state == .installed && ((c.rekeyAtBytes > 0 && bytes >= c.rekeyAtBytes) || (c.rekeyAtPackets > 0 && packets >= c.rekeyAtPackets)) {
+                    s.log(.info, "CHILD_SA \(p.name){\(c.uniqueID)} rekey by volume (\(bytes) bytes, \(packets) packets)", &out)
+                    c.state = .rekeying
+                    s.enqueue(.rekeyChild(c.inboundSPI), now: now, &out)
+                }
+            }
+        }
+        return out
+    }
+
     // MARK: - Commands
 
     /// Initiates a connection with one CHILD SA (or all of them when `child` is nil).

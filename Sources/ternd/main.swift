@@ -73,14 +73,37 @@ struct Ternd: ParsableCommand {
     @Option(help: "trace, debug, info, notice, warning, error or critical.")
     var logLevel = "info"
 
+    @Option(help: ArgumentHelp("Per-subsystem log levels, like charondebug: e.g. ike=debug,cfg=warning.",
+                               discussion: "Subsystems: ike (IKE engine), cfg (configuration), net (TUN, sockets, routes), vici (control socket), dmn (the rest)."))
+    var logLevels: String?
+
     func validate() throws {
         guard Logger.Level(rawValue: logLevel) != nil else {
             throw ValidationError("unknown log level '\(logLevel)'; use trace, debug, info, notice, warning, error or critical")
         }
+        _ = try subsystemLevels()
         guard parseMark() != nil else { throw ValidationError("--fwmark takes a number such as 0x7e41") }
         guard (576...65_535).contains(underlayMtu) else { throw ValidationError("--underlay-mtu must be 576…65535") }
         if let m = tunMtu, !(576...65_535).contains(m) { throw ValidationError("--tun-mtu must be 576…65535") }
         if !(16...1_000_000).contains(tunQueueLength) { throw ValidationError("--tun-queue-length must be 16…1000000") }
+    }
+
+    static let subsystems = ["ike": "ternd.ike", "cfg": "ternd.cfg", "net": "ternd.net", "vici": "ternd.vici", "dmn": "ternd"]
+
+    /// `ike=debug,cfg=warning` as logger label → level.
+    func subsystemLevels() throws -> [String: Logger.Level] {
+        var out: [String: Logger.Level] = [:]
+        for item in (logLevels ?? "").split(separator: ",") where !item.isEmpty {
+            let parts = item.split(separator: "=", maxSplits: 1).map { $0.trimmingCharacters(in: .whitespaces) }
+            guard parts.count == 2, let label = Self.subsystems[parts[0]] else {
+                throw ValidationError("--log-levels: '\(item)' is not SUBSYSTEM=LEVEL with SUBSYSTEM one of \(Self.subsystems.keys.sorted().joined(separator: ", "))")
+            }
+            guard let level = Logger.Level(rawValue: parts[1]) else {
+                throw ValidationError("--log-levels: unknown level '\(parts[1])' for \(parts[0]); use trace, debug, info, notice, warning, error or critical")
+            }
+            out[label] = level
+        }
+        return out
     }
 
     func parseMark() -> UInt32? {
@@ -89,9 +112,10 @@ struct Ternd: ParsableCommand {
 
     func run() throws {
         let level = Logger.Level(rawValue: logLevel)!
+        let levels = (try? subsystemLevels()) ?? [:]
         LoggingSystem.bootstrap { label in
             var h = StreamLogHandler.standardError(label: label)
-            h.logLevel = level
+            h.logLevel = levels[label] ?? level
             return h
         }
         let log = Logger(label: "ternd")

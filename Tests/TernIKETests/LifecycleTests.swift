@@ -258,4 +258,22 @@ import TernWire
         pair.apply(pair.a.endpoint.acquire(reqid: reqid, now: pair.now), on: pair.a)
         #expect(pair.run(until: { pair.a.sas.count == 2 && pair.a.established.count == 1 }, for: 30))
     }
+
+    @Test func rekeyAndDeleteByVolume() throws {
+        let pair = try established { c in
+            c.children[0].rekeyBytes = 1_000_000; c.children[0].randBytes = 100_000; c.children[0].lifePackets = 50_000
+        }
+        let first = pair.a.established[0].children[0]
+        pair.apply(pair.a.endpoint.updateTraffic([first.outboundSPI: (800_000, 1000)], now: pair.now), on: pair.a)
+        pair.run(for: 1)
+        #expect(pair.a.established[0].children[0].inboundSPI == first.inboundSPI)
+        pair.apply(pair.a.endpoint.updateTraffic([first.outboundSPI: (1_000_000, 2000)], now: pair.now), on: pair.a)
+        pair.run(until: { pair.a.established[0].children.count == 1 && pair.a.established[0].children[0].inboundSPI != first.inboundSPI
+            && pair.a.sas.count == 2 }, for: 10)
+        let second = pair.a.established[0].children[0]
+        #expect(second.inboundSPI != first.inboundSPI && pair.consistent())
+        pair.apply(pair.a.endpoint.updateTraffic([second.inboundSPI: (10, 50_000)], now: pair.now), on: pair.a)
+        pair.run(until: { pair.a.sas.isEmpty && pair.b.sas.isEmpty }, for: 10)
+        #expect(pair.a.sas.isEmpty && pair.a.established.count == 1)
+    }
 }
