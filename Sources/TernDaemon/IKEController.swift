@@ -56,6 +56,8 @@ final class IKEController: @unchecked Sendable {
         }
         endpoint = IKEEndpoint(configuration: configuration, random: .system(), keyLogEnabled: keyLogPath != nil,
                                sourceAddressFor: { IKEController.sourceAddress(toward: $0, mark: mark) })
+        let resolver = HostResolver()
+        endpoint.resolve = { resolver.resolve($0) }
         readerLoop = try EventLoop()
         for fam in [IPAddress.Family.v4, .v6] {
             do {

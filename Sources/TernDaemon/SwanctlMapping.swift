@@ -79,9 +79,7 @@ enum SwanctlMapping {
         case .address(let x): return .address(x)
         case .prefix(let x): return .prefix(x)
         case .range(let x, let y): return .range(x, y)
-        case .hostname(let h):
-            throw ConfigError(location: c.location, message: "connection '\(c.name)': host name '\(h)' in local_addrs/remote_addrs is not resolved by this build",
-                              hint: "use an IP address")
+        case .hostname(let h): return .hostname(h)
         }
     }
 

@@ -40,10 +40,21 @@ public struct ConnectionPolicy: Sendable {
         self.proposals = proposals; self.children = children
     }
 
-    /// The address to initiate to: the first single address in remote_addrs.
-    public var initiationTarget: IPAddress? {
-        for m in remoteAddresses { if case .address(let a) = m { return a } }
+    /// The address to initiate to: the first single address (or resolvable name) in remote_addrs.
+    public func initiationTarget(resolve: (String) -> [IPAddress] = { _ in [] }) -> IPAddress? {
+        for m in remoteAddresses {
+            switch m {
+            case .address(let a): return a
+            case .hostname(let h): if let a = resolve(h).first { return a }
+            default: continue
+            }
+        }
         return nil
+    }
+
+    /// Whether remote_addrs names a single peer at all (an address or a host name).
+    public var canInitiate: Bool {
+        remoteAddresses.contains { if case .address = $0 { true } else if case .hostname = $0 { true } else { false } }
     }
 }
 
@@ -58,13 +69,16 @@ public enum AddressMatch: Sendable, Hashable, CustomStringConvertible {
     case address(IPAddress)
     case prefix(IPPrefix)
     case range(IPAddress, IPAddress)
+    /// A DNS name, resolved when it is needed (initiation, matching a peer).
+    case hostname(String)
 
-    public func matches(_ a: IPAddress) -> Bool {
+    public func matches(_ a: IPAddress, resolve: (String) -> [IPAddress] = { _ in [] }) -> Bool {
         switch self {
         case .any: true
         case .address(let x): x == a
         case .prefix(let p): p.contains(a)
         case .range(let lo, let hi): lo.family == a.family && lo <= a && a <= hi
+        case .hostname(let h): resolve(h).contains(a)
         }
     }
 
@@ -74,7 +88,7 @@ public enum AddressMatch: Sendable, Hashable, CustomStringConvertible {
         case .any: 0
         case .prefix(let p): 1 + p.length
         case .range: 100
-        case .address: 200
+        case .address, .hostname: 200
         }
     }
 
@@ -84,6 +98,7 @@ public enum AddressMatch: Sendable, Hashable, CustomStringConvertible {
         case .address(let a): "\(a)"
         case .prefix(let p): "\(p)"
         case .range(let a, let b): "\(a)-\(b)"
+        case .hostname(let h): h
         }
     }
 }

@@ -31,6 +31,8 @@ public final class IKEEndpoint {
     let keyLogEnabled: Bool
     /// Which local address reaches a peer (the daemon asks the routing table).
     public var sourceAddressFor: (IPAddress) -> IPAddress?
+    /// Host names in local_addrs/remote_addrs (the daemon asks the resolver, with a cache).
+    public var resolve: (String) -> [IPAddress] = { _ in [] }
     public private(set) var stats = IKEEndpointStats()
 
     private var sessions: [UInt64: IKESession] = [:]                // by our SPI
@@ -189,7 +191,7 @@ public final class IKEEndpoint {
         } else {
             names = c.children.map(\.name)
         }
-        guard c.initiationTarget != nil else {
+        guard c.canInitiate else {
             throw IKECommandError("connection '\(name)' has no single remote address to initiate to (remote_addrs = \(c.remoteAddresses))")
         }
         // An established IKE SA of this connection gets a new CHILD SA instead.
@@ -200,7 +202,9 @@ public final class IKEEndpoint {
         }
         var out: [IKEAction] = []
         guard initiate(policy: c, children: names, attempt: 1, now: now, &out) != nil else {
-            throw IKECommandError("no local address to reach \(c.initiationTarget!) for connection '\(name)'")
+            throw IKECommandError(c.initiationTarget(resolve: resolve) == nil
+                ? "cannot resolve remote_addrs \(c.remoteAddresses) of connection '\(name)'"
+                : "no local address to reach \(c.initiationTarget(resolve: resolve)!) for connection '\(name)'")
         }
         return out
     }
@@ -219,7 +223,10 @@ public final class IKEEndpoint {
 
     @discardableResult
     func initiate(policy c: ConnectionPolicy, children names: [String], attempt: Int, now: Double, _ out: inout [IKEAction]) -> IKESession? {
-        guard let target = c.initiationTarget else { return nil }
+        guard let target = c.initiationTarget(resolve: resolve) else {
+            out.append(.event(.ikeFailed(connection: c.name, reason: "cannot resolve remote_addrs \(c.remoteAddresses)")))
+            return nil
+        }
         var localAddr: IPAddress?
         for m in c.localAddresses { if case .address(let a) = m, a.family == target.family { localAddr = a; break } }
         guard let src = localAddr ?? sourceAddressFor(target) else {
@@ -294,8 +301,8 @@ public final class IKEEndpoint {
 
     func connections(local: IPAddress, remote: IPAddress) -> [ConnectionPolicy] {
         configuration.connections.filter { c in
-            (c.localAddresses.isEmpty || c.localAddresses.contains { $0.matches(local) })
-                && (c.remoteAddresses.isEmpty || c.remoteAddresses.contains { $0.matches(remote) })
+            (c.localAddresses.isEmpty || c.localAddresses.contains { $0.matches(local, resolve: resolve) })
+                && (c.remoteAddresses.isEmpty || c.remoteAddresses.contains { $0.matches(remote, resolve: resolve) })
         }.sorted { a, b in
             let sa = (a.remoteAddresses.map(\.specificity).max() ?? 0) + (a.localAddresses.map(\.specificity).max() ?? 0)
             let sb = (b.remoteAddresses.map(\.specificity).max() ?? 0) + (b.localAddresses.map(\.specificity).max() ?? 0)
@@ -457,7 +464,7 @@ public final class IKEEndpoint {
 
     /// Makes `reqid` a trap for the child (dpd_action/close_action = trap reuse the CHILD SA's reqid).
     func installTrap(connection c: ConnectionPolicy, child: ChildPolicy, reqid: UInt32, _ out: inout [IKEAction]) {
-        guard let remote = c.initiationTarget else {
+        guard let remote = c.initiationTarget(resolve: resolve) else {
             out.append(.event(.log(.warning, "\(c.name): cannot trap child \(child.name) without a single remote address")))
             return
         }

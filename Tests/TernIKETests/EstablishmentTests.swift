@@ -169,4 +169,20 @@ import TernWire
         #expect(pair.b.established[0].natRemote)
         #expect(pair.a.sas.allSatisfy { $0.encapsulation != .none })
     }
+
+    @Test func remoteAddressesByHostName() throws {
+        var (ca, cb) = Fixtures.siteToSite()
+        ca.connections[0].remoteAddresses = [.hostname("gw-b.example.net")]
+        cb.connections[0].remoteAddresses = [.hostname("gw-a.example.net")]
+        let pair = IKEPair(configA: ca, configB: cb)
+        let names = ["gw-b.example.net": [pair.b.address], "gw-a.example.net": [pair.a.address]]
+        pair.a.endpoint.resolve = { names[$0] ?? [] }
+        pair.b.endpoint.resolve = { names[$0] ?? [] }
+        try establish(pair)
+        #expect(pair.consistent())
+        // A name that does not resolve is a clear error, not a crash.
+        ca.connections[0].remoteAddresses = [.hostname("nowhere.invalid")]
+        let other = IKEPair(configA: ca, configB: cb)
+        #expect(throws: IKECommandError.self) { try other.initiate(other.a, connection: "to-b", child: "net") }
+    }
 }
