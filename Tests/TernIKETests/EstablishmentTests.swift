@@ -185,4 +185,66 @@ import TernWire
         let other = IKEPair(configA: ca, configB: cb)
         #expect(throws: IKECommandError.self) { try other.initiate(other.a, connection: "to-b", child: "net") }
     }
+
+    @Test func transportModeHostToHost() throws {
+        let (ca, cb) = Fixtures.siteToSite(tune: { c in
+            c.children[0].mode = .transport
+            c.children[0].localSelectors = [.dynamic]
+            c.children[0].remoteSelectors = [.dynamic]
+        })
+        let pair = IKEPair(configA: ca, configB: cb)
+        try establish(pair)
+        let child = try #require(pair.a.established.first?.children.first)
+        #expect(child.mode == "TRANSPORT" && child.localTS == ["192.0.2.1/32"] && child.remoteTS == ["192.0.2.2/32"])
+        #expect(pair.a.sas.allSatisfy { $0.mode == .transport })
+        let out = try #require(pair.a.policies[child.reqid]?.first { $0.direction == .outbound })
+        guard case .protect(let rules) = out.action else { Issue.record("not a protect policy"); return }
+        #expect(rules[0].mode == .transport && rules[0].tunnelSource == nil)
+    }
+
+    @Test func transportModeRefusedByATunnelOnlyPeerFailsClearly() throws {
+        let (ca, cb) = Fixtures.siteToSite(tune: { c in if c.name == "to-b" { c.children[0].mode = .transport } })
+        let pair = IKEPair(configA: ca, configB: cb)
+        try pair.initiate(pair.a, connection: "to-b", child: "net")
+        pair.run(until: { pair.a.established.count == 1 }, for: 10)
+        pair.run(for: 1)
+        #expect(pair.a.sas.isEmpty)
+        #expect(pair.a.logLines.contains { $0.contains("transport mode") })
+    }
+
+    @Test func perSourceHalfOpenLimitDropsTheExcess() throws {
+        var (ca, cb) = Fixtures.siteToSite()
+        cb.perSourceHalfOpenLimit = 2
+        let pair = IKEPair(configA: ca, configB: cb)
+        // Three initiations whose IKE_AUTH never arrives: the third IKE_SA_INIT from the same address is dropped.
+        pair.shouldDeliver = { d, _ in d.bytes[18] == IKEExchangeType.ikeSAInit.rawValue }
+        for _ in 0..<3 { try pair.initiate(pair.a, connection: "to-b", child: "net") }
+        pair.run(for: 0.5)
+        #expect(pair.b.endpoint.listSAs(now: 0).count == 2)
+        #expect(pair.b.endpoint.stats.halfOpenLimited >= 1)
+        // Half-open SAs time out (half_open_timeout) and free the slots.
+        pair.shouldDeliver = { _, _ in false }
+        pair.run(for: 40)
+        #expect(pair.b.endpoint.listSAs(now: 0).isEmpty)
+    }
+
+    @Test func identitiesOfEveryKindRoundTrip() throws {
+        for text in ["192.0.2.7", "2001:db8::7", "gw.example.com", "@gw.example.com", "user@example.com", "@#0a0b0c", "keyid:#0102",
+                     "fqdn:host", "email:a@b"] {
+            let id = try Identity(parsing: text)
+            #expect(Identity(payload: id.payload) == id, "\(text)")
+        }
+        #expect(try Identity(parsing: "@#0a0b0c") == .keyID([0x0a, 0x0b, 0x0c]))
+        #expect(try Identity(parsing: "user@example.com") == .rfc822("user@example.com"))
+        #expect(throws: Identity.ParseError.self) { try Identity(parsing: "@#zz") }
+    }
+
+    @Test func keyIDIdentitiesAuthenticate() throws {
+        var (ca, cb) = Fixtures.siteToSite()
+        ca.connections[0].localIdentity = .keyID([1, 2, 3]); cb.connections[0].remoteIdentity = .keyID([1, 2, 3])
+        ca.sharedKeys[0].owners.append(.keyID([1, 2, 3])); cb.sharedKeys[0].owners.append(.keyID([1, 2, 3]))
+        let pair = IKEPair(configA: ca, configB: cb)
+        try establish(pair)
+        #expect(pair.b.established.first?.remoteIdentity == "@#010203")
+    }
 }

@@ -276,4 +276,16 @@ import TernWire
         pair.run(until: { pair.a.sas.isEmpty && pair.b.sas.isEmpty }, for: 10)
         #expect(pair.a.sas.isEmpty && pair.a.established.count == 1)
     }
+
+    @Test func reauthenticationReplacesTheIKESAMakeBeforeBreak() throws {
+        let pair = try established { c in if c.name == "to-b" { c.reauthTime = 40 }; c.rekeyTime = 0; c.randTime = 0; c.overTime = 20 }
+        let first = pair.a.established[0]
+        pair.run(until: { pair.a.endpoint.listSAs(now: 0).map(\.uniqueID) != [first.uniqueID] && pair.a.endpoint.listSAs(now: 0).count == 1
+            && pair.a.sas.count == 2 && pair.b.endpoint.listSAs(now: 0).count == 1 }, for: 60)
+        let second = try #require(pair.a.established.first)
+        #expect(second.uniqueID != first.uniqueID && second.children.count == 1)
+        #expect(pair.consistent() && pair.a.sas.count == 2 && pair.b.sas.count == 2,
+                "A \(pair.a.sas.map { String($0.spi, radix: 16) }) B \(pair.b.sas.map { String($0.spi, radix: 16) })\nA: \(pair.a.logLines)\nB: \(pair.b.logLines)")
+        #expect(!pair.a.policies.isEmpty)
+    }
 }
