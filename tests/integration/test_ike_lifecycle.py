@@ -110,3 +110,27 @@ def test_tshark_decrypts_ike_auth_with_the_key_log(harness, pair, tern_bins):
         assert p.decrypted and p.icv_ok, p
     req = [p for p in auth if not p.response][0]
     assert PAYLOAD["IDi"] in req.payloads and PAYLOAD["AUTH"] in req.payloads and PAYLOAD["TSi"] in req.payloads, req
+
+
+def test_ternd_behind_nat_with_strongswan(harness, start_charon, tern_bins):
+    """NAT-T against strongSwan: ternd on the left, behind the masquerading router, initiates to charon."""
+    from strongswan import psk_config
+    nat = make_nat(harness)
+    left, right = nat.left, nat.right
+    conf_l = ike.conn("to-right", local_addr=left.outer, remote_addr=right.outer, local_id="left.example.com",
+                      remote_id="right.example.com", local_ts=left.inner + "/32", remote_ts=right.inner + "/32")
+    conf_r = psk_config("to-left", local_addr=right.outer, remote_addr="%any", local_id="right.example.com",
+                        remote_id="left.example.com", local_ts=right.inner + "/32", remote_ts=left.inner + "/32",
+                        psk=ike.PSK, ike_proposals="aes256gcm16-prfsha256-x25519", esp_proposals="aes256gcm16",
+                        conn_extra={"mobike": "no"})
+    cr = start_charon(right.ns, conf_r)
+    tl = ike.start_ternd(harness, left.ns, conf_l, label="ternd-left")
+    tl.tern("initiate", "--child", "net", timeout=30)
+    ike.wait_child(tl)
+    cr.wait_for_child("net")
+    sa = ike.list_sas(tl)[0]
+    assert sa.get("nat-local") == "yes" and sa["remote-port"] == "4500", sa
+    ping = ike.Pinger(harness, left.ns, left.inner, right.inner, count=50)
+    sent, received = ping.result()
+    assert received == sent, f"lost {sent - received}"
+    right.ns.ping(left.inner, src=right.inner, count=3)

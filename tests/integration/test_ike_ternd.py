@@ -54,3 +54,54 @@ def test_trap_policy_negotiates_on_first_packet_and_holds_it(harness, pair, tern
     assert ike.child(ta) and ike.child(tb)
     drops = ta.state()["drops"]
     assert not drops.get("no_sa") and not drops.get("hold_discarded"), drops
+
+
+def test_transport_mode_host_to_host(harness, pair, tern_bins):
+    """Type 3 (host-to-host): transport mode between the underlay addresses, dynamic selectors."""
+    a, b = pair.a, pair.b
+    ca = ike.conn("to-b", local_addr=a.outer4, remote_addr=b.outer4, local_id=a.outer4, remote_id=b.outer4,
+                  local_ts="dynamic", remote_ts="dynamic", child_extra="mode = transport")
+    cb = ike.conn("to-a", local_addr=b.outer4, remote_addr=a.outer4, local_id=b.outer4, remote_id=a.outer4,
+                  local_ts="dynamic", remote_ts="dynamic", child_extra="mode = transport")
+    tb = ike.start_ternd(harness, b.ns, cb, label="ternd-b")
+    ta = ike.start_ternd(harness, a.ns, ca, label="ternd-a")
+    ta.tern("initiate", "--child", "net", timeout=30)
+    c = ike.wait_child(ta)
+    assert c["mode"] == "TRANSPORT" and c["local-ts"] == [a.outer4 + "/32"], c
+    # The IKE traffic itself must not be caught by the host-to-host policy: a rekey still works.
+    tcp_transfer(harness, b.ns, b.outer4, a.ns, a.outer4, nbytes=XFER_BYTES)
+    ta.tern("rekey", "--child", "net")
+    wait_for(lambda: (ike.child(ta) or {}).get("spi-in") not in (None, c["spi-in"]), what="transport CHILD SA rekeyed")
+    a.ns.ping(b.outer4, count=3)
+    assert int(ike.child(tb)["packets-in"]) >= 3
+
+
+def test_sighup_reloads_swanctl_conf_and_keeps_running_sas(harness, pair, ike_pair):
+    ta, tb = ike_pair()
+    ta.tern("initiate", "--child", "net", timeout=30)
+    before = ike.wait_child(ta)
+    conf = next(harness.artifacts.glob("*ternd-a.swanctl.conf"))
+    text = conf.read_text().replace("start_action = none", "start_action = none\n                rekey_time = 2h")
+    conf.write_text(text)
+    ta.send_signal(1)   # SIGHUP
+    wait_for(lambda: "reloaded" in ta.stderr(), what="reload logged")
+    assert ike.child(ta)["spi-in"] == before["spi-in"]
+    pair.a.ns.ping(pair.b.inner4, src=pair.a.inner4, count=2)
+    # A broken file is refused and the running configuration stays.
+    conf.write_text(text.replace("esp_proposals", "esp_proposalz"))
+    ta.send_signal(1)
+    wait_for(lambda: "reload failed" in ta.stderr(), what="reload refused")
+    assert "esp_proposalz" in ta.stderr() and ike.child(ta)["spi-in"] == before["spi-in"]
+
+
+def test_no_key_material_in_logs(harness, pair, ike_pair):
+    ta, tb = ike_pair()
+    ta.tern("initiate", "--child", "net", timeout=30)
+    ike.wait_child(ta)
+    ta.tern("rekey", "--ike", "to-b")
+    wait_for(lambda: len(ike.tern_keylog(ta.keylog)) >= 2, what="second IKE SA keyed")
+    logs = ta.stderr() + tb.stderr() + ta.stdout() + tb.stdout()
+    assert ike.PSK not in logs
+    for e in ike.tern_keylog(ta.keylog):
+        for k in ("sk_ei", "sk_er"):
+            assert e[k] not in logs.lower(), f"{k} appears in a log"
