@@ -134,7 +134,8 @@ enum ProposalSelection {
         guard response.count == 1, let p = response.first, p.protocolID == protocolID.rawValue else { return nil }
         let offer = Offer(p)
         guard offer.encryption.count == 1, let enc = offer.encryption.first else { return nil }
-        let integ: IntegrityAlgorithm = enc.isCombinedMode ? .none : (offer.integrity.count == 1 ? offer.integrity[0] : .init(invalid: ()))
+        // Exactly one INTEG transform for classic encryption, none (or NONE) for AEAD.
+        let integ: IntegrityAlgorithm = enc.isCombinedMode ? .none : (offer.integrity.count == 1 ? offer.integrity[0] : .none)
         if !enc.isCombinedMode && integ == .none { return nil }
         let prf: PRFAlgorithm? = protocolID == .ike ? (offer.prf.count == 1 ? offer.prf[0] : nil) : nil
         if protocolID == .ike && prf == nil { return nil }
@@ -151,9 +152,4 @@ enum ProposalSelection {
         }
         return fits ? (p, chosen) : nil
     }
-}
-
-private extension IntegrityAlgorithm {
-    /// Marker for "not exactly one INTEG transform": rejected by the caller.
-    init(invalid: ()) { self = .none }
 }
