@@ -330,6 +330,11 @@ extension IKESession {
             respondToRekeyIKE(offer, nonceI: ni, messageID: messageID, now: now, &out)
             return
         }
+        // RFC 7296 §2.25.2: while we rekey the IKE SA, CHILD SA requests wait (TEMPORARY_FAILURE).
+        if state == .rekeying {
+            respond([.notify(IKENotify(type: .temporaryFailure))])
+            return
+        }
         let nr = endpoint.random.bytes(32)
         var old: ChildSA?
         if let spi = offer.rekeySPI {

@@ -240,6 +240,13 @@ extension IKESession {
 
     func respondToRekeyIKE(_ offer: ChildOffer, nonceI: [UInt8], messageID: UInt32, now: Double, _ out: inout [IKEAction]) {
         func respond(_ p: [IKEPayload]) { sendResponse(.createChildSA, messageID: messageID, payloads: p, &out) }
+        // RFC 7296 §2.25.2: not while we are creating, rekeying or deleting a CHILD SA of this IKE SA.
+        switch outstanding?.exchange {
+        case .createChild?, .deleteChildren?:
+            respond([.notify(IKENotify(type: .temporaryFailure))])
+            return
+        default: break
+        }
         guard let (p, chosen) = ProposalSelection.select(ours: policy.proposals, theirs: offer.proposals, protocolID: .ike, requireKeyExchange: true),
               p.spi.count == 8 else {
             respond([.notify(IKENotify(type: .noProposalChosen))])

@@ -288,4 +288,58 @@ import TernWire
                 "A \(pair.a.sas.map { String($0.spi, radix: 16) }) B \(pair.b.sas.map { String($0.spi, radix: 16) })\nA: \(pair.a.logLines)\nB: \(pair.b.logLines)")
         #expect(!pair.a.policies.isEmpty)
     }
+
+    // More of strongSwan's collision checklist (test_child_rekey.c / test_ike_rekey.c), each
+    // started at the same instant on both sides and tried with several seeds.
+
+    ///   A: CREATE_CHILD_SA {N(REKEY_SA)} -->    <-- B: INFORMATIONAL {D(child)}
+    @Test(arguments: Array(UInt64(1)...UInt64(4)))
+    func childRekeyCollidesWithPeersDelete(seed: UInt64) throws {
+        let (ca, cb) = Fixtures.siteToSite()
+        let pair = IKEPair(configA: ca, configB: cb, seed: seed)
+        try pair.initiate(pair.a, connection: "to-b", child: "net")
+        pair.run(until: { pair.a.sas.count == 2 && pair.b.sas.count == 2 }, for: 30)
+        pair.apply(try pair.a.endpoint.rekey(child: "net", now: pair.now), on: pair.a)
+        pair.apply(try pair.b.endpoint.terminate(child: "net", now: pair.now), on: pair.b)
+        pair.run(for: 15)
+        #expect(pair.consistent(), "A: \(pair.a.logLines)\nB: \(pair.b.logLines)")
+        #expect(pair.a.established.count == 1 && pair.b.established.count == 1)
+        // Whatever survived exists on both sides, and nothing half-installed remains.
+        #expect(pair.a.sas.count == pair.b.sas.count && pair.a.sas.count % 2 == 0)
+        #expect(pair.a.established[0].children.count == pair.a.sas.count / 2)
+    }
+
+    ///   A: CREATE_CHILD_SA {SA(IKE)} -->    <-- B: CREATE_CHILD_SA {N(REKEY_SA)}
+    @Test(arguments: Array(UInt64(1)...UInt64(4)))
+    func ikeRekeyCollidesWithChildRekey(seed: UInt64) throws {
+        let (ca, cb) = Fixtures.siteToSite()
+        let pair = IKEPair(configA: ca, configB: cb, seed: seed)
+        try pair.initiate(pair.a, connection: "to-b", child: "net")
+        pair.run(until: { pair.a.sas.count == 2 && pair.b.sas.count == 2 }, for: 30)
+        let spi = pair.a.established[0].children[0].inboundSPI
+        pair.apply(try pair.a.endpoint.rekey(ike: "to-b", now: pair.now), on: pair.a)
+        pair.apply(try pair.b.endpoint.rekey(child: "net", now: pair.now), on: pair.b)
+        // §2.25.2: both answer TEMPORARY_FAILURE and retry 10–20 s later.
+        pair.run(for: 60)
+        #expect(pair.a.endpoint.listSAs(now: 0).count == 1 && pair.b.endpoint.listSAs(now: 0).count == 1,
+                "A: \(pair.a.logLines)\nB: \(pair.b.logLines)")
+        #expect(pair.consistent() && pair.a.sas.count == 2 && pair.b.sas.count == 2)
+        #expect(pair.a.established.first?.children.first?.inboundSPI != spi)
+    }
+
+    ///   A: INFORMATIONAL {D(IKE)} -->    <-- B: CREATE_CHILD_SA {SA(IKE)}
+    @Test(arguments: Array(UInt64(1)...UInt64(4)))
+    func ikeDeleteCollidesWithIKERekey(seed: UInt64) throws {
+        let (ca, cb) = Fixtures.siteToSite()
+        let pair = IKEPair(configA: ca, configB: cb, seed: seed)
+        try pair.initiate(pair.a, connection: "to-b", child: "net")
+        pair.run(until: { pair.a.sas.count == 2 && pair.b.sas.count == 2 }, for: 30)
+        pair.apply(try pair.a.endpoint.terminate(ike: "to-b", now: pair.now), on: pair.a)
+        pair.apply(try pair.b.endpoint.rekey(ike: "to-a", now: pair.now), on: pair.b)
+        pair.run(for: 40)
+        // The operator asked for the tunnel to go: nothing may be left on either side.
+        #expect(pair.a.endpoint.listSAs(now: 0).isEmpty, "A: \(pair.a.logLines)\nB: \(pair.b.logLines)")
+        #expect(pair.b.endpoint.listSAs(now: 0).isEmpty)
+        #expect(pair.a.sas.isEmpty && pair.b.sas.isEmpty && pair.a.policies.isEmpty && pair.b.policies.isEmpty)
+    }
 }
