@@ -19,6 +19,8 @@ public struct DaemonOptions: Sendable {
     /// Test-only: append each IKE SA's keys as JSON lines (for Wireshark/tshark decryption).
     public var ikeKeyLog: String?
     public var retransmission = RetransmissionPolicy()
+    /// IKE fragmentation threshold (RFC 7383), strongSwan's fragment_size.
+    public var fragmentSize = 1280
     public var viciPath: String = "/run/tern/ternd.vici"
     public var viciGroup: String?
     public var tunName = "tern0"
@@ -95,6 +97,7 @@ public final class Daemon: @unchecked Sendable {
     func loadIKEConfiguration() throws -> EngineConfiguration {
         var base = EngineConfiguration()
         base.retransmission = options.retransmission
+        base.fragmentSize = options.fragmentSize
         guard let path = options.swanctlFile else { return base }
         let parsed = try SwanctlLoader.load(path: path)
         for w in parsed.warnings { cfgLog.warning("\(w)") }

@@ -10,7 +10,11 @@ enum SwanctlMapping {
     static func engineConfiguration(_ s: SwanctlConfiguration, base: EngineConfiguration = EngineConfiguration()) throws(ConfigError) -> EngineConfiguration {
         var e = base
         e.connections = []
-        for c in s.connections { e.connections.append(try connection(c)) }
+        for c in s.connections {
+            var p = try connection(c)
+            p.fragmentSize = base.fragmentSize
+            e.connections.append(p)
+        }
         e.sharedKeys = []
         for secret in s.secrets where secret.kind == .ike {
             guard let value = secret.secret else { continue }

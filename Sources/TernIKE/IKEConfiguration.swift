@@ -197,8 +197,9 @@ public struct EngineConfiguration: Sendable {
     public var halfOpenTimeout: UInt64 = 30
     /// NAT keepalive interval (strongSwan's keep_alive).
     public var natKeepalive: UInt64 = 20
-    /// Trap policies queue at most this many packets per SA being negotiated.
-    public var acquireQueueLimit = 32
+    /// IKE messages larger than this are fragmented (RFC 7383) when the peer supports it;
+    /// strongSwan's charon.fragment_size. Applied to connections loaded from swanctl.conf.
+    public var fragmentSize = 1280
     public init(connections: [ConnectionPolicy] = [], sharedKeys: [SharedKey] = []) {
         self.connections = connections; self.sharedKeys = sharedKeys
     }

@@ -40,6 +40,9 @@ struct Ternd: ParsableCommand {
     @Option(help: "IKE retransmissions before giving up (retransmit_tries).")
     var retransmitTries = 5
 
+    @Option(help: "Fragment IKE messages larger than this many bytes (RFC 7383; strongSwan's fragment_size).")
+    var fragmentSize = 1280
+
     @Option(help: "Control socket path (strongSwan VICI protocol).")
     var vici = "/run/tern/ternd.vici"
 
@@ -86,6 +89,10 @@ struct Ternd: ParsableCommand {
         guard (576...65_535).contains(underlayMtu) else { throw ValidationError("--underlay-mtu must be 576…65535") }
         if let m = tunMtu, !(576...65_535).contains(m) { throw ValidationError("--tun-mtu must be 576…65535") }
         if !(16...1_000_000).contains(tunQueueLength) { throw ValidationError("--tun-queue-length must be 16…1000000") }
+        if !(512...65_000).contains(fragmentSize) { throw ValidationError("--fragment-size must be 512…65000") }
+        if retransmitTimeout <= 0 || retransmitBase < 1 || !(0...100).contains(retransmitTries) {
+            throw ValidationError("retransmission: --retransmit-timeout > 0, --retransmit-base >= 1, --retransmit-tries 0…100")
+        }
     }
 
     static let subsystems = ["ike": "ternd.ike", "cfg": "ternd.cfg", "net": "ternd.net", "vici": "ternd.vici", "dmn": "ternd"]
@@ -124,6 +131,7 @@ struct Ternd: ParsableCommand {
         o.swanctlFile = conf
         o.ikePort = ikePort
         o.ikeKeyLog = ikeKeylog
+        o.fragmentSize = fragmentSize
         o.retransmission = RetransmissionPolicy(timeout: retransmitTimeout, base: retransmitBase, tries: retransmitTries)
         o.viciPath = vici
         o.viciGroup = viciGroup

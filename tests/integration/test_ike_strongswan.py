@@ -64,3 +64,35 @@ def test_interop_tunnel(harness, pair, start_charon, tern_bins, proposals, esp, 
     assert sa["remote-port"] == "4500" and sa.get("nat-remote") == "yes", sa
     charon_sa = cb.wait_for_ike("to-a")
     assert charon_sa["encr-alg"] == sa["encr-alg"] and charon_sa["dh-group"] == sa["dh-group"], (charon_sa, sa)
+
+
+@pytest.mark.parametrize("tern_initiates", [True, False], ids=["tern-initiator", "tern-responder"])
+def test_ike_fragmentation_with_strongswan(harness, pair, start_charon, tern_bins, tern_initiates):
+    """RFC 7383: with 16 selectors per side IKE_AUTH outgrows a 512-byte fragment size; both
+    directions fragment and reassemble (charon: fragment_size = 512)."""
+    a, b = pair.a, pair.b
+    extra_a = [f"203.0.113.{i}/32" for i in range(100, 115)]
+    extra_b = [f"198.51.100.{i}/32" for i in range(100, 115)]
+    # charon installs a route per selector and needs each local one to exist (INTEROP.md).
+    for ns, extra in ((a.ns, extra_a), (b.ns, extra_b)):
+        for cidr in extra:
+            ns.add_addr("lo", cidr)
+    ts_a = ",".join([a.inner4 + "/32"] + extra_a)
+    ts_b = ",".join([b.inner4 + "/32"] + extra_b)
+    conf_a = ike.conn("to-b", local_addr=a.outer4, remote_addr=b.outer4, local_id="a.example.com", remote_id="b.example.com",
+                      local_ts=ts_a, remote_ts=ts_b)
+    ta = ike.start_ternd(harness, a.ns, conf_a, label="ternd-a", extra=["--fragment-size", "512"])
+    conf_b = psk_config("to-a", local_addr=b.outer4, remote_addr=a.outer4, local_id="b.example.com", remote_id="a.example.com",
+                        local_ts=ts_b, remote_ts=ts_a, psk=ike.PSK, ike_proposals="aes256gcm16-prfsha256-x25519",
+                        esp_proposals="aes256gcm16")
+    cb = start_charon(b.ns, conf_b, extra_settings={"fragment_size": "512"})
+    if tern_initiates:
+        ta.tern("initiate", "--child", "net", timeout=30)
+    else:
+        cb.initiate(child="net")
+    c = ike.wait_child(ta)
+    assert len(c["local-ts"]) == 16 and len(c["remote-ts"]) == 16, c
+    log = cb.log()
+    assert "reassembled fragmented IKE message" in log, cb.log_tail(60)   # ours, reassembled by charon
+    assert "splitting IKE message" in log, cb.log_tail(60)                  # charon's, reassembled by us
+    a.ns.ping(b.inner4, src=a.inner4, count=2)
