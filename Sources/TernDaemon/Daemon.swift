@@ -19,6 +19,13 @@ public struct DaemonOptions: Sendable {
     /// Test-only: append each IKE SA's keys as JSON lines (for Wireshark/tshark decryption).
     public var ikeKeyLog: String?
     public var retransmission = RetransmissionPolicy()
+    /// false: every `initiate` negotiates a new IKE SA (strongSwan's reuse_ikesa = no).
+    public var reuseIKESA = true
+    /// false: no cookies and no per-source half-open limit (strongSwan's dos_protection = no),
+    /// for benchmarks that open thousands of IKE SAs from one address at once.
+    public var dosProtection = true
+    /// Under load, IKE publishes data-plane changes at most this often (seconds); 0: every change.
+    public var publishInterval = 0.005
     public var viciPath: String = "/run/tern/ternd.vici"
     public var viciGroup: String?
     public var tunName = "tern0"
@@ -90,6 +97,11 @@ public final class Daemon: @unchecked Sendable {
     func loadIKEConfiguration() throws -> EngineConfiguration {
         var base = EngineConfiguration()
         base.retransmission = options.retransmission
+        base.reuseIKESA = options.reuseIKESA
+        if !options.dosProtection {
+            base.cookieThreshold = .max
+            base.perSourceHalfOpenLimit = .max
+        }
         guard let path = options.swanctlFile else { return base }
         let parsed = try SwanctlLoader.load(path: path)
         for w in parsed.warnings { log.warning("\(w)") }
@@ -139,7 +151,8 @@ public final class Daemon: @unchecked Sendable {
             var ikeLog = Logger(label: "ternd.ike")
             ikeLog.logLevel = log.logLevel
             let controller = try IKEController(configuration: ikeConfiguration, sockets: sockets, ikePort: options.ikePort,
-                                               mark: options.fwmark, keyLogPath: options.ikeKeyLog, log: ikeLog) { [weak self] sas, policies in
+                                               mark: options.fwmark, keyLogPath: options.ikeKeyLog,
+                                               publishInterval: options.publishInterval, log: ikeLog) { [weak self] sas, policies in
                 self?.installIKE(sas: sas, policies: policies)
             }
             inb.onIKE = { [weak controller] bytes, src, port, dst in
@@ -216,8 +229,7 @@ public final class Daemon: @unchecked Sendable {
     /// setkey's entries first, then IKE's (newest last, so a rekeyed SA sends).
     private func combined() -> SecurityDatabaseConfig {
         var db = setkeyDatabase
-        for sa in ikeSAs { try? db.addSA(sa) }
-        for p in ikePolicies { try? db.addPolicy(p) }   // a duplicate selector keeps the older policy
+        db.merge(sas: ikeSAs, policies: ikePolicies)   // a duplicate selector keeps the older policy
         return db
     }
 

@@ -40,6 +40,15 @@ struct Ternd: ParsableCommand {
     @Option(help: "IKE retransmissions before giving up (retransmit_tries).")
     var retransmitTries = 5
 
+    @Flag(help: "Negotiate a new IKE SA on every initiate instead of adding a CHILD SA to an established one (reuse_ikesa = no).")
+    var noReuseIkesa = false
+
+    @Flag(help: "No IKE cookies and no per-address half-open limit (dos_protection = no); for benchmarks only.")
+    var noDosProtection = false
+
+    @Option(help: "Under load, publish IKE's data-plane changes at most every this many milliseconds; 0: after every change.")
+    var publishIntervalMs = 5.0
+
     @Option(help: "Control socket path (strongSwan VICI protocol).")
     var vici = "/run/tern/ternd.vici"
 
@@ -81,6 +90,7 @@ struct Ternd: ParsableCommand {
         guard (576...65_535).contains(underlayMtu) else { throw ValidationError("--underlay-mtu must be 576…65535") }
         if let m = tunMtu, !(576...65_535).contains(m) { throw ValidationError("--tun-mtu must be 576…65535") }
         if !(16...1_000_000).contains(tunQueueLength) { throw ValidationError("--tun-queue-length must be 16…1000000") }
+        if !(0...1_000).contains(publishIntervalMs) { throw ValidationError("--publish-interval-ms must be 0…1000") }
     }
 
     func parseMark() -> UInt32? {
@@ -101,6 +111,9 @@ struct Ternd: ParsableCommand {
         o.ikePort = ikePort
         o.ikeKeyLog = ikeKeylog
         o.retransmission = RetransmissionPolicy(timeout: retransmitTimeout, base: retransmitBase, tries: retransmitTries)
+        o.reuseIKESA = !noReuseIkesa
+        o.dosProtection = !noDosProtection
+        o.publishInterval = publishIntervalMs / 1000
         o.viciPath = vici
         o.viciGroup = viciGroup
         o.tunName = tun
