@@ -42,7 +42,13 @@ final class IKEController: @unchecked Sendable {
     private var unpublished = false
     private var heldSends: [(bytes: [UInt8], from: SocketAddress, to: SocketAddress)] = []
     private var lastPublish = -Double.infinity
+    private var lastPublishDuration = 0.0
     private var publishScheduled = false
+    /// `endpoint.nextDeadline` walks every IKE SA; under load it is looked at once per this many
+    /// seconds, so timers fire at most that late (retransmission timeouts are seconds).
+    private static let deadlineGranularity = 0.01
+    private var deadlineCheckedAt = -Double.infinity
+    private var timerDue = Double.infinity
     private var waiters: [UUID: (IKEEvent) -> Bool] = [:]
     let ikePort: UInt16
 
@@ -235,17 +241,32 @@ final class IKEController: @unchecked Sendable {
             }
         }
         if publishing && unpublished { publishSoon() }
-        if let d = endpoint.nextDeadline {
-            timer?.schedule(deadline: .now() + max(0, d - now) + 0.001, leeway: .milliseconds(5))
+        rescheduleTimer()
+    }
+
+    private func rescheduleTimer() {
+        let t = now
+        let due: Double
+        if t - deadlineCheckedAt >= Self.deadlineGranularity {
+            deadlineCheckedAt = t
+            due = endpoint.nextDeadline ?? .infinity
+        } else {
+            due = min(timerDue > t ? timerDue : .infinity, deadlineCheckedAt + Self.deadlineGranularity)
+        }
+        timerDue = due
+        if due.isFinite {
+            timer?.schedule(deadline: .now() + max(0, due - t) + 0.001, leeway: .milliseconds(5))
         } else {
             timer?.schedule(deadline: .distantFuture)
         }
     }
 
-    /// Publishes now if the last publish is at least `publishInterval` old, else once that much
-    /// time has passed (everything changed meanwhile goes in one snapshot).
+    /// Publishes now if the last publish is at least `publishInterval` (or four times as long as
+    /// it took, so publishing takes at most a fifth of this queue) old, else once that much time
+    /// has passed: everything changed meanwhile goes in one snapshot.
     private func publishSoon() {
-        let wait = lastPublish + publishInterval - now
+        let spacing = publishInterval > 0 ? max(publishInterval, 4 * lastPublishDuration) : 0
+        let wait = lastPublish + spacing - now
         if wait <= 0 {
             flush()
         } else if !publishScheduled {
@@ -263,9 +284,11 @@ final class IKEController: @unchecked Sendable {
         if unpublished {
             let installed = sas.values.sorted { $0.order < $1.order }.map(\.config)
             let policyList = policies.values.sorted { $0.order < $1.order }.flatMap(\.policies)
+            let start = now
             publish(installed, policyList)
             unpublished = false
             lastPublish = now
+            lastPublishDuration = lastPublish - start
         }
         let held = heldSends
         heldSends = []
