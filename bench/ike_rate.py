@@ -97,7 +97,8 @@ class Counter:
     """Established/half-open IKE SAs of one daemon, via `stats` or `list-sas`."""
 
     def __init__(self, sock: str, method: str):
-        self.sess = session(sock)
+        # list-sas over 10 000 SAs can take longer than the default 30 s on this shared machine.
+        self.sess = session(sock, timeout=180)
         self.method = method
         if method == "auto":
             try:

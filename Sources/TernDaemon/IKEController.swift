@@ -44,10 +44,12 @@ final class IKEController: @unchecked Sendable {
     private var lastPublish = -Double.infinity
     private var lastPublishDuration = 0.0
     private var publishScheduled = false
-    /// `endpoint.nextDeadline` walks every IKE SA; under load it is looked at once per this many
-    /// seconds, so timers fire at most that late (retransmission timeouts are seconds).
+    /// `endpoint.nextDeadline` walks every IKE SA (~20 ms with 10 000): under load it is looked
+    /// at once per 10 ms or four times the walk, whichever is longer, so timers fire at most that
+    /// late (retransmission timeouts are seconds).
     private static let deadlineGranularity = 0.01
     private var deadlineCheckedAt = -Double.infinity
+    private var deadlineCheckSpacing = deadlineGranularity
     private var timerDue = Double.infinity
     private var waiters: [UUID: (IKEEvent) -> Bool] = [:]
     let ikePort: UInt16
@@ -247,11 +249,12 @@ final class IKEController: @unchecked Sendable {
     private func rescheduleTimer() {
         let t = now
         let due: Double
-        if t - deadlineCheckedAt >= Self.deadlineGranularity {
-            deadlineCheckedAt = t
+        if t - deadlineCheckedAt >= deadlineCheckSpacing {
             due = endpoint.nextDeadline ?? .infinity
+            deadlineCheckedAt = now
+            deadlineCheckSpacing = max(Self.deadlineGranularity, 4 * (deadlineCheckedAt - t))
         } else {
-            due = min(timerDue > t ? timerDue : .infinity, deadlineCheckedAt + Self.deadlineGranularity)
+            due = min(timerDue > t ? timerDue : .infinity, deadlineCheckedAt + deadlineCheckSpacing)
         }
         timerDue = due
         if due.isFinite {
