@@ -5,7 +5,8 @@ Two ways to get the daemons:
   --pair strongswan   start two charons (kernel-libipsec, PSK) in two fresh namespaces on one veth
                       for each --group, run, tear down.
   --pair ternd        the same with two ternd (TERN_BIN_DIR, default .build/release; initiator with
-                      --no-reuse-ikesa, responder with --no-dos-protection, unique = never).
+                      --no-reuse-ikesa, responder with --no-dos-protection, unique = never, both
+                      with --publish-interval-ms 5).
   --pair both         ternd then strongSwan for each group, one table.
   --initiator-vici SOCK --initiator-pid PID --responder-vici SOCK --responder-pid PID --conn NAME
                       [--child NAME]   daemons the caller started (e.g. ternd, which speaks VICI with
@@ -375,8 +376,9 @@ def ternd_pair_run(group: str, counts: list[int], args) -> list[Result]:
             conf_r = ternd_conf("bench", local_addr=b.outer4, remote_addr=a.outer4, local_id="b.example.com",
                                 remote_id="a.example.com", local_ts=b.inner4 + "/32", remote_ts=a.inner4 + "/32", **common)
             daemons = []
-            for ns, conf, label, flags in ((a.ns, conf_i, "initiator", ["--no-reuse-ikesa"]),
-                                           (b.ns, conf_r, "responder", ["--no-dos-protection"])):
+            coalesce = ["--publish-interval-ms", str(args.publish_interval_ms)]
+            for ns, conf, label, flags in ((a.ns, conf_i, "initiator", ["--no-reuse-ikesa"] + coalesce),
+                                           (b.ns, conf_r, "responder", ["--no-dos-protection"] + coalesce)):
                 path = h.write_private(f"{label}.swanctl.conf", conf)
                 t = h.ternd(ns, [], extra=["--conf", str(path)] + flags, label=label, log_level=args.ternd_log_level)
                 t.wait_ready()
@@ -438,6 +440,8 @@ def main() -> int:
     ap.add_argument("--table-size", type=int, default=1024,
                     help="strongSwan ikesa_table_size (its default is 1: one hash bucket) [1024]")
     ap.add_argument("--debug", default="default 0", help="charon log levels for the pair [default 0]")
+    ap.add_argument("--publish-interval-ms", type=float, default=5,
+                    help="ternd --publish-interval-ms for the pair (0: publish after every change) [5]")
     ap.add_argument("--ternd-log-level", default="notice",
                     help="ternd --log-level for the pair (notice: one line per SA, like charon's level 0) [notice]")
     ap.add_argument("--keep", action="store_true", help="keep the pair's directories (logs) in /tmp")

@@ -46,8 +46,8 @@ struct Ternd: ParsableCommand {
     @Flag(help: "No IKE cookies and no per-address half-open limit (dos_protection = no); for benchmarks only.")
     var noDosProtection = false
 
-    @Option(help: "Under load, publish IKE's data-plane changes at most every this many milliseconds; 0: after every change.")
-    var publishIntervalMs = 5.0
+    @Option(help: "Under load, publish IKE's data-plane changes at most every this many milliseconds (and four times their cost); 0: after every change. For many SAs at once (benchmarks).")
+    var publishIntervalMs = 0.0
 
     @Option(help: "Control socket path (strongSwan VICI protocol).")
     var vici = "/run/tern/ternd.vici"
