@@ -4,6 +4,10 @@
 Two ways to get the daemons:
   --pair strongswan   start two charons (kernel-libipsec, PSK) in two fresh namespaces on one veth
                       for each --group, run, tear down.
+  --pair ternd        the same with two ternd (TERN_BIN_DIR, default .build/release; initiator with
+                      --no-reuse-ikesa, responder with --no-dos-protection, unique = never, both
+                      with --publish-interval-ms 5).
+  --pair both         ternd then strongSwan for each group, one table.
   --initiator-vici SOCK --initiator-pid PID --responder-vici SOCK --responder-pid PID --conn NAME
                       [--child NAME]   daemons the caller started (e.g. ternd, which speaks VICI with
                       strongSwan's semantics); the connection must create a new IKE SA per initiate
@@ -21,7 +25,7 @@ daemon CPU seconds, the CPU steal during the run (from /proc/stat) and the share
 that other processes used meanwhile ("others %": busy time minus the daemons and this driver).
 On this shared machine either can halve a figure: compare only rows of one run.
 
-  bench/ike_rate.py --pair strongswan --group x25519 --group modp2048
+  bench/ike_rate.py --pair both --group x25519 --group modp2048
   bench/ike_rate.py --pair strongswan --group x25519 --count 10000 --window 1000
 """
 from __future__ import annotations
@@ -94,7 +98,8 @@ class Counter:
     """Established/half-open IKE SAs of one daemon, via `stats` or `list-sas`."""
 
     def __init__(self, sock: str, method: str):
-        self.sess = session(sock)
+        # list-sas over 10 000 SAs can take longer than the default 30 s on this shared machine.
+        self.sess = session(sock, timeout=180)
         self.method = method
         if method == "auto":
             try:
@@ -313,6 +318,95 @@ def strongswan_pair_run(group: str, counts: list[int], args) -> list[Result]:
     return results
 
 
+# ---- ternd pair ----------------------------------------------------------------------------------
+
+def ternd_conf(name: str, *, local_addr: str, remote_addr: str, local_id: str, remote_id: str, local_ts: str,
+               remote_ts: str, proposals: str, psk: str) -> str:
+    return f"""connections {{
+    {name} {{
+        version = 2
+        local_addrs = {local_addr}
+        remote_addrs = {remote_addr}
+        proposals = {proposals}
+        unique = never
+        local {{
+            auth = psk
+            id = {local_id}
+        }}
+        remote {{
+            auth = psk
+            id = {remote_id}
+        }}
+        children {{
+            bench {{
+                local_ts = {local_ts}
+                remote_ts = {remote_ts}
+                esp_proposals = aes256gcm16
+                start_action = none
+                close_action = none
+            }}
+        }}
+    }}
+}}
+secrets {{
+    ike-{name} {{
+        id-a = {local_id}
+        id-b = {remote_id}
+        secret = "{psk}"
+    }}
+}}
+"""
+
+
+def ternd_pair_run(group: str, counts: list[int], args) -> list[Result]:
+    """Two ternd (release build unless TERN_BIN_DIR says otherwise) like the charons above: fresh
+    namespaces per count, a new IKE SA per initiate (--no-reuse-ikesa), no DoS cookies."""
+    os.environ.setdefault("TERN_BIN_DIR", str(Path(__file__).resolve().parents[1] / ".build" / "release"))
+    results = []
+    for n in counts:
+        artifacts = Path(tempfile.mkdtemp(prefix="tt-bench-ike-", dir="/tmp"))
+        h = netns.Harness(artifacts)
+        try:
+            p = netns.make_pair(h)
+            a, b = p.a, p.b
+            psk = secrets.token_hex(16)
+            common = dict(proposals=GROUPS[group], psk=psk)
+            conf_i = ternd_conf("bench", local_addr=a.outer4, remote_addr=b.outer4, local_id="a.example.com",
+                                remote_id="b.example.com", local_ts=a.inner4 + "/32", remote_ts=b.inner4 + "/32", **common)
+            conf_r = ternd_conf("bench", local_addr=b.outer4, remote_addr=a.outer4, local_id="b.example.com",
+                                remote_id="a.example.com", local_ts=b.inner4 + "/32", remote_ts=a.inner4 + "/32", **common)
+            daemons = []
+            coalesce = ["--publish-interval-ms", str(args.publish_interval_ms)]
+            for ns, conf, label, flags in ((a.ns, conf_i, "initiator", ["--no-reuse-ikesa"] + coalesce),
+                                           (b.ns, conf_r, "responder", ["--no-dos-protection"] + coalesce)):
+                path = h.write_private(f"{label}.swanctl.conf", conf)
+                t = h.ternd(ns, [], extra=["--conf", str(path)] + flags, label=label, log_level=args.ternd_log_level)
+                t.wait_ready()
+                daemons.append(t)
+            ti, tr = daemons
+            # One SA first, as for strongSwan: proves the setup and warms both daemons up.
+            si, sr = session(str(ti.sock)), session(str(tr.sock))
+            si.request("initiate", {"child": "bench", "ike": "bench", "timeout": "15000"})
+            si.request("terminate", {"ike": "bench", "timeout": "15000"})
+            netns.wait_for(lambda: si.stats()["ikesas"]["total"] == b"0" and sr.stats()["ikesas"]["total"] == b"0",
+                           timeout=15, what="warm-up SA gone")
+            for s_ in (si, sr):
+                s_.transport.close()
+            r = measure(pair="ternd", group=group, n=n, init_sock=str(ti.sock), init_pid=ti.pid,
+                        resp_sock=str(tr.sock), resp_pid=tr.pid, child="bench", conn="bench",
+                        sessions=args.sessions, window=args.window, timeout=args.timeout,
+                        count_method=args.count_method)
+            if not r.complete:
+                r.errors.append("initiator log, last lines:\n" + "\n".join(ti.stderr().splitlines()[-4:]))
+            results.append(r)
+        finally:
+            h.close()
+            if not args.keep:
+                import shutil
+                shutil.rmtree(artifacts, ignore_errors=True)
+    return results
+
+
 # ---- output --------------------------------------------------------------------------------------
 
 def table(results: list[Result]) -> str:
@@ -333,7 +427,8 @@ def table(results: list[Result]) -> str:
 
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--pair", choices=["strongswan"], help="start this pair of daemons itself")
+    ap.add_argument("--pair", choices=["strongswan", "ternd", "both"],
+                    help="start this pair of daemons itself (both: ternd, then strongSwan, per group)")
     ap.add_argument("--group", action="append", choices=sorted(GROUPS),
                     help="key exchange of the IKE proposal (repeatable; default x25519)")
     ap.add_argument("--count", action="append", type=int, help="SAs per run (repeatable; default 1000)")
@@ -345,6 +440,10 @@ def main() -> int:
     ap.add_argument("--table-size", type=int, default=1024,
                     help="strongSwan ikesa_table_size (its default is 1: one hash bucket) [1024]")
     ap.add_argument("--debug", default="default 0", help="charon log levels for the pair [default 0]")
+    ap.add_argument("--publish-interval-ms", type=float, default=5,
+                    help="ternd --publish-interval-ms for the pair (0: publish after every change) [5]")
+    ap.add_argument("--ternd-log-level", default="notice",
+                    help="ternd --log-level for the pair (notice: one line per SA, like charon's level 0) [notice]")
     ap.add_argument("--keep", action="store_true", help="keep the pair's directories (logs) in /tmp")
     ap.add_argument("--json", help="append the results as JSON lines to this file")
     ext = ap.add_argument_group("daemons started by the caller")
@@ -360,9 +459,12 @@ def main() -> int:
     counts = args.count or [1000]
 
     results: list[Result] = []
-    if args.pair == "strongswan":
+    if args.pair:
         for g in groups:
-            results += strongswan_pair_run(g, counts, args)
+            if args.pair in ("ternd", "both"):
+                results += ternd_pair_run(g, counts, args)
+            if args.pair in ("strongswan", "both"):
+                results += strongswan_pair_run(g, counts, args)
     elif args.initiator_vici and args.responder_vici and args.initiator_pid and args.responder_pid:
         for n in counts:
             results.append(measure(pair=args.label, group=",".join(args.group or ["-"]), n=n, init_sock=args.initiator_vici,
@@ -371,7 +473,7 @@ def main() -> int:
                                    sessions=args.sessions, window=args.window, timeout=args.timeout,
                                    count_method=args.count_method))
     else:
-        ap.error("give --pair strongswan, or all of --initiator-vici/-pid and --responder-vici/-pid")
+        ap.error("give --pair, or all of --initiator-vici/-pid and --responder-vici/-pid")
 
     print(table(results))
     for r in results:

@@ -34,19 +34,38 @@ final class IKEController: @unchecked Sendable {
     private let clockStart = DispatchTime.now().uptimeNanoseconds
     /// Applies SA/policy changes to the data plane (publishes a new snapshot).
     private let publish: @Sendable (_ sas: [SAConfig], _ policies: [PolicyConfig]) -> Void
-    private var sas: [SAConfig] = []
-    private var policies: [(reqid: UInt32, policies: [PolicyConfig])] = []
+    /// What IKE has installed, with the order of installation (newest last, so a rekeyed SA sends);
+    /// dictionaries because ten thousand IKE SAs made the linear searches quadratic.
+    private var sas: [SAKey: (order: UInt64, config: SAConfig)] = [:]
+    private var policies: [UInt32: (order: UInt64, policies: [PolicyConfig])] = [:]
+    private var nextOrder: UInt64 = 0
+    /// Publishing rebuilds the whole data-plane snapshot, O(SAs): under load it happens at most
+    /// once per `publishInterval`, and datagrams that follow an unpublished change wait for it.
+    private let publishInterval: Double
+    private var unpublished = false
+    private var heldSends: [(bytes: [UInt8], from: SocketAddress, to: SocketAddress)] = []
+    private var lastPublish = -Double.infinity
+    private var lastPublishDuration = 0.0
+    private var publishScheduled = false
+    /// `endpoint.nextDeadline` walks every IKE SA (~20 ms with 10 000): under load it is looked
+    /// at once per 10 ms or four times the walk, whichever is longer, so timers fire at most that
+    /// late (retransmission timeouts are seconds).
+    private static let deadlineGranularity = 0.01
+    private var deadlineCheckedAt = -Double.infinity
+    private var deadlineCheckSpacing = deadlineGranularity
+    private var timerDue = Double.infinity
     private var waiters: [UUID: (IKEEvent) -> Bool] = [:]
     /// Sends (true) or drops the packets a trap policy held for a reqid; set by the daemon.
     var releaseHeld: (@Sendable (_ reqid: UInt32, _ send: Bool) -> Void)?
     let ikePort: UInt16
 
     init(configuration: EngineConfiguration, sockets: DataPlaneSockets, ikePort: UInt16, mark: UInt32,
-         keyLogPath: String?, log: Logger, publish: @escaping @Sendable ([SAConfig], [PolicyConfig]) -> Void) throws {
+         keyLogPath: String?, publishInterval: Double = 0, log: Logger, publish: @escaping @Sendable ([SAConfig], [PolicyConfig]) -> Void) throws {
         self.log = log
         self.sockets = sockets
         self.publish = publish
         self.ikePort = ikePort
+        self.publishInterval = publishInterval
         if let keyLogPath {
             _ = FileManager.default.createFile(atPath: keyLogPath, contents: nil, attributes: [.posixPermissions: 0o600])
             keyLog = FileHandle(forWritingAtPath: keyLogPath)
@@ -202,54 +221,110 @@ final class IKEController: @unchecked Sendable {
 
     func listSAs() -> [IKESAInfo] { queue.sync { endpoint.listSAs(now: now) } }
     var stats: IKEEndpointStats { queue.sync { endpoint.stats } }
+    var saCounts: (total: Int, connecting: Int) { queue.sync { endpoint.saCounts } }
 
     // MARK: - Output
 
     private func apply(_ actions: [IKEAction], publishing: Bool = true) {
-        var dirty = false
         for act in actions {
             switch act {
             case .send(let d, let from, let to):
-                // Changes to the data plane land before any message that lets the peer use them.
-                if dirty && publishing { flush(); dirty = false }
-                send(d, from: from, to: to)
+                // Changes to the data plane land before any message that lets the peer use them
+                // (an IKE_AUTH or CREATE_CHILD_SA response needs its inbound SA in place); held
+                // datagrams keep their order.
+                if publishing && (unpublished || !heldSends.isEmpty) {
+                    heldSends.append((d, from, to))
+                } else {
+                    send(d, from: from, to: to)
+                }
             case .sendKeepalive(let from, let to):
                 send([0xFF], from: from, to: to, raw: true)
             case .installSA(let c):
-                sas.removeAll { $0.key == c.key }
-                sas.append(c)
-                dirty = true
+                sas[c.key] = (nextOrder, c)
+                nextOrder += 1
+                unpublished = true
             case .updateSA(let old, let new):
-                if let i = sas.firstIndex(where: { $0.key == old }) { sas[i] = new }
-                dirty = true
+                if let e = sas.removeValue(forKey: old) { sas[new.key] = (e.order, new) }
+                unpublished = true
             case .removeSA(let k):
-                sas.removeAll { $0.key == k }
-                dirty = true
+                sas[k] = nil
+                unpublished = true
             case .installPolicies(let reqid, let p):
-                if let i = policies.firstIndex(where: { $0.reqid == reqid }) { policies[i].policies = p } else { policies.append((reqid, p)) }
-                dirty = true
+                if let e = policies[reqid] {
+                    policies[reqid] = (e.order, p)
+                } else {
+                    policies[reqid] = (nextOrder, p)
+                    nextOrder += 1
+                }
+                unpublished = true
             case .removePolicies(let reqid):
-                policies.removeAll { $0.reqid == reqid }
-                dirty = true
+                policies[reqid] = nil
+                unpublished = true
             case .event(let e):
                 report(e)
             case .keyLog(let k):
                 writeKeyLog(k)
             case .releaseHeld(let reqid, let send):
                 // Held packets may only go out once the snapshot has their SA.
-                if dirty && publishing { flush(); dirty = false }
+                if publishing && unpublished { flush() }
                 releaseHeld?(reqid, send)
             }
         }
-        if dirty && publishing { flush() }
-        if let d = endpoint.nextDeadline {
-            timer?.schedule(deadline: .now() + max(0, d - now) + 0.001, leeway: .milliseconds(5))
+        if publishing && unpublished { publishSoon() }
+        rescheduleTimer()
+    }
+
+    private func rescheduleTimer() {
+        let t = now
+        let due: Double
+        if t - deadlineCheckedAt >= deadlineCheckSpacing {
+            due = endpoint.nextDeadline ?? .infinity
+            deadlineCheckedAt = now
+            deadlineCheckSpacing = max(Self.deadlineGranularity, 4 * (deadlineCheckedAt - t))
+        } else {
+            due = min(timerDue > t ? timerDue : .infinity, deadlineCheckedAt + deadlineCheckSpacing)
+        }
+        timerDue = due
+        if due.isFinite {
+            timer?.schedule(deadline: .now() + max(0, due - t) + 0.001, leeway: .milliseconds(5))
         } else {
             timer?.schedule(deadline: .distantFuture)
         }
     }
 
-    private func flush() { publish(sas, policies.flatMap(\.policies)) }
+    /// Publishes now if the last publish is at least `publishInterval` (or four times as long as
+    /// it took, so publishing takes at most a fifth of this queue) old, else once that much time
+    /// has passed: everything changed meanwhile goes in one snapshot.
+    private func publishSoon() {
+        let spacing = publishInterval > 0 ? max(publishInterval, 4 * lastPublishDuration) : 0
+        let wait = lastPublish + spacing - now
+        if wait <= 0 {
+            flush()
+        } else if !publishScheduled {
+            publishScheduled = true
+            queue.asyncAfter(deadline: .now() + wait) { [weak self] in
+                guard let self, self.running else { return }
+                self.publishScheduled = false
+                self.flush()
+            }
+        }
+    }
+
+    /// Publishes the pending data-plane changes, then sends the datagrams that waited for them.
+    private func flush() {
+        if unpublished {
+            let installed = sas.values.sorted { $0.order < $1.order }.map(\.config)
+            let policyList = policies.values.sorted { $0.order < $1.order }.flatMap(\.policies)
+            let start = now
+            publish(installed, policyList)
+            unpublished = false
+            lastPublish = now
+            lastPublishDuration = lastPublish - start
+        }
+        let held = heldSends
+        heldSends = []
+        for h in held { send(h.bytes, from: h.from, to: h.to) }
+    }
 
     private func send(_ bytes: [UInt8], from: SocketAddress, to: SocketAddress, raw: Bool = false) {
         let encapsulated = from.port != ikePort && from.port == sockets.udpPort

@@ -18,9 +18,17 @@ extension Daemon {
             guard let conn = ikeName ?? self.connectionName(ofChild: child, ike) else {
                 return Self.failure("no connection found for \(child.map { "child '\($0)'" } ?? "this request")")
             }
+            if timeoutMS < 0 {   // strongSwan: return at once, do not wait for the outcome
+                do {
+                    try ike.command { e, now throws(IKECommandError) in (try e.initiate(connection: conn, child: child, now: now), ()) }
+                    return Self.success()
+                } catch {
+                    return Self.failure("\(error)")
+                }
+            }
             var failure: String?
             do {
-                let done = try ike.wait(timeout: timeoutMS < 0 ? 0.001 : Double(timeoutMS) / 1000, after: { () throws(IKECommandError) in
+                let done = try ike.wait(timeout: Double(timeoutMS) / 1000, after: { () throws(IKECommandError) in
                     try ike.command { e, now throws(IKECommandError) in (try e.initiate(connection: conn, child: child, now: now), ()) }
                 }, match: { e in
                     switch e {
@@ -31,7 +39,6 @@ extension Daemon {
                     default: return false
                     }
                 })
-                if timeoutMS < 0 { return Self.success() }
                 if let failure { return Self.failure("establishing CHILD_SA '\(child ?? conn)' failed: \(failure)") }
                 if !done { return Self.failure("establishing CHILD_SA '\(child ?? conn)' timed out") }
                 return Self.success()
@@ -85,7 +92,7 @@ extension Daemon {
         }
 
         server.register(command: "stats") { [weak self] _, _ in
-            let sas = ike.listSAs()
+            let counts = ike.saCounts
             var m = VICIMessage()
             let uptime = Int(Date().timeIntervalSince(self?.startedAt ?? Date()))
             m["uptime"] = .section(VICIMessage(entries: [.init(key: "running", element: .str("\(uptime) seconds")),
@@ -95,8 +102,8 @@ extension Daemon {
             m["queues"] = .section(VICIMessage())
             m["scheduled"] = .str("0")
             m["ikesas"] = .section(VICIMessage(entries: [
-                .init(key: "total", element: .str("\(sas.count)")),
-                .init(key: "half-open", element: .str("\(sas.filter { $0.state == "CONNECTING" }.count)")),
+                .init(key: "total", element: .str("\(counts.total)")),
+                .init(key: "half-open", element: .str("\(counts.connecting)")),
             ]))
             m["plugins"] = .list([])
             return m

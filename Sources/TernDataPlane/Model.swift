@@ -255,4 +255,13 @@ public struct SecurityDatabaseConfig: Sendable, Hashable {
     }
 
     public mutating func flushPolicies() { policies.removeAll() }
+
+    /// Appends the SAs and policies whose key or selector is not present yet (earlier entries
+    /// win), in linear time: `addSA` per entry is quadratic with ten thousand IKE SAs.
+    public mutating func merge(sas: [SAConfig], policies more: [PolicyConfig]) {
+        var keys = Set(associations.map(\.key))
+        for sa in sas where keys.insert(sa.key).inserted { associations.append(sa) }
+        var selectors = Set(policies.map(\.selector))
+        for p in more where selectors.insert(p.selector).inserted { policies.append(p) }
+    }
 }

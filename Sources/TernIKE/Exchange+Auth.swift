@@ -32,7 +32,9 @@ extension IKESession {
         }
         var payloads: [IKEPayload] = [.identificationInitiator(idi)]
         if let r = policy.remoteIdentity, r != .any { payloads.append(.identificationResponder(r.payload)) }
-        if policy.sendInitialContact && !endpoint.hasOtherSA(with: policy, excluding: self) {
+        // Only the first IKE SA with this peer says INITIAL_CONTACT: an SA still being set up
+        // counts too, or simultaneous initiations would each have the peer drop the others.
+        if policy.sendInitialContact && !endpoint.hasOtherSA(with: policy, excluding: self, includingConnecting: true) {
             payloads.append(.notify(IKENotify(type: .initialContact)))
         }
         payloads.append(.authentication(method: IKEAuthMethod.sharedKeyMIC.rawValue,
@@ -139,7 +141,8 @@ extension IKESession {
             return
         }
         remoteIdentity = peer
-        if initialContact || conn.unique == .replace {
+        // unique = never ignores INITIAL_CONTACT too, as strongSwan does.
+        if (initialContact && conn.unique != .never) || conn.unique == .replace {
             endpoint.removeDuplicates(of: self, identity: peer, now: now, &out, initialContact: initialContact)
         } else if conn.unique == .keep, endpoint.hasOtherSA(with: conn, excluding: self, peer: peer) {
             refuse("an IKE_SA with '\(peer)' exists and unique = keep")

@@ -193,6 +193,9 @@ public struct EngineConfiguration: Sendable {
     public var cookieThreshold = 30
     /// Half-open IKE SAs one peer address may hold before its requests are dropped; strongSwan's block_threshold.
     public var perSourceHalfOpenLimit = 5
+    /// `initiate` on a connection with an established IKE SA adds a CHILD SA to it (strongSwan's
+    /// reuse_ikesa = yes); false makes every initiate negotiate a new IKE SA.
+    public var reuseIKESA = true
     /// Seconds a half-open SA may wait for IKE_AUTH (strongSwan's half_open_timeout).
     public var halfOpenTimeout: UInt64 = 30
     /// NAT keepalive interval (strongSwan's keep_alive).

@@ -116,7 +116,8 @@ public final class IKEEndpoint {
                 return
             }
         }
-        if halfOpen.keys.filter({ $0.remote.address == from.address }).count >= configuration.perSourceHalfOpenLimit {
+        if halfOpen.count >= configuration.perSourceHalfOpenLimit,
+           halfOpen.keys.filter({ $0.remote.address == from.address }).count >= configuration.perSourceHalfOpenLimit {
             stats.halfOpenLimited += 1
             return
         }
@@ -195,7 +196,7 @@ public final class IKEEndpoint {
             throw IKECommandError("connection '\(name)' has no single remote address to initiate to (remote_addrs = \(c.remoteAddresses))")
         }
         // An established IKE SA of this connection gets a new CHILD SA instead.
-        if let s = sessions.values.first(where: { $0.policy.name == name && $0.isEstablished && $0.successor == nil }) {
+        if configuration.reuseIKESA, let s = sessions.values.first(where: { $0.policy.name == name && $0.isEstablished && $0.successor == nil }) {
             var out: [IKEAction] = []
             for n in names { s.enqueue(.createChild(n), now: now, &out) }
             return out
@@ -293,6 +294,17 @@ public final class IKEEndpoint {
         return out
     }
 
+    /// IKE SAs that are not dead, and how many of them are still being set up; cheaper than
+    /// `listSAs` for the VICI `stats` a benchmark polls every few milliseconds.
+    public var saCounts: (total: Int, connecting: Int) {
+        var total = 0, connecting = 0
+        for s in sessions.values where s.state != .dead {
+            total += 1
+            if s.state == .connecting { connecting += 1 }
+        }
+        return (total, connecting)
+    }
+
     public func listSAs(now: Double) -> [IKESAInfo] {
         sessions.values.filter { $0.state != .dead }.sorted { $0.uniqueID < $1.uniqueID }.map { $0.info(now: now) }
     }
@@ -358,9 +370,10 @@ public final class IKEEndpoint {
         return best?.1
     }
 
-    func hasOtherSA(with c: ConnectionPolicy, excluding s: IKESession, peer: Identity? = nil) -> Bool {
+    func hasOtherSA(with c: ConnectionPolicy, excluding s: IKESession, peer: Identity? = nil, includingConnecting: Bool = false) -> Bool {
         sessions.values.contains { o in
-            o !== s && o.policy.name == c.name && o.isEstablished && (peer == nil || o.remoteIdentity == peer)
+            o !== s && o.policy.name == c.name && (o.isEstablished || (includingConnecting && o.state == .connecting))
+                && (peer == nil || o.remoteIdentity == peer)
         }
     }
 

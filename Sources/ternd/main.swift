@@ -43,6 +43,15 @@ struct Ternd: ParsableCommand {
     @Option(help: "Fragment IKE messages larger than this many bytes (RFC 7383; strongSwan's fragment_size).")
     var fragmentSize = 1280
 
+    @Flag(help: "Negotiate a new IKE SA on every initiate instead of adding a CHILD SA to an established one (reuse_ikesa = no).")
+    var noReuseIkesa = false
+
+    @Flag(help: "No IKE cookies and no per-address half-open limit (dos_protection = no); for benchmarks only.")
+    var noDosProtection = false
+
+    @Option(help: "Under load, publish IKE's data-plane changes at most every this many milliseconds (and four times their cost); 0: after every change. For many SAs at once (benchmarks).")
+    var publishIntervalMs = 0.0
+
     @Option(help: "Control socket path (strongSwan VICI protocol).")
     var vici = "/run/tern/ternd.vici"
 
@@ -90,6 +99,7 @@ struct Ternd: ParsableCommand {
         if let m = tunMtu, !(576...65_535).contains(m) { throw ValidationError("--tun-mtu must be 576…65535") }
         if !(16...1_000_000).contains(tunQueueLength) { throw ValidationError("--tun-queue-length must be 16…1000000") }
         if !(512...65_000).contains(fragmentSize) { throw ValidationError("--fragment-size must be 512…65000") }
+        if !(0...1_000).contains(publishIntervalMs) { throw ValidationError("--publish-interval-ms must be 0…1000") }
         if retransmitTimeout <= 0 || retransmitBase < 1 || !(0...100).contains(retransmitTries) {
             throw ValidationError("retransmission: --retransmit-timeout > 0, --retransmit-base >= 1, --retransmit-tries 0…100")
         }
@@ -133,6 +143,9 @@ struct Ternd: ParsableCommand {
         o.ikeKeyLog = ikeKeylog
         o.fragmentSize = fragmentSize
         o.retransmission = RetransmissionPolicy(timeout: retransmitTimeout, base: retransmitBase, tries: retransmitTries)
+        o.reuseIKESA = !noReuseIkesa
+        o.dosProtection = !noDosProtection
+        o.publishInterval = publishIntervalMs / 1000
         o.viciPath = vici
         o.viciGroup = viciGroup
         o.tunName = tun
