@@ -64,7 +64,7 @@ let package = Package(
             .product(name: "Logging", package: "swift-log"),
         ]),
         .executableTarget(name: "tern", dependencies: [
-            "TernVICI", "TernDaemon", "TernPKI", .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            "TernVICI", "TernDaemon", "TernConfig", "TernPKI", .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
         .testTarget(name: "TernWireTests", dependencies: ["TernWire"]),
         .testTarget(name: "TernCryptoTests", dependencies: [

@@ -21,17 +21,21 @@ extension Tern {
         func validate() throws {
             if child == nil && ike == nil { throw ValidationError("give --child NAME or --ike NAME") }
         }
+        @Option(help: "Log level of the negotiation log streamed while waiting (-1 to 4; -1 prints nothing).") var loglevel = 1
         func run() throws {
             var m = VICIMessage()
             if let child { m["child"] = .string(child) }
             if let ike { m["ike"] = .string(ike) }
             m["timeout"] = .string("\(timeout * 1000)")
+            m["loglevel"] = .string("\(loglevel)")
             let client = try control.connect()
             defer { client.close() }
-            let r: VICIMessage
-            do { r = try client.call("initiate", m) } catch {
-                FileHandle.standardError.write(Data("tern: initiate failed: \(error)\n".utf8))
-                throw ExitCode(Exit.unavailable)
+            // The daemon streams its log for this negotiation as control-log events (swanctl shows them the same way).
+            let r = try control.streamed(client, "initiate", event: "control-log", m) { event in
+                if loglevel >= 0 {
+                    print("[\(event.string("group") ?? "")] \(event.string("msg") ?? "")")
+                    fflush(nil)   // each line as it comes, also into a pipe
+                }
             }
             try Tern.requireSuccess(r, "initiate")
             print("initiate completed successfully")

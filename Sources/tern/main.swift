@@ -3,8 +3,10 @@ import Foundation
 import TernDaemon
 import TernVICI
 
-/// Exit codes: 64 usage (ArgumentParser), 69 cannot reach ternd, 70 ternd refused the request.
+/// Exit codes (sysexits.h): 64 usage (ArgumentParser, unreadable swanctl.conf), 69 cannot reach
+/// the daemon, 70 the daemon refused the request or the negotiation failed.
 enum Exit {
+    static let usage: Int32 = 64
     static let unavailable: Int32 = 69
     static let refused: Int32 = 70
 }
@@ -48,8 +50,18 @@ struct Tern: ParsableCommand {
           tern list-sas                  IKE and CHILD SAs with counters (--json for scripts)
           tern rekey --child net         rekey now; tern terminate --ike site-b to close
           tern pki --gen --type ed25519  keys, requests, certificates, CRLs (strongSwan pki's options)
+          tern load-all --file /etc/swanctl/swanctl.conf   load credentials, pools and connections
+          tern list-conns; tern list-pols; tern list-certs; tern list-pools
+          tern stats; tern counters --all; tern log --timeout 60
+          tern --vici /run/charon.vici list-sas         works against strongSwan's charon too
+
+        Exit codes: 0 success; 64 usage error or unreadable swanctl.conf; 69 cannot reach the daemon
+        (socket missing, refused, or the connection broke); 70 the daemon refused the request or a
+        negotiation failed.
         """,
-        subcommands: [State.self, Reload.self, Version.self, Initiate.self, Terminate.self, Rekey.self, ListSAs.self, PKI.self])
+        subcommands: [State.self, Reload.self, Version.self, LoadAll.self, LoadConns.self, LoadCreds.self, LoadPools.self,
+                      Initiate.self, Terminate.self, Rekey.self, ListSAs.self, ListConns.self, ListPols.self, ListCerts.self,
+                      ListPools.self, Stats.self, Counters.self, Log.self, PKI.self])
 
     struct State: ParsableCommand {
         static let configuration = CommandConfiguration(abstract: "Show the data plane: SAs, policies, counters, drops.")
@@ -91,7 +103,8 @@ struct Tern: ParsableCommand {
 // `tern --vici PATH state` (the option before the subcommand) is how people type it: move it behind.
 var args = Array(CommandLine.arguments.dropFirst())
 if let i = args.firstIndex(where: { $0 == "--vici" || $0.hasPrefix("--vici=") }), i == 0,
-   let sub = args.firstIndex(where: { ["state", "reload", "version", "initiate", "terminate", "rekey", "list-sas", "pki"].contains($0) }), sub > i {
+   let sub = args.firstIndex(where: { ["state", "reload", "version", "load-all", "load-conns", "load-creds", "load-pools", "initiate", "terminate", "rekey",
+                                                 "list-sas", "list-conns", "list-pols", "list-certs", "list-pools", "stats", "counters", "log", "pki"].contains($0) }), sub > i {
     let count = args[i].contains("=") ? 1 : 2
     let moved = Array(args[i..<i + count])
     args.removeSubrange(i..<i + count)
