@@ -25,16 +25,17 @@ extension Daemon {
             if let n = names[sa.spi] { l += [("connection", n.connection), ("child", n.child)] }
             return l
         }
-        let families: [(String, String, (StateReport.SA) -> UInt64)] = [
-            ("tern_sa_bytes_total", "Payload bytes protected (out) or accepted (in) by the SA.", { $0.bytes }),
-            ("tern_sa_packets_total", "Packets protected (out) or accepted (in) by the SA.", { $0.packets }),
-            ("tern_sa_replay_drops_total", "Inbound packets dropped as replayed or behind the window.", { $0.replayDrops }),
-            ("tern_sa_integrity_failures_total", "Inbound packets whose ICV did not verify.", { $0.integrityFailures }),
-            ("tern_sa_policy_mismatches_total", "Decrypted packets that did not match the SA's policy.", { $0.policyMismatches }),
+        // Replay, integrity and policy checks happen on inbound SAs only: no samples for outbound ones.
+        let families: [(String, String, Bool, (StateReport.SA) -> UInt64)] = [
+            ("tern_sa_bytes_total", "Payload bytes protected (out) or accepted (in) by the SA.", false, { $0.bytes }),
+            ("tern_sa_packets_total", "Packets protected (out) or accepted (in) by the SA.", false, { $0.packets }),
+            ("tern_sa_replay_drops_total", "Inbound packets dropped as replayed or behind the window.", true, { $0.replayDrops }),
+            ("tern_sa_integrity_failures_total", "Inbound packets whose ICV did not verify.", true, { $0.integrityFailures }),
+            ("tern_sa_policy_mismatches_total", "Decrypted packets that did not match the SA's policy.", true, { $0.policyMismatches }),
         ]
-        for (name, help, value) in families {
+        for (name, help, inboundOnly, value) in families {
             out.family(name, type: "counter", help: help)
-            for sa in report.sas { out.sample(name, labels(sa), value(sa)) }
+            for sa in report.sas where !(inboundOnly && sa.outbound) { out.sample(name, labels(sa), value(sa)) }
         }
         out.family("tern_drops_total", type: "counter", help: "Packets the data plane dropped, by reason.")
         for d in report.drops { out.sample("tern_drops_total", [("reason", d.name)], d.count) }

@@ -3,6 +3,7 @@ swanctl-like `tern` commands (load-all, initiate, list-*, stats, counters, log) 
 strongSwan's charon, which speaks the VICI protocol `tern` is a client of."""
 import json
 import re
+import signal
 import subprocess
 import sys
 
@@ -65,7 +66,7 @@ def find(samples: dict[str, float], family: str, **labels) -> list[float]:
 
 
 def test_metrics_counters_move_with_traffic_and_json_logs_parse(harness, pair, tern_bins):
-    ca, cb = ike.pair_confs(pair)
+    ca, cb = ike.pair_confs(pair, conn_extra="dpd_delay = 2s")
     tb = ike.start_ternd(harness, pair.b.ns, cb, label="ternd-b")
     ta = ike.start_ternd(harness, pair.a.ns, ca, label="ternd-a",
                          extra=["--metrics", f"127.0.0.1:{METRICS_PORT}", "--log-format", "json"])
@@ -105,6 +106,16 @@ def test_metrics_counters_move_with_traffic_and_json_logs_parse(harness, pair, t
     assert http(pair.a.ns, "garbage\r\n\r\n").startswith("HTTP/1.0 400")
     assert http(pair.a.ns, "G" * 20000) == ""  # no end of header within the limit: closed without an answer
     assert find(scrape(pair.a.ns), "tern_ike_sas", state="ESTABLISHED") == [1]
+    assert not find(scrape(pair.a.ns), "tern_sa_replay_drops_total", direction="out")
+
+    # The peer vanishes: DPD gives up on it, and the SA is gone from the gauges.
+    assert find(scrape(pair.a.ns), "tern_dpd_failures_total", connection="to-b") == []
+    tb.stop(signal.SIGKILL)
+    wait_for(lambda: find(scrape(pair.a.ns), "tern_dpd_failures_total", connection="to-b") == [1], timeout=60,
+             what="DPD failure counted")
+    final = scrape(pair.a.ns)
+    assert find(final, "tern_ike_sas", state="ESTABLISHED") == [0]
+    assert not find(final, "tern_sa_packets_total")
 
     # Every line of ternd-a's log is one JSON object with the promised keys.
     lines = [ln for ln in ta.err_path.read_text().splitlines() if ln.strip()]
