@@ -12,14 +12,15 @@ enum Exit {
 }
 
 struct ControlOptions: ParsableArguments {
-    @Option(help: "ternd's control socket.")
+    @Option(help: "The daemon's VICI socket: a path, or swanctl's unix://PATH (charon's is unix:///var/run/charon.vici).")
     var vici = "/run/tern/ternd.vici"
 
     func connect() throws -> VICIClient {
+        let path = vici.hasPrefix("unix://") ? String(vici.dropFirst("unix://".count)) : vici
         do {
-            return try VICIClient(path: vici)
+            return try VICIClient(path: path)
         } catch {
-            FileHandle.standardError.write(Data("tern: cannot reach ternd at \(vici): \(error) (is ternd running? pass --vici PATH)\n".utf8))
+            FileHandle.standardError.write(Data("tern: cannot reach the daemon at \(vici): \(error) (is ternd running? pass --vici PATH)\n".utf8))
             throw ExitCode(Exit.unavailable)
         }
     }
@@ -42,22 +43,22 @@ struct Tern: ParsableCommand {
         abstract: "Control and inspect ternd.",
         discussion: """
         Examples:
-          tern state                     SAD and SPD with counters, like setkey -D / -DP
-          tern state --json              the same as JSON
-          tern --vici /tmp/a.vici state  talk to a ternd with another control socket
-          tern reload                    re-read ternd's setkey files and swanctl.conf
-          tern initiate --child net      bring a tunnel up (waits until established)
-          tern list-sas                  IKE and CHILD SAs with counters (--json for scripts)
-          tern rekey --child net         rekey now; tern terminate --ike site-b to close
-          tern pki --gen --type ed25519  keys, requests, certificates, CRLs (strongSwan pki's options)
-          tern load-all --file /etc/swanctl/swanctl.conf   load credentials, pools and connections
-          tern list-conns; tern list-pols; tern list-certs; tern list-pools
+          tern state [--json]            SAD and SPD with counters (setkey -D/-DP)
+          tern --vici /tmp/a.vici state  use another control socket
+          tern reload                    re-read setkey files and swanctl.conf
+          tern load-all --file F         load swanctl.conf: creds, pools, conns
+          tern initiate --child net      bring a tunnel up, streaming the log
+          tern list-sas [--json]         IKE and CHILD SAs with counters
+          tern rekey --child net         rekey now
+          tern terminate --ike site-b    close an IKE SA and its children
+          tern list-conns | list-pols | list-certs | list-pools
           tern stats; tern counters --all; tern log --timeout 60
-          tern --vici /run/charon.vici list-sas         works against strongSwan's charon too
+          tern --vici unix:///var/run/charon.vici list-sas   (strongSwan's charon)
+          tern pki --gen --type ed25519  keys, requests, certificates, CRLs
 
-        Exit codes: 0 success; 64 usage error or unreadable swanctl.conf; 69 cannot reach the daemon
-        (socket missing, refused, or the connection broke); 70 the daemon refused the request or a
-        negotiation failed.
+        Exit codes: 0 success; 64 usage error or unreadable swanctl.conf;
+        69 cannot reach the daemon (no socket, refused, connection broken);
+        70 the daemon refused the request or the negotiation failed.
         """,
         subcommands: [State.self, Reload.self, Version.self, LoadAll.self, LoadConns.self, LoadCreds.self, LoadPools.self,
                       Initiate.self, Terminate.self, Rekey.self, ListSAs.self, ListConns.self, ListPols.self, ListCerts.self,
