@@ -12,6 +12,8 @@ import Logging
 /// gets 404 or 405, and the connection is always closed after one response.
 public final class MetricsServer: @unchecked Sendable {
     public static let maximumRequest = 8192
+    /// Seconds a client has to send its request (each read also times out after this long).
+    static let requestTimeout: UInt64 = 2
     private let fd: Int32
     private let render: @Sendable () -> String
     private let log: Logger
@@ -102,12 +104,16 @@ public final class MetricsServer: @unchecked Sendable {
         while !isStopped {
             let c = accept(fd, nil, nil)
             if c < 0 {
-                if errno == EINTR || errno == ECONNABORTED { continue }
-                if !isStopped { log.error("metrics: accept failed: \(String(cString: strerror(errno)))") }
+                let e = errno
+                if e == EINTR || e == ECONNABORTED { continue }
+                if isStopped { break }
+                // Out of descriptors or memory is temporary: wait a little rather than stop serving.
+                log.warning("metrics: accept failed: \(String(cString: strerror(e)))")
+                if e == EMFILE || e == ENFILE || e == ENOBUFS || e == ENOMEM { usleep(100_000); continue }
                 break
             }
             _ = fcntl(c, F_SETFD, FD_CLOEXEC)
-            var timeout = timeval(tv_sec: 2, tv_usec: 0)
+            var timeout = timeval(tv_sec: Int(Self.requestTimeout), tv_usec: 0)
             setsockopt(c, SOL_SOCKET, SO_RCVTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
             setsockopt(c, SOL_SOCKET, SO_SNDTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
             handle(c)
@@ -142,14 +148,18 @@ public final class MetricsServer: @unchecked Sendable {
         }
     }
 
-    /// Reads until the blank line that ends the header; nil on timeout, close or overflow.
+    /// Reads until the blank line that ends the header; nil on timeout, error or overflow. The
+    /// whole header must arrive within `requestTimeout`, however slowly the client trickles it.
     private func readHead(_ c: Int32) -> String? {
         var buffer = [UInt8](repeating: 0, count: Self.maximumRequest)
         var have = 0
-        while have < buffer.count {
+        let deadline = DispatchTime.now().uptimeNanoseconds + Self.requestTimeout * 1_000_000_000
+        while have < buffer.count, DispatchTime.now().uptimeNanoseconds < deadline {
             let n = buffer[have...].withUnsafeMutableBytes { recv(c, $0.baseAddress, $0.count, 0) }
             if n < 0 && errno == EINTR { continue }
-            if n <= 0 { return have > 0 ? String(decoding: buffer[..<have], as: UTF8.self) : nil }
+            if n < 0 { return nil }   // timed out or broken: no answer
+            // The client closed its side after a request without the blank line: answer what came.
+            if n == 0 { return have > 0 ? String(decoding: buffer[..<have], as: UTF8.self) : nil }
             have += n
             let text = String(decoding: buffer[..<have], as: UTF8.self)
             if text.contains("\r\n\r\n") || text.contains("\n\n") { return text }

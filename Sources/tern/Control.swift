@@ -27,7 +27,7 @@ extension Tern {
     /// Reports a VICI error and returns the exit code that says what kind it was.
     static func failure(_ command: String, _ error: VICIError) -> ExitCode {
         if error.code == .unknownCommand || error.code == .unknownEvent {
-            warn("\(command): the daemon does not offer this command (\(error))")
+            warn("\(command): the daemon does not offer this \(error.code == .unknownEvent ? "event" : "command") (\(error))")
             return ExitCode(Exit.refused)
         }
         warn("\(command) failed: \(error)")

@@ -50,6 +50,17 @@ func exchange(port: UInt16, _ request: [UInt8]) throws -> String {
         #expect(try exchange(port: server.port, Array("GET /metrics HTTP/1.0\n\n".utf8)).hasPrefix("HTTP/1.0 200"))
     }
 
+    @Test func aClientThatNeverFinishesItsRequestIsCutOff() throws {
+        let server = try MetricsServer(address: "127.0.0.1:0", log: Logger(label: "test")) { "tern_up 1\n" }
+        defer { server.stop() }
+        let start = Date()
+        // No blank line ever comes: the server gives up after its request timeout, unanswered.
+        #expect(try exchange(port: server.port, Array("GET /metrics HTTP/1.0\r\n".utf8)) == "")
+        let waited = Date().timeIntervalSince(start)
+        #expect(waited >= 1.5 && waited < 4.5, "waited \(waited)s")
+        #expect(try exchange(port: server.port, Array("GET /metrics HTTP/1.0\r\n\r\n".utf8)).hasPrefix("HTTP/1.0 200"))
+    }
+
     @Test func listenAddresses() {
         #expect(MetricsServer.split("127.0.0.1:9100")! == ("127.0.0.1", 9100))
         #expect(MetricsServer.split("[::]:9100")! == ("::", 9100))
