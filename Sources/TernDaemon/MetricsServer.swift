@@ -76,8 +76,8 @@ public final class MetricsServer: @unchecked Sendable {
         t.start()
     }
 
-    /// "127.0.0.1:9100" → ("127.0.0.1", 9100); "[::]:9100" → ("::", 9100).
-    static func split(_ s: String) -> (String, UInt16)? {
+    /// "127.0.0.1:9100" → ("127.0.0.1", 9100); "[::]:9100" → ("::", 9100); nil when malformed.
+    public static func split(_ s: String) -> (String, UInt16)? {
         if s.hasPrefix("[") {
             guard let close = s.firstIndex(of: "]") else { return nil }
             let host = String(s[s.index(after: s.startIndex)..<close])

@@ -87,6 +87,9 @@ struct Ternd: ParsableCommand {
 
     func validate() throws {
         guard ["text", "json"].contains(logFormat) else { throw ValidationError("--log-format is text or json") }
+        if let metrics, MetricsServer.split(metrics) == nil {
+            throw ValidationError("--metrics takes ADDRESS:PORT, e.g. 127.0.0.1:9100 or [::]:9100")
+        }
         guard Logger.Level(rawValue: logLevel) != nil else {
             throw ValidationError("unknown log level '\(logLevel)'; use trace, debug, info, notice, warning, error or critical")
         }
