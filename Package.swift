@@ -64,7 +64,7 @@ let package = Package(
             .product(name: "Logging", package: "swift-log"),
         ]),
         .executableTarget(name: "tern", dependencies: [
-            "TernVICI", "TernDaemon", "TernPKI", .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            "TernVICI", "TernDaemon", "TernConfig", "TernPKI", .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
         .testTarget(name: "TernWireTests", dependencies: ["TernWire"]),
         .testTarget(name: "TernCryptoTests", dependencies: [
@@ -73,6 +73,7 @@ let package = Package(
         .testTarget(name: "TernDataPlaneTests", dependencies: ["TernDataPlane", "TernTestSupport", "TernWire", "TernCrypto"]),
         .testTarget(name: "TernConfigTests", dependencies: ["TernConfig", "TernDataPlane"], resources: [.copy("Fixtures")]),
         .testTarget(name: "TernVICITests", dependencies: ["TernVICI"]),
+        .testTarget(name: "TernDaemonTests", dependencies: ["TernDaemon", .product(name: "Logging", package: "swift-log")]),
         .testTarget(name: "TernIKETests", dependencies: ["TernIKE", "TernWire", "TernCrypto", "TernDataPlane"]),
         .testTarget(name: "TernPKITests", dependencies: [
             "TernPKI", .product(name: "X509", package: "swift-certificates"),

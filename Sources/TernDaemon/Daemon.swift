@@ -46,6 +46,8 @@ public struct DaemonOptions: Sendable {
     public var udpPort: UInt16 = 4500
     public var installRoutes = true
     public var batchSize = 64
+    /// ADDRESS:PORT for the Prometheus endpoint (`/metrics`); nil: no endpoint.
+    public var metricsAddress: String?
     public init() {}
 }
 
@@ -72,6 +74,7 @@ public final class Daemon: @unchecked Sendable {
     private var threads: [Thread] = []
     private var routes: RouteManager?
     private var vici: VICIServer?
+    private var metrics: MetricsServer?
     private var currentTunMTU = 0
     var ike: IKEController?
     let startedAt = Date()
@@ -182,6 +185,11 @@ public final class Daemon: @unchecked Sendable {
             log.info("IKE on UDP \(options.ikePort)/\(options.udpPort): \(ikeConfiguration.connections.count) connections, \(ikeConfiguration.sharedKeys.count) shared keys")
         }
         try startControlSocket()
+        if let address = options.metricsAddress {
+            let server = try MetricsServer(address: address, log: log) { [weak self] in self?.metricsText() ?? "" }
+            metrics = server
+            log.notice("metrics on http://\(address)/metrics (port \(server.port))")
+        }
         log.notice("ternd ready: \(snapshot.associations.count) SAs, \(snapshot.policies.count) policies, control socket \(options.viciPath)")
     }
 
@@ -343,6 +351,7 @@ public final class Daemon: @unchecked Sendable {
         outbound?.stop(); inbound?.stop()
         while threads.contains(where: { !$0.isFinished }) { usleep(10_000) }
         vici?.stop()
+        metrics?.stop()
         routes?.removeAll()
         log.notice("ternd stopped")
     }

@@ -55,6 +55,8 @@ final class IKEController: @unchecked Sendable {
     private var deadlineCheckSpacing = deadlineGranularity
     private var timerDue = Double.infinity
     private var waiters: [UUID: (IKEEvent) -> Bool] = [:]
+    /// Lifecycle events counted by connection, for the metrics endpoint; touched on `queue` only.
+    private var counts = IKEEventCounts()
     /// Sends (true) or drops the packets a trap policy held for a reqid; set by the daemon.
     var releaseHeld: (@Sendable (_ reqid: UInt32, _ send: Bool) -> Void)?
     let ikePort: UInt16
@@ -222,6 +224,7 @@ final class IKEController: @unchecked Sendable {
     func listSAs() -> [IKESAInfo] { queue.sync { endpoint.listSAs(now: now) } }
     var stats: IKEEndpointStats { queue.sync { endpoint.stats } }
     var saCounts: (total: Int, connecting: Int) { queue.sync { endpoint.saCounts } }
+    var eventCounts: IKEEventCounts { queue.sync { counts } }
 
     // MARK: - Output
 
@@ -351,6 +354,7 @@ final class IKEController: @unchecked Sendable {
     }
 
     private func report(_ e: IKEEvent) {
+        counts.record(e)
         switch e {
         case .log(let level, let text):
             switch level {
@@ -410,5 +414,26 @@ final class IKEController: @unchecked Sendable {
             return withUnsafeBytes(of: storage) { p in IPAddress(bytes: Array(p[4..<8])) }
         }
         return withUnsafeBytes(of: storage) { p in IPAddress(bytes: Array(p[8..<24])) }
+    }
+}
+
+/// How often IKE and CHILD SAs came up, rekeyed, failed or lost their peer, per connection.
+struct IKEEventCounts {
+    var ikeEstablished: [String: UInt64] = [:]
+    var ikeFailures: [String: UInt64] = [:]
+    var ikeRekeys: [String: UInt64] = [:]
+    var childRekeys: [String: UInt64] = [:]
+    var dpdFailures: [String: UInt64] = [:]
+
+    mutating func record(_ e: IKEEvent) {
+        switch e {
+        case .ikeEstablished(let sa): ikeEstablished[sa.connection, default: 0] += 1
+        case .ikeFailed(let connection, _): ikeFailures[connection, default: 0] += 1
+        case .ikeRekeyed(let old, _): ikeRekeys[old.connection, default: 0] += 1
+        case .childRekeyed(let sa, _, _): childRekeys[sa.connection, default: 0] += 1
+        // The engine's wording for liveness-check and retransmission give-ups (IKESession.peerDead).
+        case .ikeDeleted(let sa, let reason) where reason.hasPrefix("peer dead"): dpdFailures[sa.connection, default: 0] += 1
+        default: break
+        }
     }
 }

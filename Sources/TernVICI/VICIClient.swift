@@ -70,8 +70,10 @@ public final class VICIClient {
 
     /// Registers for `events` and hands each event to `onEvent` until it returns false; then
     /// unregisters. Throws `.unknownEvent` if the server does not offer one of them, and
-    /// `.closed` if the server goes away.
-    public func listen(events: [String], onEvent: (String, VICIMessage) -> Bool) throws(VICIError) {
+    /// `.closed` if the server goes away. `onRegistered` runs once every registration is
+    /// confirmed (from then on no event is missed).
+    public func listen(events: [String], onRegistered: (() -> Void)? = nil,
+                       onEvent: (String, VICIMessage) -> Bool) throws(VICIError) {
         var registered: [String] = []
         do throws(VICIError) {
             for event in events {
@@ -82,6 +84,7 @@ public final class VICIClient {
             for event in registered { try? unregister(event) }
             throw error
         }
+        onRegistered?()
         loop: while true {
             switch try receive() {
             case .event(let name, let message):

@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import TernDaemon
 import TernVICI
 
 /// swanctl-style IKE commands: initiate, terminate, rekey, list-sas.
@@ -21,17 +22,21 @@ extension Tern {
         func validate() throws {
             if child == nil && ike == nil { throw ValidationError("give --child NAME or --ike NAME") }
         }
+        @Option(help: "Log level of the negotiation log streamed while waiting (-1 to 4; -1 prints nothing).") var loglevel = 1
         func run() throws {
             var m = VICIMessage()
             if let child { m["child"] = .string(child) }
             if let ike { m["ike"] = .string(ike) }
             m["timeout"] = .string("\(timeout * 1000)")
+            m["loglevel"] = .string("\(loglevel)")
             let client = try control.connect()
             defer { client.close() }
-            let r: VICIMessage
-            do { r = try client.call("initiate", m) } catch {
-                FileHandle.standardError.write(Data("tern: initiate failed: \(error)\n".utf8))
-                throw ExitCode(Exit.unavailable)
+            // The daemon streams its log for this negotiation as control-log events (swanctl shows them the same way).
+            let r = try control.streamed(client, "initiate", event: "control-log", m) { event in
+                if loglevel >= 0 {
+                    print("[\(event.string("group") ?? "")] \(event.string("msg") ?? "")")
+                    fflush(nil)   // each line as it comes, also into a pipe
+                }
             }
             try Tern.requireSuccess(r, "initiate")
             print("initiate completed successfully")
@@ -120,10 +125,15 @@ extension Tern {
                 print(String(decoding: data, as: UTF8.self))
                 return
             }
+            // ternd's data plane also counts replay drops and integrity failures per SA; charon has no tern-state.
+            var dataPlane: [UInt32: StateReport.SA] = [:]
+            if let state = try? client.call("tern-state") {
+                for sa in StateReport(message: state).sas { dataPlane[sa.spi] = sa }
+            }
             for m in sas {
                 for e in m.entries {
                     guard case .section(let s) = e.element else { continue }
-                    print(IKEListing.text(name: e.key, s), terminator: "")
+                    print(IKEListing.text(name: e.key, s, dataPlane: dataPlane), terminator: "")
                 }
             }
         }
@@ -146,7 +156,7 @@ enum VICIJSON {
 
 /// swanctl --list-sas's layout: an established tunnel at a glance.
 enum IKEListing {
-    static func text(name: String, _ s: VICIMessage) -> String {
+    static func text(name: String, _ s: VICIMessage, dataPlane: [UInt32: StateReport.SA] = [:]) -> String {
         func v(_ k: String) -> String { s.string(k) ?? "" }
         var out = "\(name): #\(v("uniqueid")), \(v("state")), IKEv2, \(v("initiator-spi"))_i\(v("initiator") == "yes" ? "*" : "") \(v("responder-spi"))_r\(v("initiator") == "yes" ? "" : "*")\n"
         let nat = s.string("nat-local") == "yes" ? " (NAT: local)" : (s.string("nat-remote") == "yes" ? " (NAT: remote)" : "")
@@ -170,7 +180,11 @@ enum IKEListing {
                 out += "    \(cv("encr-alg"))\(keysize)\(integ)\(cs.string("dh-group").map { "/\($0)" } ?? "")\n"
                 out += "    installed \(cv("install-time"))s ago" + (cs.string("rekey-time").map { ", rekeying in \($0)s" } ?? "")
                     + (cs.string("life-time").map { ", expires in \($0)s" } ?? "") + "\n"
-                out += "    in  \(cv("spi-in")), \(cv("bytes-in")) bytes, \(cv("packets-in")) packets\n"
+                var inbound = "    in  \(cv("spi-in")), \(cv("bytes-in")) bytes, \(cv("packets-in")) packets"
+                if let spi = UInt32(cv("spi-in"), radix: 16), let d = dataPlane[spi] {
+                    inbound += ", \(d.replayDrops) replayed, \(d.integrityFailures) failed integrity"
+                }
+                out += inbound + "\n"
                 out += "    out \(cv("spi-out")), \(cv("bytes-out")) bytes, \(cv("packets-out")) packets\n"
                 out += "    local  \((cs.list("local-ts") ?? []).joined(separator: " "))\n"
                 out += "    remote \((cs.list("remote-ts") ?? []).joined(separator: " "))\n"

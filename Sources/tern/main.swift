@@ -3,21 +3,24 @@ import Foundation
 import TernDaemon
 import TernVICI
 
-/// Exit codes: 64 usage (ArgumentParser), 69 cannot reach ternd, 70 ternd refused the request.
+/// Exit codes (sysexits.h): 64 usage (ArgumentParser, unreadable swanctl.conf), 69 cannot reach
+/// the daemon, 70 the daemon refused the request or the negotiation failed.
 enum Exit {
+    static let usage: Int32 = 64
     static let unavailable: Int32 = 69
     static let refused: Int32 = 70
 }
 
 struct ControlOptions: ParsableArguments {
-    @Option(help: "ternd's control socket.")
+    @Option(help: "The daemon's VICI socket: a path, or swanctl's unix://PATH (charon's is unix:///var/run/charon.vici).")
     var vici = "/run/tern/ternd.vici"
 
     func connect() throws -> VICIClient {
+        let path = vici.hasPrefix("unix://") ? String(vici.dropFirst("unix://".count)) : vici
         do {
-            return try VICIClient(path: vici)
+            return try VICIClient(path: path)
         } catch {
-            FileHandle.standardError.write(Data("tern: cannot reach ternd at \(vici): \(error) (is ternd running? pass --vici PATH)\n".utf8))
+            FileHandle.standardError.write(Data("tern: cannot reach the daemon at \(vici): \(error) (is ternd running? pass --vici PATH)\n".utf8))
             throw ExitCode(Exit.unavailable)
         }
     }
@@ -40,16 +43,26 @@ struct Tern: ParsableCommand {
         abstract: "Control and inspect ternd.",
         discussion: """
         Examples:
-          tern state                     SAD and SPD with counters, like setkey -D / -DP
-          tern state --json              the same as JSON
-          tern --vici /tmp/a.vici state  talk to a ternd with another control socket
-          tern reload                    re-read ternd's setkey files and swanctl.conf
-          tern initiate --child net      bring a tunnel up (waits until established)
-          tern list-sas                  IKE and CHILD SAs with counters (--json for scripts)
-          tern rekey --child net         rekey now; tern terminate --ike site-b to close
-          tern pki --gen --type ed25519  keys, requests, certificates, CRLs (strongSwan pki's options)
+          tern state [--json]            SAD and SPD with counters (setkey -D/-DP)
+          tern --vici /tmp/a.vici state  use another control socket
+          tern reload                    re-read setkey files and swanctl.conf
+          tern load-all --file F         load swanctl.conf: creds, pools, conns
+          tern initiate --child net      bring a tunnel up, streaming the log
+          tern list-sas [--json]         IKE and CHILD SAs with counters
+          tern rekey --child net         rekey now
+          tern terminate --ike site-b    close an IKE SA and its children
+          tern list-conns | list-pols | list-certs | list-pools
+          tern stats; tern counters --all; tern log --timeout 60
+          tern --vici unix:///var/run/charon.vici list-sas   (strongSwan's charon)
+          tern pki --gen --type ed25519  keys, requests, certificates, CRLs
+
+        Exit codes: 0 success; 64 usage error or unreadable swanctl.conf;
+        69 cannot reach the daemon (no socket, refused, connection broken);
+        70 the daemon refused the request or the negotiation failed.
         """,
-        subcommands: [State.self, Reload.self, Version.self, Initiate.self, Terminate.self, Rekey.self, ListSAs.self, PKI.self])
+        subcommands: [State.self, Reload.self, Version.self, LoadAll.self, LoadConns.self, LoadCreds.self, LoadPools.self,
+                      Initiate.self, Terminate.self, Rekey.self, ListSAs.self, ListConns.self, ListPols.self, ListCerts.self,
+                      ListPools.self, Stats.self, Counters.self, Log.self, PKI.self])
 
     struct State: ParsableCommand {
         static let configuration = CommandConfiguration(abstract: "Show the data plane: SAs, policies, counters, drops.")
@@ -91,7 +104,8 @@ struct Tern: ParsableCommand {
 // `tern --vici PATH state` (the option before the subcommand) is how people type it: move it behind.
 var args = Array(CommandLine.arguments.dropFirst())
 if let i = args.firstIndex(where: { $0 == "--vici" || $0.hasPrefix("--vici=") }), i == 0,
-   let sub = args.firstIndex(where: { ["state", "reload", "version", "initiate", "terminate", "rekey", "list-sas", "pki"].contains($0) }), sub > i {
+   let sub = args.firstIndex(where: { ["state", "reload", "version", "load-all", "load-conns", "load-creds", "load-pools", "initiate", "terminate", "rekey",
+                                                 "list-sas", "list-conns", "list-pols", "list-certs", "list-pools", "stats", "counters", "log", "pki"].contains($0) }), sub > i {
     let count = args[i].contains("=") ? 1 : 2
     let moved = Array(args[i..<i + count])
     args.removeSubrange(i..<i + count)

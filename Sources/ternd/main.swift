@@ -14,6 +14,7 @@ struct Ternd: ParsableCommand {
           ternd --setkey /etc/tern/ipsec.setkey --vici /run/tern/ternd.vici
           ternd --setkey keys.conf --setkey policies.conf --tun-mtu 1400 --log-level debug
           ternd --conf /etc/swanctl/swanctl.conf     IKEv2 gateway from a swanctl.conf
+          ternd --conf swanctl.conf --metrics 127.0.0.1:9100 --log-format json
 
         SIGHUP reloads swanctl.conf and the setkey files (SAs that did not change keep their counters and
         sequence numbers); SIGTERM and SIGINT remove routes and the TUN and exit.
@@ -89,7 +90,18 @@ struct Ternd: ParsableCommand {
                                discussion: "Subsystems: ike (IKE engine), cfg (configuration), net (TUN, sockets, routes), vici (control socket), dmn (the rest)."))
     var logLevels: String?
 
+    @Option(help: "Log format: text (human) or json (one JSON object per line: time, level, subsystem, message, metadata).")
+    var logFormat = "text"
+
+    @Option(help: ArgumentHelp("Serve Prometheus metrics on http://ADDRESS:PORT/metrics (off by default).",
+                               discussion: "For example 127.0.0.1:9100 or [::]:9100; the counters are readable by anyone who can reach the port."))
+    var metrics: String?
+
     func validate() throws {
+        guard ["text", "json"].contains(logFormat) else { throw ValidationError("--log-format is text or json") }
+        if let metrics, MetricsServer.split(metrics) == nil {
+            throw ValidationError("--metrics takes ADDRESS:PORT, e.g. 127.0.0.1:9100 or [::]:9100")
+        }
         guard Logger.Level(rawValue: logLevel) != nil else {
             throw ValidationError("unknown log level '\(logLevel)'; use trace, debug, info, notice, warning, error or critical")
         }
@@ -130,7 +142,13 @@ struct Ternd: ParsableCommand {
     func run() throws {
         let level = Logger.Level(rawValue: logLevel)!
         let levels = (try? subsystemLevels()) ?? [:]
+        let json = logFormat == "json"
         LoggingSystem.bootstrap { label in
+            if json {
+                var h = JSONLogHandler(label: label)
+                h.logLevel = levels[label] ?? level
+                return h
+            }
             var h = StreamLogHandler.standardError(label: label)
             h.logLevel = levels[label] ?? level
             return h
@@ -156,6 +174,7 @@ struct Ternd: ParsableCommand {
         o.fwmark = parseMark()!
         o.udpPort = udpPort
         o.installRoutes = !noRoutes
+        o.metricsAddress = metrics
         let daemon = Daemon(options: o, logger: log)
         do {
             try daemon.start()

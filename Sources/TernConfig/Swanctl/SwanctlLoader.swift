@@ -65,6 +65,30 @@ public enum SwanctlLoader {
         return try configuration(from: root)
     }
 
+    /// The syntax tree of a swanctl.conf with its includes resolved, without the ownership and
+    /// permission checks `load(path:)` makes for ternd: what `tern load-all` reads and sends to
+    /// a daemon over VICI, as swanctl does (the daemon then judges the content).
+    public static func tree(path: String) throws(ConfigError) -> SwanctlSection {
+        var count = 1
+        let (bytes, _, _) = try ConfigFileReader.read(path, kind: "swanctl.conf")
+        let resolver: SwanctlParser.IncludeResolver = { pattern, at throws(ConfigError) in
+            var out: [(text: String, file: String)] = []
+            for file in try expand(pattern, relativeTo: at) {
+                count += 1
+                guard count <= maximumFiles else {
+                    throw ConfigError(location: at, message: "more than \(maximumFiles) files included", hint: "narrow the include pattern")
+                }
+                let read: ([UInt8], UInt32, UInt32)
+                do throws(ConfigError) { read = try ConfigFileReader.read(file, kind: "swanctl.conf") } catch {
+                    throw ConfigError(location: at, message: error.message, hint: error.hint)
+                }
+                out.append((String(decoding: read.0, as: UTF8.self), file))
+            }
+            return out
+        }
+        return try SwanctlParser.parse(text: String(decoding: bytes, as: UTF8.self), file: path, include: resolver)
+    }
+
     /// The files an include pattern names: relative patterns are taken from the including
     /// file's directory; glob patterns may match nothing; a plain name must exist.
     static func expand(_ pattern: String, relativeTo at: SourceLocation) throws(ConfigError) -> [String] {

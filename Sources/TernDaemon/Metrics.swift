@@ -1,0 +1,111 @@
+import Foundation
+import TernDataPlane
+import TernIKE
+
+/// Daemon counters in Prometheus' text exposition format (version 0.0.4), for `--metrics`.
+///
+/// Everything is read from what the daemon already keeps: the data plane's per-SA and drop
+/// counters (`state()`), the IKE engine's SA list (connection and child names per SPI, IKE SA
+/// states) and the controller's event counts (rekeys, DPD failures).
+extension Daemon {
+    public func metricsText() -> String {
+        var out = PrometheusText()
+        let report = state()
+        let ikeSAs = ike?.listSAs() ?? []
+        var names: [UInt32: (connection: String, child: String)] = [:]
+        for sa in ikeSAs {
+            for c in sa.children {
+                names[c.inboundSPI] = (sa.connection, c.name)
+                names[c.outboundSPI] = (sa.connection, c.name)
+            }
+        }
+        func labels(_ sa: StateReport.SA) -> [(String, String)] {
+            var l = [("direction", sa.outbound ? "out" : "in"), ("spi", String(format: "%08x", sa.spi)),
+                     ("reqid", String(sa.reqid)), ("proto", sa.proto)]
+            if let n = names[sa.spi] { l += [("connection", n.connection), ("child", n.child)] }
+            return l
+        }
+        // Replay, integrity and policy checks happen on inbound SAs only: no samples for outbound ones.
+        let families: [(String, String, Bool, (StateReport.SA) -> UInt64)] = [
+            ("tern_sa_bytes_total", "Payload bytes protected (out) or accepted (in) by the SA.", false, { $0.bytes }),
+            ("tern_sa_packets_total", "Packets protected (out) or accepted (in) by the SA.", false, { $0.packets }),
+            ("tern_sa_replay_drops_total", "Inbound packets dropped as replayed or behind the window.", true, { $0.replayDrops }),
+            ("tern_sa_integrity_failures_total", "Inbound packets whose ICV did not verify.", true, { $0.integrityFailures }),
+            ("tern_sa_policy_mismatches_total", "Decrypted packets that did not match the SA's policy.", true, { $0.policyMismatches }),
+        ]
+        for (name, help, inboundOnly, value) in families {
+            out.family(name, type: "counter", help: help)
+            for sa in report.sas where !(inboundOnly && sa.outbound) { out.sample(name, labels(sa), value(sa)) }
+        }
+        out.family("tern_drops_total", type: "counter", help: "Packets the data plane dropped, by reason.")
+        for d in report.drops { out.sample("tern_drops_total", [("reason", d.name)], d.count) }
+        out.family("tern_udp_keepalives_total", type: "counter", help: "NAT-T keepalives received on the ESP-in-UDP port.")
+        out.sample("tern_udp_keepalives_total", [], report.udpKeepalives)
+
+        if let ike {
+            var states: [String: UInt64] = [:]
+            for sa in ikeSAs { states[sa.state, default: 0] += 1 }
+            out.family("tern_ike_sas", type: "gauge", help: "IKE SAs by state.")
+            for s in Set(states.keys).union(["CONNECTING", "ESTABLISHED"]).sorted() {
+                out.sample("tern_ike_sas", [("state", s)], states[s] ?? 0)
+            }
+            var children: [String: UInt64] = [:]
+            for sa in ikeSAs { for c in sa.children { children[c.state, default: 0] += 1 } }
+            out.family("tern_child_sas", type: "gauge", help: "CHILD SAs by state.")
+            for s in Set(children.keys).union(["INSTALLED"]).sorted() {
+                out.sample("tern_child_sas", [("state", s)], children[s] ?? 0)
+            }
+            let events = ike.eventCounts
+            let perConnection: [(String, String, [String: UInt64])] = [
+                ("tern_ike_rekeys_total", "IKE SA rekeys completed.", events.ikeRekeys),
+                ("tern_child_rekeys_total", "CHILD SA rekeys completed.", events.childRekeys),
+                ("tern_dpd_failures_total", "IKE SAs closed because the peer stopped answering (DPD or retransmits).", events.dpdFailures),
+                ("tern_ike_established_total", "IKE SAs established.", events.ikeEstablished),
+                ("tern_ike_failures_total", "IKE SA negotiations that failed.", events.ikeFailures),
+            ]
+            for (name, help, counts) in perConnection {
+                out.family(name, type: "counter", help: help)
+                for (connection, n) in counts.sorted(by: { $0.key < $1.key }) { out.sample(name, [("connection", connection)], n) }
+            }
+            let s = ike.stats
+            out.family("tern_ike_messages_total", type: "counter", help: "IKE messages received, and those refused, by outcome.")
+            for (outcome, n) in [("received", s.received), ("malformed", s.malformed), ("unknown_spi", s.unknownSPI),
+                                 ("cookie_sent", s.cookiesSent), ("half_open_limited", s.halfOpenLimited),
+                                 ("no_connection", s.noConnection)] {
+                out.sample("tern_ike_messages_total", [("outcome", outcome)], UInt64(max(0, n)))
+            }
+        }
+        return out.text
+    }
+}
+
+/// Builds the exposition text: `# HELP`/`# TYPE` once per family, label values escaped.
+struct PrometheusText {
+    private(set) var text = ""
+
+    mutating func family(_ name: String, type: String, help: String) {
+        text += "# HELP \(name) \(help)\n# TYPE \(name) \(type)\n"
+    }
+
+    mutating func sample(_ name: String, _ labels: [(String, String)], _ value: UInt64) {
+        text += name
+        if !labels.isEmpty {
+            text += "{" + labels.map { "\($0.0)=\"\(Self.escape($0.1))\"" }.joined(separator: ",") + "}"
+        }
+        text += " \(value)\n"
+    }
+
+    /// Backslash, double quote and newline are the characters the format escapes.
+    static func escape(_ s: String) -> String {
+        var out = ""
+        for ch in s {
+            switch ch {
+            case "\\": out += "\\\\"
+            case "\"": out += "\\\""
+            case "\n": out += "\\n"
+            default: out.append(ch)
+            }
+        }
+        return out
+    }
+}
