@@ -50,7 +50,7 @@ let package = Package(
         ]),
         .target(name: "TernPlatform", dependencies: ["CTernLinux", "TernWire"]),
         .target(name: "TernDaemon", dependencies: [
-            "TernWire", "TernCrypto", "TernDataPlane", "TernConfig", "TernVICI", "TernPlatform", "TernIKE", "CTernLinux",
+            "TernWire", "TernCrypto", "TernDataPlane", "TernConfig", "TernVICI", "TernPlatform", "TernIKE", "TernPKI", "CTernLinux",
             .product(name: "Logging", package: "swift-log"), .product(name: "Atomics", package: "swift-atomics"),
         ]),
         .target(name: "TernTestSupport", dependencies: ["TernWire", "TernCrypto", "TernDataPlane"]),

@@ -63,6 +63,9 @@ public final class Daemon: @unchecked Sendable {
     private var vici: VICIServer?
     private var currentTunMTU = 0
     var ike: IKEController?
+    /// Connections, shared keys and pools loaded over VICI, merged with the file's.
+    let viciConfig = VICIConfigStore()
+    let credentials = VICICredentialStore()
     let startedAt = Date()
     /// What setkey configured, and what IKE installed; the data plane gets both.
     private var setkeyDatabase = SecurityDatabaseConfig()
@@ -95,10 +98,10 @@ public final class Daemon: @unchecked Sendable {
     func loadIKEConfiguration() throws -> EngineConfiguration {
         var base = EngineConfiguration()
         base.retransmission = options.retransmission
-        guard let path = options.swanctlFile else { return base }
+        guard let path = options.swanctlFile else { return viciConfig.replacingFile(base) }
         let parsed = try SwanctlLoader.load(path: path)
         for w in parsed.warnings { cfgLog.warning("\(w)") }
-        return try SwanctlMapping.engineConfiguration(parsed, base: base)
+        return viciConfig.replacingFile(try SwanctlMapping.engineConfiguration(parsed, base: base))
     }
 
     public func start() throws {
@@ -316,7 +319,13 @@ public final class Daemon: @unchecked Sendable {
             }
             return m
         }
-        if let ike { registerIKECommands(server, ike) }
+        registerCredentialCommands(server)
+        if let ike {
+            registerIKECommands(server, ike)
+            registerConfigCommands(server, ike)
+            registerQueryCommands(server, ike)
+            registerEvents(server, ike)
+        }
         do { try server.start() } catch { throw DaemonError("control socket \(options.viciPath): \(error)") }
         vici = server
     }

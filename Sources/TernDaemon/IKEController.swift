@@ -40,6 +40,10 @@ final class IKEController: @unchecked Sendable {
     /// Sends (true) or drops the packets a trap policy held for a reqid; set by the daemon.
     var releaseHeld: (@Sendable (_ reqid: UInt32, _ send: Bool) -> Void)?
     let ikePort: UInt16
+    /// Every engine event, on the IKE queue (the daemon publishes VICI events from it).
+    var onEvent: ((IKEEvent) -> Void)?
+    /// strongSwan counters-plugin counters; touched only on the IKE queue.
+    var counters = IKECounters()
 
     init(configuration: EngineConfiguration, sockets: DataPlaneSockets, ikePort: UInt16, mark: UInt32,
          keyLogPath: String?, log: Logger, publish: @escaping @Sendable ([SAConfig], [PolicyConfig]) -> Void) throws {
@@ -163,6 +167,7 @@ final class IKEController: @unchecked Sendable {
     func receive(_ bytes: [UInt8], from: SocketAddress, to: SocketAddress) {
         queue.async {
             guard self.running else { return }
+            self.counters.count(message: bytes, outbound: false)
             self.apply(self.endpoint.handle(datagram: bytes, from: from, to: to, now: self.now))
         }
     }
@@ -256,6 +261,7 @@ final class IKEController: @unchecked Sendable {
             return
         }
         let payload = encapsulated && !raw ? IKEMessage.nonESPMarker + bytes : bytes
+        if !raw { counters.count(message: bytes, outbound: true) }
         payload.withUnsafeBufferPointer { buf in
             var tx = tern_tx()
             tx.buf = buf.baseAddress
@@ -287,6 +293,8 @@ final class IKEController: @unchecked Sendable {
         default: log.notice("\(e.description)")
         }
         for (id, w) in waiters where w(e) { waiters[id] = nil }
+        counters.count(event: e)
+        onEvent?(e)
     }
 
     private func writeKeyLog(_ k: IKEKeyLogEntry) {

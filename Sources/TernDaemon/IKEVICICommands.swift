@@ -163,36 +163,40 @@ extension Daemon {
         if let r = sa.reauthIn { put("reauth-time", "\(Int(r))") }
         var children = VICIMessage()
         for c in sa.children {
-            var s = VICIMessage()
-            func cput(_ k: String, _ v: String) { s.entries.append(.init(key: k, element: .str(v))) }
-            cput("name", c.name)
-            cput("uniqueid", "\(c.uniqueID)")
-            cput("reqid", "\(c.reqid)")
-            cput("state", c.state)
-            cput("mode", c.mode)
-            cput("protocol", c.protocolName)
-            if c.encapsulated { cput("encap", "yes") }
-            cput("spi-in", c.inboundSPIHex)
-            cput("spi-out", c.outboundSPIHex)
-            cput("encr-alg", c.encryption)
-            if let k = c.encryptionKeySize { cput("encr-keysize", "\(k)") }
-            if let i = c.integrity { cput("integ-alg", i) }
-            if let d = c.keyExchange { cput("dh-group", d) }
-            if c.esn { cput("esn", "1") }
-            let inC = counters[c.inboundSPI], outC = counters[c.outboundSPI]
-            cput("bytes-in", "\(inC?.bytes ?? 0)")
-            cput("packets-in", "\(inC?.packets ?? 0)")
-            cput("bytes-out", "\(outC?.bytes ?? 0)")
-            cput("packets-out", "\(outC?.packets ?? 0)")
-            if let r = c.rekeyIn { cput("rekey-time", "\(Int(r))") }
-            if let l = c.lifeIn { cput("life-time", "\(Int(l))") }
-            if let a = c.installedAgo { cput("install-time", "\(Int(a))") }
-            s.entries.append(.init(key: "local-ts", element: .list(c.localTS.map { Array($0.utf8) })))
-            s.entries.append(.init(key: "remote-ts", element: .list(c.remoteTS.map { Array($0.utf8) })))
-            children.entries.append(.init(key: "\(c.name)-\(c.uniqueID)", element: .section(s)))
+            children.entries.append(.init(key: "\(c.name)-\(c.uniqueID)", element: .section(childSection(c, counters: counters))))
         }
         m.entries.append(.init(key: "child-sas", element: .section(children)))
         return m
     }
-}
 
+    /// One CHILD SA of list-sas (also child-updown's and child-rekey's old/new).
+    static func childSection(_ c: ChildSAInfo, counters: [UInt32: (bytes: UInt64, packets: UInt64, lastUsed: UInt64)]) -> VICIMessage {
+        var s = VICIMessage()
+        func cput(_ k: String, _ v: String) { s.entries.append(.init(key: k, element: .str(v))) }
+        cput("name", c.name)
+        cput("uniqueid", "\(c.uniqueID)")
+        cput("reqid", "\(c.reqid)")
+        cput("state", c.state)
+        cput("mode", c.mode)
+        cput("protocol", c.protocolName)
+        if c.encapsulated { cput("encap", "yes") }
+        cput("spi-in", c.inboundSPIHex)
+        cput("spi-out", c.outboundSPIHex)
+        cput("encr-alg", c.encryption)
+        if let k = c.encryptionKeySize { cput("encr-keysize", "\(k)") }
+        if let i = c.integrity { cput("integ-alg", i) }
+        if let d = c.keyExchange { cput("dh-group", d) }
+        if c.esn { cput("esn", "1") }
+        let inC = counters[c.inboundSPI], outC = counters[c.outboundSPI]
+        cput("bytes-in", "\(inC?.bytes ?? 0)")
+        cput("packets-in", "\(inC?.packets ?? 0)")
+        cput("bytes-out", "\(outC?.bytes ?? 0)")
+        cput("packets-out", "\(outC?.packets ?? 0)")
+        if let r = c.rekeyIn { cput("rekey-time", "\(Int(r))") }
+        if let l = c.lifeIn { cput("life-time", "\(Int(l))") }
+        if let a = c.installedAgo { cput("install-time", "\(Int(a))") }
+        s.entries.append(.init(key: "local-ts", element: .list(c.localTS.map { Array($0.utf8) })))
+        s.entries.append(.init(key: "remote-ts", element: .list(c.remoteTS.map { Array($0.utf8) })))
+        return s
+    }
+}

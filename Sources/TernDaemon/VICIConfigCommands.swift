@@ -1,0 +1,199 @@
+import Foundation
+import TernConfig
+import TernIKE
+import TernVICI
+
+/// strongSwan's configuration commands (vici_config.c, vici_cred.c's shared keys,
+/// vici_attribute.c's pools): load-conn, unload-conn, get-conns, list-conns, load-shared,
+/// unload-shared, get-shared, load-pool, unload-pool, get-pools, reload-settings.
+extension Daemon {
+    func registerConfigCommands(_ server: VICIServer, _ ike: IKEController) {
+        server.register(event: "list-conn")
+
+        server.register(command: "load-conn") { [weak self] req, _ in
+            guard let self else { return Self.failure("daemon stopping") }
+            // One connection per message: a section named after it (swanctl's load_conns.c).
+            guard req.entries.count == 1, let entry = req.entries.first, case .section(let body) = entry.element else {
+                return Self.failure("load-conn expects exactly one section named after the connection")
+            }
+            let name = entry.key
+            do throws(ConfigError) {
+                let tree = try VICITree.section(named: name, from: body, origin: "vici:load-conn:\(name)")
+                let (config, warnings) = try SwanctlLoader.connection(name: name, section: tree)
+                for w in warnings { self.cfgLog.warning("\(w)") }
+                let policy = try SwanctlMapping.connection(config)
+                self.viciConfig.withLock {
+                    self.viciConfig.putConnection(.init(config: config, policy: policy))
+                    ike.update(configuration: self.viciConfig.mergedUnlocked)
+                }
+                self.cfgLog.info("vici: loaded connection '\(name)'")
+                return Self.success()
+            } catch {
+                return Self.failure("loading connection '\(name)' failed: \(error)")
+            }
+        }
+
+        server.register(command: "unload-conn") { [weak self] req, _ in
+            guard let self else { return Self.failure("daemon stopping") }
+            guard let name = req.string("name") else { return Self.failure("missing connection name to unload") }
+            let removed = self.viciConfig.withLock { () -> Bool in
+                guard self.viciConfig.removeConnection(name) else { return false }
+                ike.update(configuration: self.viciConfig.mergedUnlocked)
+                return true
+            }
+            guard removed else { return Self.failure("configuration name not found") }
+            // charon also closes the connection's SAs and traps.
+            try? ike.command { e, now throws(IKECommandError) in
+                var acts: [IKEAction] = []
+                for t in e.installedTraps where t.connection == name {
+                    if let a = try? e.uninstallTrap(child: t.child, connection: name) { acts += a }
+                }
+                for sa in e.listSAs(now: now) where sa.connection == name {
+                    if let a = try? e.terminate(ike: nil, uniqueID: sa.uniqueID, now: now) { acts += a }
+                }
+                return (acts, ())
+            }
+            return Self.success()
+        }
+
+        server.register(command: "get-conns") { [weak self] _, _ in
+            var m = VICIMessage()
+            m.set("conns", list: self?.viciConfig.withLock { self?.viciConfig.connectionNames } ?? [])
+            return m
+        }
+
+        server.register(command: "list-conns") { req, stream in
+            let filter = req.string("ike")
+            let connections = ike.queue.sync { ike.endpoint.configuration.connections }
+            for c in connections where filter == nil || c.name == filter {
+                var m = VICIMessage()
+                m.set(c.name, section: Self.connectionSection(c))
+                stream.send(event: "list-conn", m)
+            }
+            return VICIMessage()
+        }
+
+        server.register(command: "load-shared") { [weak self] req, _ in
+            guard let self else { return Self.failure("daemon stopping") }
+            guard let type = req.string("type") else { return Self.failure("shared key type missing") }
+            guard let data = req.bytes("data"), !data.isEmpty else { return Self.failure("shared key data missing") }
+            let ownerNames: [String]
+            if req["owners"] == nil { ownerNames = [] } else {
+                guard let list = req.list("owners") else { return Self.failure("owners must be a list of identities") }
+                ownerNames = list
+            }
+            switch type.uppercased() {
+            case "IKE":
+                var owners: [Identity] = []
+                for o in ownerNames {
+                    do { owners.append(try Identity(parsing: o)) } catch { return Self.failure("owner '\(o)': \(error)") }
+                }
+                let id = self.viciConfig.withLock { () -> String in
+                    let id = self.viciConfig.putShared(id: req.string("id"), type: "IKE", owners: ownerNames,
+                                                       key: SharedKey(owners: owners, secret: data))
+                    ike.update(configuration: self.viciConfig.mergedUnlocked)
+                    return id
+                }
+                self.cfgLog.info("vici: loaded IKE shared key '\(id)' for \(ownerNames.isEmpty ? "%any" : ownerNames.joined(separator: ", "))")
+                return Self.success()
+            case "EAP", "XAUTH", "NTLM", "PPK":
+                return Self.failure("shared key type \(type) is not supported by ternd (only IKE)")
+            default:
+                return Self.failure("invalid shared key type '\(type)'")
+            }
+        }
+
+        server.register(command: "unload-shared") { [weak self] req, _ in
+            guard let self else { return Self.failure("daemon stopping") }
+            guard let id = req.string("id") else { return Self.failure("unique identifier (id) required") }
+            let removed = self.viciConfig.withLock { () -> Bool in
+                guard self.viciConfig.removeShared(id) else { return false }
+                ike.update(configuration: self.viciConfig.mergedUnlocked)
+                return true
+            }
+            return removed ? Self.success() : Self.failure("shared key '\(id)' not found")
+        }
+
+        server.register(command: "get-shared") { [weak self] _, _ in
+            var m = VICIMessage()
+            m.set("keys", list: self?.viciConfig.sharedIDs ?? [])
+            return m
+        }
+
+        server.register(command: "load-pool") { [weak self] req, _ in
+            guard let self else { return Self.failure("daemon stopping") }
+            guard req.entries.count == 1, let e = req.entries.first, case .section(let body) = e.element else {
+                return Self.failure("load-pool expects exactly one section named after the pool")
+            }
+            guard body.string("addrs") != nil else { return Self.failure("missing addrs for pool '\(e.key)'") }
+            self.viciConfig.putPool(e.key, body)
+            return Self.success()
+        }
+
+        server.register(command: "unload-pool") { [weak self] req, _ in
+            guard let name = req.string("name") else { return Self.failure("missing pool name") }
+            return self?.viciConfig.removePool(name) == true ? Self.success() : Self.failure("pool '\(name)' not found")
+        }
+
+        server.register(command: "get-pools") { [weak self] req, _ in
+            var m = VICIMessage()
+            let filter = req.string("name")
+            for (name, body) in self?.viciConfig.allPools ?? [] where filter == nil || filter == name {
+                var p = VICIMessage()
+                p.set("base", body.string("addrs") ?? "")
+                p.set("size", "0")
+                p.set("online", "0")
+                p.set("offline", "0")
+                m.set(name, section: p)
+            }
+            return m
+        }
+
+        server.register(command: "reload-settings") { [weak self] _, _ in
+            do { try self?.reload(); return Self.success() } catch { return Self.failure("\(error)") }
+        }
+    }
+
+    /// One `list-conn` entry, as vici_query.c's list_conns builds it.
+    static func connectionSection(_ c: ConnectionPolicy) -> VICIMessage {
+        var m = VICIMessage()
+        m.set("local_addrs", list: c.localAddresses.isEmpty ? ["%any"] : c.localAddresses.map(\.description))
+        m.set("remote_addrs", list: c.remoteAddresses.isEmpty ? ["%any"] : c.remoteAddresses.map(\.description))
+        m.set("version", "IKEv2")
+        m.set("reauth_time", c.reauthTime)
+        m.set("rekey_time", c.rekeyTime)
+        m.set("unique", "UNIQUE_" + c.unique.rawValue.uppercased())
+        m.set("dpd_delay", c.dpdDelay)
+        m.set("dpd_timeout", c.dpdTimeout)
+        for (key, auth, id) in [("local-1", c.localAuth, c.localIdentity), ("remote-1", c.remoteAuth, c.remoteIdentity)] {
+            var a = VICIMessage()
+            a.set("class", auth == .psk ? "pre-shared key" : "public key")
+            a.set("id", id.map { "\($0)" } ?? "%any")
+            a.set("groups", list: [])
+            a.set("cert_policy", list: [])
+            a.set("certs", list: [])
+            a.set("cacerts", list: [])
+            m.set(key, section: a)
+        }
+        var children = VICIMessage()
+        for ch in c.children {
+            var s = VICIMessage()
+            s.set("mode", ch.mode == .tunnel ? "TUNNEL" : "TRANSPORT")
+            s.set("rekey_time", ch.rekeyTime)
+            s.set("rekey_bytes", ch.rekeyBytes)
+            s.set("rekey_packets", ch.rekeyPackets)
+            s.set("dpd_action", ch.dpdAction.rawValue)
+            s.set("close_action", ch.closeAction.rawValue)
+            s.set("local-ts", list: ch.localSelectors.map(\.description))
+            s.set("remote-ts", list: ch.remoteSelectors.map(\.description))
+            children.set(ch.name, section: s)
+        }
+        m.set("children", section: children)
+        return m
+    }
+}
+
+extension VICIConfigStore {
+    /// `merged` for callers already inside `withLock`.
+    var mergedUnlocked: EngineConfiguration { mergedWithoutLocking() }
+}

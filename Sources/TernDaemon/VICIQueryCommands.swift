@@ -1,0 +1,104 @@
+import Foundation
+import TernIKE
+import TernVICI
+
+/// strongSwan's remaining control and query commands: install, uninstall, list-policies,
+/// redirect, get-algorithms, get-counters, reset-counters (vici_control.c, vici_query.c,
+/// counters_query.c).
+extension Daemon {
+    func registerQueryCommands(_ server: VICIServer, _ ike: IKEController) {
+        server.register(event: "list-policy")
+
+        server.register(command: "install") { req, _ in
+            guard let child = req.string("child") else { return Self.failure("missing configuration name") }
+            let conn = req.string("ike")
+            do {
+                try ike.command { e, now throws(IKECommandError) in (try e.installTrap(child: child, connection: conn, now: now), ()) }
+                return Self.success()
+            } catch {
+                return Self.failure("\(error)")
+            }
+        }
+
+        server.register(command: "uninstall") { req, _ in
+            guard let child = req.string("child") else { return Self.failure("missing configuration name") }
+            let conn = req.string("ike")
+            do {
+                try ike.command { e, _ throws(IKECommandError) in (try e.uninstallTrap(child: child, connection: conn), ()) }
+                return Self.success()
+            } catch {
+                return Self.failure("\(error)")
+            }
+        }
+
+        server.register(command: "list-policies") { req, stream in
+            // Only trap policies exist here (no pass/drop shunts yet); like charon, nothing is
+            // listed unless traps are asked for.
+            guard req.string("trap") == "yes" else { return VICIMessage() }
+            let filter = req.string("child")
+            let (traps, connections) = ike.queue.sync { (ike.endpoint.installedTraps, ike.endpoint.configuration.connections) }
+            for t in traps where filter == nil || filter == t.child {
+                let child = connections.first { $0.name == t.connection }?.children.first { $0.name == t.child }
+                var s = VICIMessage()
+                s.set("child", t.child)
+                s.set("ike", t.connection)
+                s.set("mode", child?.mode == .transport ? "TRANSPORT" : "TUNNEL")
+                s.set("local-ts", list: child?.localSelectors.map(\.description) ?? [])
+                s.set("remote-ts", list: child?.remoteSelectors.map(\.description) ?? [])
+                var m = VICIMessage()
+                m.set("\(t.connection)/\(t.child)", section: s)
+                stream.send(event: "list-policy", m)
+            }
+            return VICIMessage()
+        }
+
+        server.register(command: "redirect") { _, _ in
+            Self.failure("redirect is not supported: ternd does not implement IKEv2 redirection (RFC 5685) yet")
+        }
+
+        server.register(command: "get-algorithms") { _, _ in
+            // strongSwan's transform names (the %N enum names), each with the implementing plugin.
+            let groups: [(String, [String])] = [
+                ("encryption", ["AES_CBC"]),
+                ("integrity", ["HMAC_SHA1_96", "HMAC_SHA2_256_128", "HMAC_SHA2_384_192", "HMAC_SHA2_512_256"]),
+                ("aead", ["AES_GCM_16", "CHACHA20_POLY1305"]),
+                ("hasher", ["HASH_SHA1", "HASH_SHA2_256", "HASH_SHA2_384", "HASH_SHA2_512"]),
+                ("prf", ["PRF_HMAC_SHA1", "PRF_HMAC_SHA2_256", "PRF_HMAC_SHA2_384", "PRF_HMAC_SHA2_512"]),
+                ("dh", ["MODP_2048", "MODP_3072", "MODP_4096", "ECP_256", "ECP_384", "CURVE_25519"]),
+                ("rng", ["RNG_STRONG", "RNG_TRUE"]),
+                ("nonce-gen", ["NONCE_GEN"]),
+            ]
+            var m = VICIMessage()
+            for (group, names) in groups {
+                var s = VICIMessage()
+                for n in names { s.set(n, "tern") }
+                m.set(group, section: s)
+            }
+            return m
+        }
+
+        server.register(command: "get-counters") { req, _ in
+            let snapshot = ike.queue.sync { ike.counters.snapshot(stats: ike.endpoint.stats) }
+            var global = VICIMessage()
+            for (k, v) in snapshot { global.set(k, v) }
+            var counters = VICIMessage()
+            if let name = req.string("name") {
+                // Counting per connection is not implemented; say so rather than report zeros.
+                return Self.failure("counters for connection '\(name)' are not kept by ternd (only global counters)")
+            }
+            // The global set, under the empty name as counters_query.c names it (`all` adds
+            // per-connection sets there; ternd keeps none).
+            counters.set("", section: global)
+            var m = VICIMessage()
+            m.set("counters", section: counters)
+            m.set("success", "yes")
+            return m
+        }
+
+        server.register(command: "reset-counters") { req, _ in
+            if let name = req.string("name") { return Self.failure("counters for connection '\(name)' are not kept by ternd (only global counters)") }
+            ike.queue.sync { ike.counters.reset(stats: ike.endpoint.stats) }
+            return Self.success()
+        }
+    }
+}
