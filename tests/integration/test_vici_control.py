@@ -1,0 +1,200 @@
+"""ternd's control socket as strongSwan's VICI: Debian's swanctl and the PyPI `vici` package drive a
+ternd started without any configuration file, as they would drive charon."""
+import re
+import socket
+import subprocess
+import threading
+
+import pytest
+
+import ike_setups as ike
+from netns import HarnessError, wait_for
+
+pytestmark = pytest.mark.needs_ternd
+
+
+def swanctl(t, *args, check=True, timeout=30) -> str:
+    argv = ["swanctl"] + list(args) + ["--uri", f"unix://{t.sock}"]
+    p = subprocess.run(argv, capture_output=True, timeout=timeout)
+    out = p.stdout.decode(errors="replace")
+    if check and p.returncode != 0:
+        raise HarnessError(f"exit {p.returncode}: {' '.join(argv)}\nstdout: {out}\nstderr: {p.stderr.decode(errors='replace')}\n"
+                           f"{t.describe()}")
+    return out
+
+
+def start_bare_ternd(harness, ns, label):
+    """ternd without --conf: everything arrives over VICI."""
+    t = harness.ternd(ns, [], extra=["--retransmit-timeout", "1", "--retransmit-tries", "3"], label=label)
+    t.wait_ready()
+    return t
+
+
+@pytest.fixture
+def vici_pair(harness, pair, tern_bins):
+    """B: ternd with its file configuration; A: ternd with none."""
+    _, cb = ike.pair_confs(pair)
+    tb = ike.start_ternd(harness, pair.b.ns, cb, label="ternd-b")
+    ta = start_bare_ternd(harness, pair.a.ns, "ternd-a")
+    return ta, tb
+
+
+def test_swanctl_drives_a_ternd_started_without_configuration(harness, pair, vici_pair):
+    ta, tb = vici_pair
+    ca, _ = ike.pair_confs(pair)
+    # swanctl reads x509/, private/ … next to the file it is given.
+    confdir = harness.artifacts / "swanctl-a"
+    for d in ("x509", "x509ca", "private"):
+        (confdir / d).mkdir(parents=True, exist_ok=True)
+    key = subprocess.run(["pki", "--gen", "--type", "ecdsa", "--size", "256"], capture_output=True, check=True).stdout
+    (confdir / "private" / "a.der").write_bytes(key)
+    (confdir / "private" / "a.der").chmod(0o600)
+    cert = subprocess.run(["pki", "--self", "--in", str(confdir / "private" / "a.der"), "--type", "ecdsa",
+                           "--dn", "CN=a.example.com, O=Tern Test", "--ca", "--outform", "pem"],
+                          capture_output=True, check=True).stdout
+    (confdir / "x509ca" / "a.pem").write_bytes(cert)
+    conf = confdir / "swanctl.conf"
+    conf.write_text(ca)
+    conf.chmod(0o600)
+
+    assert not swanctl(ta, "--list-conns").strip()
+    out = swanctl(ta, "--load-all", "--noprompt", "--file", str(conf))
+    assert "loaded connection 'to-b'" in out and "successfully loaded 1 connections, 0 unloaded" in out, out
+    assert "loaded ike secret 'ike-to-b'" in out, out
+    assert "loaded private key from" in out and "loaded certificate from" in out, out
+    conns = swanctl(ta, "--list-conns")
+    assert "to-b: IKEv2" in conns and "net: TUNNEL" in conns and f"{pair.b.inner4}/32" in conns, conns
+
+    out = swanctl(ta, "--initiate", "--child", "net", timeout=40)
+    assert "initiate completed successfully" in out, out
+    ike.wait_child(tb)
+    pair.a.ns.ping(pair.b.inner4, src=pair.a.inner4, count=3)
+    sas = swanctl(ta, "--list-sas")
+    assert "to-b: #" in sas and "ESTABLISHED" in sas and "net: #" in sas and "INSTALLED, TUNNEL" in sas, sas
+    sent = [int(m) for m in re.findall(r"out\s+\S+,\s+\d+ bytes,\s+(\d+) packets", sas)]
+    assert sent and sent[0] >= 3, sas
+    assert f"local  {pair.a.inner4}/32" in sas and f"remote {pair.b.inner4}/32" in sas, sas
+
+    old_spi = ike.child(ta)["spi-in"]
+    out = swanctl(ta, "--rekey", "--child", "net")
+    assert "rekey completed successfully" in out, out
+    wait_for(lambda: (c := ike.child(ta)) and c["spi-in"] != old_spi, timeout=15, what="CHILD_SA rekeyed")
+
+    stats = swanctl(ta, "--stats")
+    assert "uptime:" in stats and "IKE_SAs: 1 total" in stats, stats
+    counters = swanctl(ta, "--counters")
+    assert "ike-init-out-req" in counters and "child-rekey" in counters, counters
+    assert any(l.split() == ["create-child-out-req:", "1"] or l.strip().startswith("create-child-out-req")
+               for l in counters.splitlines()), counters
+
+    # --log follows events until killed. It is connected once an install/uninstall's log line
+    # shows up; then terminating shows the deletes.
+    log = subprocess.Popen(["stdbuf", "-oL", "swanctl", "--log", "--uri", f"unix://{ta.sock}"], stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    lines: list[str] = []
+    reader = threading.Thread(target=lambda: lines.extend(l.decode(errors="replace") for l in log.stdout), daemon=True)
+    reader.start()
+    try:
+        def probe():
+            swanctl(ta, "--install", "--child", "net")
+            swanctl(ta, "--uninstall", "--child", "net")
+            return any("trap policy" in l for l in lines)
+        wait_for(probe, timeout=10, interval=0.2, what="swanctl --log receives log events")
+        out = swanctl(ta, "--terminate", "--ike", "to-b", timeout=30)
+        assert "terminate completed successfully" in out, out
+        ike.wait_no_sas(ta)
+        wait_for(lambda: any("deleted" in l for l in lines), timeout=10, what="delete logged")
+    finally:
+        log.terminate()
+        log.wait(timeout=10)
+
+    # A trap policy by hand, listed, removed.
+    out = swanctl(ta, "--install", "--child", "net")
+    assert "install completed successfully" in out, out
+    pols = swanctl(ta, "--list-pols")
+    assert "to-b/net" in pols and "TUNNEL" in pols, pols
+    out = swanctl(ta, "--uninstall", "--child", "net")
+    assert "uninstall completed successfully" in out, out
+    assert "to-b/net" not in swanctl(ta, "--list-pols")
+
+    certs = swanctl(ta, "--list-certs")
+    assert "CN=a.example.com" in certs, certs
+
+    # unload-conn (by loading an empty file) removes it; a bad connection is refused with the reason.
+    out = swanctl(ta, "--load-conns", "--file", str(_write(harness, "empty.conf", "connections {}\n")))
+    assert "no connections found, 1 unloaded" in out, out
+    assert not swanctl(ta, "--list-conns").strip()
+    bad = _write(harness, "bad.conf", "connections {\n bad {\n  remote_addrs = 192.0.2.2\n  proposals = nonsense-cipher\n"
+                                      "  local { auth = psk }\n  remote { auth = psk }\n }\n}\n")
+    p = subprocess.run(["swanctl", "--load-conns", "--file", str(bad), "--uri", f"unix://{ta.sock}"], capture_output=True)
+    assert p.returncode != 0
+    assert b"proposals" in p.stdout + p.stderr, p.stdout + p.stderr
+    assert ta.alive()
+
+
+def _write(harness, name, text):
+    return harness.write_private(name, text)
+
+
+def test_python_vici_loads_initiates_and_receives_updown_events(harness, pair, vici_pair):
+    vici = pytest.importorskip("vici")
+    ta, tb = vici_pair
+    a, b = pair.a, pair.b
+
+    def session():
+        s = socket.socket(socket.AF_UNIX)
+        s.connect(str(ta.sock))
+        return vici.Session(s)
+
+    s = session()
+    conn = {"to-b": {
+        "version": "2", "local_addrs": [a.outer4], "remote_addrs": [b.outer4],
+        "proposals": ["aes256gcm16-prfsha256-x25519"],
+        "local": {"auth": "psk", "id": "a.example.com"},
+        "remote": {"auth": "psk", "id": "b.example.com"},
+        "children": {"net": {"local_ts": [a.inner4 + "/32"], "remote_ts": [b.inner4 + "/32"],
+                             "esp_proposals": ["aes256gcm16"]}},
+    }}
+    s.load_conn(conn)
+    s.load_shared({"id": "ike-to-b", "type": "IKE", "data": ike.PSK, "owners": ["a.example.com", "b.example.com"]})
+    assert s.get_conns()["conns"] == [b"to-b"]
+    assert s.get_shared()["keys"] == [b"ike-to-b"]
+    with pytest.raises(vici.exception.CommandException):
+        s.load_conn({"x": {"remote_addrs": ["not an address!"], "local": {"auth": "psk"}, "remote": {"auth": "psk"}}})
+
+    events = []
+    listener = session()
+    # The generator registers on its first step (a confirmed request), then waits up to 0.2 s.
+    stream = listener.listen(["ike-updown", "child-updown"], timeout=0.2)
+    first = next(stream)
+    if first[0] is not None:
+        events.append((first[0].decode(), first[1]))
+
+    def listen():
+        for kind, msg in stream:
+            if kind is not None:
+                events.append((kind.decode(), msg))
+            if len([e for e in events if e[0] == "ike-updown"]) >= 2 or stop.is_set():
+                break
+
+    stop = threading.Event()
+    th = threading.Thread(target=listen, daemon=True)
+    th.start()
+
+    logs = list(s.initiate({"child": "net", "timeout": "20000"}))
+    assert logs is not None
+    sas = list(s.list_sas())
+    assert sas and sas[0]["to-b"]["state"] == b"ESTABLISHED"
+    child = next(iter(sas[0]["to-b"]["child-sas"].values()))
+    assert child["name"] == b"net" and child["state"] == b"INSTALLED"
+    list(s.terminate({"ike": "to-b", "timeout": "20000"}))
+    th.join(timeout=20)
+    stop.set()
+    kinds = [(k, m.get("up")) for k, m in events]
+    assert ("ike-updown", b"yes") in kinds and ("child-updown", b"yes") in kinds, kinds
+    assert ("ike-updown", None) in kinds, kinds
+    up = next(m for k, m in events if k == "ike-updown" and m.get("up") == b"yes")
+    assert up["to-b"]["state"] == b"ESTABLISHED" and up["to-b"]["remote-id"] == b"b.example.com"
+    s.unload_conn({"name": "to-b"})
+    assert s.get_conns()["conns"] == []
+    s.unload_shared({"id": "ike-to-b"})
+    assert s.get_shared()["keys"] == []
