@@ -73,6 +73,7 @@ let package = Package(
         .testTarget(name: "TernDataPlaneTests", dependencies: ["TernDataPlane", "TernTestSupport", "TernWire", "TernCrypto"]),
         .testTarget(name: "TernConfigTests", dependencies: ["TernConfig", "TernDataPlane"], resources: [.copy("Fixtures")]),
         .testTarget(name: "TernVICITests", dependencies: ["TernVICI"]),
+        .testTarget(name: "TernDaemonTests", dependencies: ["TernDaemon", "TernVICI", "TernConfig", "TernIKE", "TernWire"]),
         .testTarget(name: "TernIKETests", dependencies: ["TernIKE", "TernWire", "TernCrypto", "TernDataPlane"]),
         .testTarget(name: "TernPKITests", dependencies: [
             "TernPKI", .product(name: "X509", package: "swift-certificates"),

@@ -480,6 +480,7 @@ public final class IKEEndpoint {
         public var reqid: UInt32
         public var connection: String
         public var child: String
+        public init(reqid: UInt32, connection: String, child: String) { self.reqid = reqid; self.connection = connection; self.child = child }
     }
 
     /// Every installed trap, by reqid.
