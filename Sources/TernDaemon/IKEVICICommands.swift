@@ -87,12 +87,19 @@ extension Daemon {
         server.register(command: "stats") { [weak self] _, _ in
             let sas = ike.listSAs()
             var m = VICIMessage()
-            let uptime = Int(Date().timeIntervalSince(self?.startedAt ?? Date()))
-            m["uptime"] = .section(VICIMessage(entries: [.init(key: "running", element: .str("\(uptime) seconds")),
-                                                         .init(key: "since", element: .str("\(self?.startedAt ?? Date())"))]))
+            let since = self?.startedAt ?? Date()
+            let uptime = Int(Date().timeIntervalSince(since))
+            // charon: "%V" ("1 second", "5 seconds") and "%T" ("Nov 27 16:33:56 2026", local time).
+            let formatter = DateFormatter()
+            formatter.locale = Locale(identifier: "en_US_POSIX")
+            formatter.dateFormat = "MMM dd HH:mm:ss yyyy"
+            m["uptime"] = .section(VICIMessage(entries: [.init(key: "running", element: .str(Self.timeDelta(uptime))),
+                                                         .init(key: "since", element: .str(formatter.string(from: since)))]))
+            let priorities = ["critical", "high", "medium", "low"]
+            let zeros = VICIMessage(entries: priorities.map { .init(key: $0, element: .str("0")) })
             m["workers"] = .section(VICIMessage(entries: [.init(key: "total", element: .str("1")), .init(key: "idle", element: .str("1")),
-                                                          .init(key: "active", element: .section(VICIMessage()))]))
-            m["queues"] = .section(VICIMessage())
+                                                          .init(key: "active", element: .section(zeros))]))
+            m["queues"] = .section(zeros)
             m["scheduled"] = .str("0")
             m["ikesas"] = .section(VICIMessage(entries: [
                 .init(key: "total", element: .str("\(sas.count)")),
@@ -106,6 +113,15 @@ extension Daemon {
     private func connectionName(ofChild child: String?, _ ike: IKEController) -> String? {
         guard let child else { return nil }
         return ike.queue.sync { ike.endpoint.configuration.connections.first { $0.children.contains { $0.name == child } }?.name }
+    }
+
+    /// strongSwan's "%V" time delta: the largest unit that leaves more than two of it.
+    static func timeDelta(_ seconds: Int) -> String {
+        var value = seconds, unit = "second"
+        if seconds > 2 * 86_400 { value = seconds / 86_400; unit = "day" }
+        else if seconds > 2 * 3_600 { value = seconds / 3_600; unit = "hour" }
+        else if seconds > 2 * 60 { value = seconds / 60; unit = "minute" }
+        return "\(value) \(unit)\(value == 1 ? "" : "s")"
     }
 
     static func success(_ extra: [String: VICIMessage.Element] = [:]) -> VICIMessage {

@@ -163,12 +163,13 @@ extension Daemon {
         m.set("reauth_time", c.reauthTime)
         m.set("rekey_time", c.rekeyTime)
         m.set("unique", "UNIQUE_" + c.unique.rawValue.uppercased())
-        m.set("dpd_delay", c.dpdDelay)
-        m.set("dpd_timeout", c.dpdTimeout)
+        // charon 5.9 lists DPD only when configured.
+        if c.dpdDelay != 0 { m.set("dpd_delay", c.dpdDelay) }
+        if c.dpdTimeout != 0 { m.set("dpd_timeout", c.dpdTimeout) }
         for (key, auth, id) in [("local-1", c.localAuth, c.localIdentity), ("remote-1", c.remoteAuth, c.remoteIdentity)] {
             var a = VICIMessage()
-            a.set("class", auth == .psk ? "pre-shared key" : "public key")
             a.set("id", id.map { "\($0)" } ?? "%any")
+            a.set("class", auth == .psk ? "pre-shared key" : "public key")
             a.set("groups", list: [])
             a.set("cert_policy", list: [])
             a.set("certs", list: [])
@@ -182,7 +183,8 @@ extension Daemon {
             s.set("rekey_time", ch.rekeyTime)
             s.set("rekey_bytes", ch.rekeyBytes)
             s.set("rekey_packets", ch.rekeyPackets)
-            s.set("dpd_action", ch.dpdAction.rawValue)
+            // charon 5.9's action_names: none, trap, start (dpd_action = clear/restart read as none/start).
+            s.set("dpd_action", ch.dpdAction == .clear ? "none" : ch.dpdAction == .restart ? "start" : "trap")
             s.set("close_action", ch.closeAction.rawValue)
             s.set("local-ts", list: ch.localSelectors.map(\.description))
             s.set("remote-ts", list: ch.remoteSelectors.map(\.description))

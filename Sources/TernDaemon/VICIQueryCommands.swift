@@ -86,9 +86,10 @@ extension Daemon {
                 // Counting per connection is not implemented; say so rather than report zeros.
                 return Self.failure("counters for connection '\(name)' are not kept by ternd (only global counters)")
             }
-            // The global set, under the empty name as counters_query.c names it (`all` adds
-            // per-connection sets there; ternd keeps none).
-            counters.set("", section: global)
+            // The global set, under the empty name as counters_query.c names it; `all` asks for
+            // the per-connection sets only, and ternd keeps none (charon answers {} likewise
+            // for connections without counters).
+            if req.string("all") != "yes" { counters.set("", section: global) }
             var m = VICIMessage()
             m.set("counters", section: counters)
             m.set("success", "yes")
