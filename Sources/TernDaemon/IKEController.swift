@@ -42,6 +42,8 @@ final class IKEController: @unchecked Sendable {
     let ikePort: UInt16
     /// Every engine event, on the IKE queue (the daemon publishes VICI events from it).
     var onEvent: ((IKEEvent) -> Void)?
+    /// Temporary event watchers (VICI control-log streams); touched only on the IKE queue.
+    private var observers: [UUID: (IKEEvent) -> Void] = [:]
     /// strongSwan counters-plugin counters; touched only on the IKE queue.
     var counters = IKECounters()
 
@@ -203,6 +205,15 @@ final class IKEController: @unchecked Sendable {
         return ok
     }
 
+    /// Calls `watch` (on the IKE queue) with every event until `unobserve`.
+    func observe(_ watch: @escaping (IKEEvent) -> Void) -> UUID {
+        let id = UUID()
+        queue.sync { observers[id] = watch }
+        return id
+    }
+
+    func unobserve(_ id: UUID) { queue.sync { observers[id] = nil } }
+
     func listSAs() -> [IKESAInfo] { queue.sync { endpoint.listSAs(now: now) } }
     var stats: IKEEndpointStats { queue.sync { endpoint.stats } }
 
@@ -295,6 +306,7 @@ final class IKEController: @unchecked Sendable {
         for (id, w) in waiters where w(e) { waiters[id] = nil }
         counters.count(event: e)
         onEvent?(e)
+        for o in observers.values { o(e) }
     }
 
     private func writeKeyLog(_ k: IKEKeyLogEntry) {

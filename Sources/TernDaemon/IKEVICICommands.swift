@@ -12,63 +12,69 @@ extension Daemon {
         server.register(event: "ike-updown")
         server.register(event: "child-updown")
 
-        server.register(command: "initiate") { req, _ in
-            let child = req.string("child"), ikeName = req.string("ike")
-            let timeoutMS = Int(req.string("timeout") ?? "0") ?? 0
-            guard let conn = ikeName ?? self.connectionName(ofChild: child, ike) else {
-                return Self.failure("no connection found for \(child.map { "child '\($0)'" } ?? "this request")")
-            }
-            var failure: String?
-            do {
-                let done = try ike.wait(timeout: timeoutMS < 0 ? 0.001 : Double(timeoutMS) / 1000, after: { () throws(IKECommandError) in
-                    try ike.command { e, now throws(IKECommandError) in (try e.initiate(connection: conn, child: child, now: now), ()) }
-                }, match: { e in
-                    switch e {
-                    case .childEstablished(let i, let c) where i.connection == conn && (child == nil || c.name == child): return true
-                    case .ikeEstablished(let i) where i.connection == conn && child == nil: return true
-                    case .ikeFailed(let c, let r) where c == conn: failure = r; return true
-                    case .childFailed(let c, let ch, let r) where c == conn && (child == nil || ch == child): failure = r; return true
-                    default: return false
-                    }
-                })
-                if timeoutMS < 0 { return Self.success() }
-                if let failure { return Self.failure("establishing CHILD_SA '\(child ?? conn)' failed: \(failure)") }
-                if !done { return Self.failure("establishing CHILD_SA '\(child ?? conn)' timed out") }
-                return Self.success()
-            } catch {
-                return Self.failure("\(error)")
-            }
-        }
-
-        server.register(command: "terminate") { req, _ in
-            do {
-                if let c = req.string("child") ?? req.string("child-id") {
-                    let id = req.string("child-id").flatMap(UInt32.init)
-                    try ike.command { e, now throws(IKECommandError) in
-                        (try e.terminate(child: id == nil ? c : nil, uniqueID: id, now: now), ())
-                    }
-                } else if let i = req.string("ike") ?? req.string("ike-id") {
-                    let id = req.string("ike-id").flatMap(UInt32.init)
-                    try ike.command { e, now throws(IKECommandError) in
-                        (try e.terminate(ike: id == nil ? i : nil, uniqueID: id, now: now), ())
-                    }
-                } else {
-                    return Self.failure("terminate needs child, child-id, ike or ike-id")
+        server.register(command: "initiate") { req, stream in
+            self.withControlLog(req, stream, ike, connection: req.string("ike") ?? self.connectionName(ofChild: req.string("child"), ike)) {
+                let child = req.string("child"), ikeName = req.string("ike")
+                let timeoutMS = Int(req.string("timeout") ?? "0") ?? 0
+                guard let conn = ikeName ?? self.connectionName(ofChild: child, ike) else {
+                    return Self.failure("no connection found for \(child.map { "child '\($0)'" } ?? "this request")")
                 }
-                return Self.success()
-            } catch {
-                return Self.failure("\(error)")
+                var failure: String?
+                do {
+                    let done = try ike.wait(timeout: timeoutMS < 0 ? 0.001 : Double(timeoutMS) / 1000, after: { () throws(IKECommandError) in
+                        try ike.command { e, now throws(IKECommandError) in (try e.initiate(connection: conn, child: child, now: now), ()) }
+                    }, match: { e in
+                        switch e {
+                        case .childEstablished(let i, let c) where i.connection == conn && (child == nil || c.name == child): return true
+                        case .ikeEstablished(let i) where i.connection == conn && child == nil: return true
+                        case .ikeFailed(let c, let r) where c == conn: failure = r; return true
+                        case .childFailed(let c, let ch, let r) where c == conn && (child == nil || ch == child): failure = r; return true
+                        default: return false
+                        }
+                    })
+                    if timeoutMS < 0 { return Self.success() }
+                    if let failure { return Self.failure("establishing CHILD_SA '\(child ?? conn)' failed: \(failure)") }
+                    if !done { return Self.failure("establishing CHILD_SA '\(child ?? conn)' timed out") }
+                    return Self.success()
+                } catch {
+                    return Self.failure("\(error)")
+                }
             }
         }
 
-        server.register(command: "rekey") { req, _ in
-            do {
-                let child = req.string("child"), name = req.string("ike")
-                guard child != nil || name != nil else { return Self.failure("rekey needs child or ike") }
-                try ike.command { e, now throws(IKECommandError) in (try e.rekey(ike: name, child: child, now: now), ()) }
-                return Self.success(["matches": .str("1")])
-            } catch {
-                return Self.failure("\(error)")
+        server.register(command: "terminate") { req, stream in
+            self.withControlLog(req, stream, ike, connection: req.string("ike") ?? self.connectionName(ofChild: req.string("child"), ike)) {
+                do {
+                    if let c = req.string("child") ?? req.string("child-id") {
+                        let id = req.string("child-id").flatMap(UInt32.init)
+                        try ike.command { e, now throws(IKECommandError) in
+                            (try e.terminate(child: id == nil ? c : nil, uniqueID: id, now: now), ())
+                        }
+                    } else if let i = req.string("ike") ?? req.string("ike-id") {
+                        let id = req.string("ike-id").flatMap(UInt32.init)
+                        try ike.command { e, now throws(IKECommandError) in
+                            (try e.terminate(ike: id == nil ? i : nil, uniqueID: id, now: now), ())
+                        }
+                    } else {
+                        return Self.failure("terminate needs child, child-id, ike or ike-id")
+                    }
+                    return Self.success()
+                } catch {
+                    return Self.failure("\(error)")
+                }
+            }
+        }
+
+        server.register(command: "rekey") { req, stream in
+            self.withControlLog(req, stream, ike, connection: req.string("ike") ?? self.connectionName(ofChild: req.string("child"), ike)) {
+                do {
+                    let child = req.string("child"), name = req.string("ike")
+                    guard child != nil || name != nil else { return Self.failure("rekey needs child or ike") }
+                    try ike.command { e, now throws(IKECommandError) in (try e.rekey(ike: name, child: child, now: now), ()) }
+                    return Self.success(["matches": .str("1")])
+                } catch {
+                    return Self.failure("\(error)")
+                }
             }
         }
 

@@ -96,3 +96,28 @@ extension Daemon {
         return m
     }
 }
+
+extension Daemon {
+    /// Runs a control command (initiate, terminate, rekey) while streaming the events about
+    /// `connection` to the requesting client as `control-log`, as charon does for swanctl.
+    /// Sends go through a private queue so a slow client never blocks the IKE queue.
+    func withControlLog(_ req: VICIMessage, _ stream: VICIEventSink, _ ike: IKEController, connection: String?,
+                        _ body: () -> VICIMessage) -> VICIMessage {
+        let level = Int(req.string("loglevel") ?? "1") ?? 1
+        let sender = DispatchQueue(label: "tern.vici.control-log")
+        let id = ike.observe { event in
+            let message = Self.logMessage(event)
+            guard let l = Int(message.string("level") ?? "1"), l <= level else { return }
+            if let connection {
+                let name = message.string("ikesa-name")
+                if let name, name != connection { return }
+                if name == nil, !(message.string("msg") ?? "").contains(connection) { return }
+            }
+            sender.async { stream.send(event: "control-log", message) }
+        }
+        let response = body()
+        ike.unobserve(id)
+        sender.sync {}
+        return response
+    }
+}

@@ -67,6 +67,7 @@ def test_swanctl_drives_a_ternd_started_without_configuration(harness, pair, vic
 
     out = swanctl(ta, "--initiate", "--child", "net", timeout=40)
     assert "initiate completed successfully" in out, out
+    assert "CHILD_SA net{" in out and "established" in out, out   # control-log lines
     ike.wait_child(tb)
     pair.a.ns.ping(pair.b.inner4, src=pair.a.inner4, count=3)
     sas = swanctl(ta, "--list-sas")
@@ -181,7 +182,7 @@ def test_python_vici_loads_initiates_and_receives_updown_events(harness, pair, v
     th.start()
 
     logs = list(s.initiate({"child": "net", "timeout": "20000"}))
-    assert logs is not None
+    assert any(b"established" in l["msg"] for l in logs), logs   # control-log
     sas = list(s.list_sas())
     assert sas and sas[0]["to-b"]["state"] == b"ESTABLISHED"
     child = next(iter(sas[0]["to-b"]["child-sas"].values()))
