@@ -1,4 +1,5 @@
 import Foundation
+import TernCrypto
 import TernIKE
 import TernVICI
 
@@ -58,15 +59,13 @@ extension Daemon {
 
         server.register(command: "get-algorithms") { _, _ in
             // strongSwan's transform names (the %N enum names), each with the implementing plugin.
+            // Named from the engine's own algorithm types, so the list cannot claim more than it does.
             let groups: [(String, [String])] = [
-                ("encryption", ["AES_CBC"]),
-                ("integrity", ["HMAC_SHA1_96", "HMAC_SHA2_256_128", "HMAC_SHA2_384_192", "HMAC_SHA2_512_256"]),
-                ("aead", ["AES_GCM_16", "CHACHA20_POLY1305"]),
-                ("hasher", ["HASH_SHA1", "HASH_SHA2_256", "HASH_SHA2_384", "HASH_SHA2_512"]),
-                ("prf", ["PRF_HMAC_SHA1", "PRF_HMAC_SHA2_256", "PRF_HMAC_SHA2_384", "PRF_HMAC_SHA2_512"]),
-                ("dh", ["MODP_2048", "MODP_3072", "MODP_4096", "ECP_256", "ECP_384", "CURVE_25519"]),
-                ("rng", ["RNG_STRONG", "RNG_TRUE"]),
-                ("nonce-gen", ["NONCE_GEN"]),
+                ("encryption", [EncryptionAlgorithm.aesCBC(keyBits: 128).strongSwanName]),
+                ("integrity", [IntegrityAlgorithm.hmacSHA1_96, .hmacSHA256_128, .hmacSHA384_192, .hmacSHA512_256].map(\.strongSwanName)),
+                ("aead", [EncryptionAlgorithm.aesGCM16(keyBits: 128), .chacha20Poly1305].map(\.strongSwanName)),
+                ("prf", PRFAlgorithm.allCases.map(\.strongSwanName)),
+                ("dh", KeyExchangeGroup.allCases.map(\.strongSwanName)),
             ]
             var m = VICIMessage()
             for (group, names) in groups {

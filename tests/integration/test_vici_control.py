@@ -165,7 +165,7 @@ def test_python_vici_loads_initiates_and_receives_updown_events(harness, pair, v
     events = []
     listener = session()
     # The generator registers on its first step (a confirmed request), then waits up to 0.2 s.
-    stream = listener.listen(["ike-updown", "child-updown"], timeout=0.2)
+    stream = listener.listen(["ike-updown", "child-updown", "child-rekey"], timeout=0.2)
     first = next(stream)
     if first[0] is not None:
         events.append((first[0].decode(), first[1]))
@@ -187,6 +187,12 @@ def test_python_vici_loads_initiates_and_receives_updown_events(harness, pair, v
     assert sas and sas[0]["to-b"]["state"] == b"ESTABLISHED"
     child = next(iter(sas[0]["to-b"]["child-sas"].values()))
     assert child["name"] == b"net" and child["state"] == b"INSTALLED"
+    old_spi = child["spi-in"]
+    s.rekey({"child": "net"})
+    wait_for(lambda: any(k == "child-rekey" for k, _ in events), timeout=15, what="child-rekey event")
+    rekey = next(m for k, m in events if k == "child-rekey")
+    pair_ = next(iter(rekey["to-b"]["child-sas"].values()))
+    assert pair_["old"]["spi-in"] == old_spi and pair_["new"]["spi-in"] != old_spi, rekey
     list(s.terminate({"ike": "to-b", "timeout": "20000"}))
     th.join(timeout=20)
     stop.set()
@@ -199,3 +205,44 @@ def test_python_vici_loads_initiates_and_receives_updown_events(harness, pair, v
     assert s.get_conns()["conns"] == []
     s.unload_shared({"id": "ike-to-b"})
     assert s.get_shared()["keys"] == []
+
+
+def test_malformed_requests_answer_errors_and_leave_the_daemon_running(harness, pair, tern_bins):
+    vici = pytest.importorskip("vici")
+    t = start_bare_ternd(harness, pair.a.ns, "ternd-a")
+    sock = socket.socket(socket.AF_UNIX)
+    sock.connect(str(t.sock))
+    s = vici.Session(sock)
+    bad = [
+        ("load-conn", {"a": {"version": "2"}, "b": {"version": "2"}}),      # two connections in one message
+        ("load-conn", {"a": "not a section"}),
+        ("load-conn", {"a": {"children": {"c": {"mode": "bogus"}}, "local": {"auth": "psk"}, "remote": {"auth": "psk"}}}),
+        ("load-conn", {"a": {"local": {"auth": "pubkey"}, "remote": {"auth": "psk"}}}),   # not supported yet: said so
+        ("unload-conn", {}),
+        ("unload-conn", {"name": "never-loaded"}),
+        ("load-shared", {"type": "IKE"}),
+        ("load-shared", {"type": "IKE", "data": "x", "owners": ["not an identity @@@ =="]}),
+        ("load-shared", {"type": "WHAT", "data": "x"}),
+        ("load-cert", {"type": "X509", "flag": "CA", "data": b"\x30\x03garbage"}),
+        ("load-key", {"type": "rsa", "data": b"-----BEGIN RSA PRIVATE KEY-----\nAAAA\n-----END RSA PRIVATE KEY-----\n"}),
+        ("load-authority", {"x": {"cacert": b"junk"}}),
+        ("unload-key", {"id": "00"}),
+        ("install", {"child": "nope"}),
+        ("uninstall", {"child": "nope"}),
+        ("initiate", {"child": "nope"}),
+        ("terminate", {}),
+        ("redirect", {"ike": "x", "gateway": "192.0.2.9"}),
+        ("get-counters", {"name": "x"}),
+    ]
+    for cmd, msg in bad:
+        try:
+            s.request(cmd, msg)
+        except vici.exception.CommandException as e:
+            assert str(e), cmd
+            continue
+        pytest.fail(f"{cmd} {msg} succeeded")
+    assert t.alive()
+    assert s.get_conns()["conns"] == []
+    algs = s.get_algorithms()
+    assert "AES_GCM_16" in algs["aead"] and "CURVE_25519" in algs["dh"], algs
+    assert s.get_counters()["counters"][""]["ike-init-in-req"] == b"0"
