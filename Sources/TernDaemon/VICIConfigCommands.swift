@@ -12,43 +12,47 @@ extension Daemon {
 
         server.register(command: "load-conn") { [weak self] req, _ in
             guard let self else { return Self.failure("daemon stopping") }
-            // One connection per message: a section named after it (swanctl's load_conns.c).
-            guard req.entries.count == 1, let entry = req.entries.first, case .section(let body) = entry.element else {
-                return Self.failure("load-conn expects exactly one section named after the connection")
-            }
-            let name = entry.key
-            do throws(ConfigError) {
-                let tree = try VICITree.section(named: name, from: body, origin: "vici:load-conn:\(name)")
-                let (config, warnings) = try SwanctlLoader.connection(name: name, section: tree)
-                for w in warnings { self.cfgLog.warning("\(w)") }
-                let policy = try SwanctlMapping.connection(config)
-                self.viciConfig.withLock {
-                    self.viciConfig.putConnection(.init(config: config, policy: policy))
-                    ike.update(configuration: self.viciConfig.mergedUnlocked)
+            // Each section is a connection named after it (swanctl sends one per message;
+            // charon accepts several). All convert before any is stored, so a bad one changes nothing.
+            var loaded: [VICIConfigStore.LoadedConnection] = []
+            for entry in req.entries {
+                guard case .section(let body) = entry.element else { continue }
+                let name = entry.key
+                do throws(ConfigError) {
+                    let tree = try VICITree.section(named: name, from: body, origin: "vici:load-conn:\(name)")
+                    let (config, warnings) = try SwanctlLoader.connection(name: name, section: tree)
+                    for w in warnings { self.cfgLog.warning("\(w)") }
+                    loaded.append(.init(config: config, policy: try SwanctlMapping.connection(config)))
+                } catch {
+                    return Self.failure("loading connection '\(name)' failed: \(error)")
                 }
-                self.cfgLog.info("vici: loaded connection '\(name)'")
-                return Self.success()
-            } catch {
-                return Self.failure("loading connection '\(name)' failed: \(error)")
             }
+            self.viciConfig.withLock {
+                for c in loaded { self.viciConfig.putConnection(c) }
+                ike.update(configuration: self.viciConfig.mergedUnlocked)
+            }
+            for c in loaded { self.cfgLog.info("vici: loaded connection '\(c.config.name)'") }
+            return Self.success()
         }
 
         server.register(command: "unload-conn") { [weak self] req, _ in
             guard let self else { return Self.failure("daemon stopping") }
             guard let name = req.string("name") else { return Self.failure("missing connection name to unload") }
-            let removed = self.viciConfig.withLock { () -> Bool in
-                guard self.viciConfig.removeConnection(name) else { return false }
+            let removed = self.viciConfig.withLock { () -> VICIConfigStore.LoadedConnection? in
+                guard let old = self.viciConfig.removeConnection(name) else { return nil }
                 ike.update(configuration: self.viciConfig.mergedUnlocked)
-                return true
+                return old
             }
-            guard removed else { return Self.failure("configuration name not found") }
-            // charon also closes the connection's SAs and traps.
+            guard let removed else { return Self.failure("configuration name not found") }
+            // As charon's clear_start_action: traps go; SAs that start_action started close;
+            // SAs initiated by hand stay up.
+            let started = Set(removed.policy.children.filter { $0.startAction == .start || $0.startAction == .trapAndStart }.map(\.name))
             try? ike.command { e, now throws(IKECommandError) in
                 var acts: [IKEAction] = []
                 for t in e.installedTraps where t.connection == name {
                     if let a = try? e.uninstallTrap(child: t.child, connection: name) { acts += a }
                 }
-                for sa in e.listSAs(now: now) where sa.connection == name {
+                for sa in e.listSAs(now: now) where sa.connection == name && sa.children.contains(where: { started.contains($0.name) }) {
                     if let a = try? e.terminate(ike: nil, uniqueID: sa.uniqueID, now: now) { acts += a }
                 }
                 return (acts, ())

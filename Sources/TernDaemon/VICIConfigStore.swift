@@ -52,10 +52,10 @@ final class VICIConfigStore: @unchecked Sendable {
         if let i = connections.firstIndex(where: { $0.config.name == c.config.name }) { connections[i] = c } else { connections.append(c) }
     }
 
-    func removeConnection(_ name: String) -> Bool {
-        let before = connections.count
-        connections.removeAll { $0.config.name == name }
-        return connections.count != before
+    /// Removes and returns the connection called `name`.
+    func removeConnection(_ name: String) -> LoadedConnection? {
+        guard let i = connections.firstIndex(where: { $0.config.name == name }) else { return nil }
+        return connections.remove(at: i)
     }
 
     var connectionNames: [String] { connections.map(\.config.name) }

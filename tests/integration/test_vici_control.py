@@ -214,8 +214,8 @@ def test_malformed_requests_answer_errors_and_leave_the_daemon_running(harness, 
     sock.connect(str(t.sock))
     s = vici.Session(sock)
     bad = [
-        ("load-conn", {"a": {"version": "2"}, "b": {"version": "2"}}),      # two connections in one message
-        ("load-conn", {"a": "not a section"}),
+        ("load-conn", {"a": {"version": "2", "local": {"auth": "psk"}, "remote": {"auth": "psk"}},
+                       "b": {"version": "1"}}),      # the bad second one keeps the first out too
         ("load-conn", {"a": {"children": {"c": {"mode": "bogus"}}, "local": {"auth": "psk"}, "remote": {"auth": "psk"}}}),
         ("load-conn", {"a": {"local": {"auth": "pubkey"}, "remote": {"auth": "psk"}}}),   # not supported yet: said so
         ("unload-conn", {}),
@@ -246,3 +246,26 @@ def test_malformed_requests_answer_errors_and_leave_the_daemon_running(harness, 
     algs = s.get_algorithms()
     assert "AES_GCM_16" in algs["aead"] and "CURVE_25519" in algs["dh"], algs
     assert s.get_counters()["counters"][""]["ike-init-in-req"] == b"0"
+
+
+def test_vici_connections_replace_file_ones_by_name_and_survive_reload(harness, pair, vici_pair):
+    vici = pytest.importorskip("vici")
+    _, tb = vici_pair   # B runs its file's "to-a"
+    sock = socket.socket(socket.AF_UNIX)
+    sock.connect(str(tb.sock))
+    s = vici.Session(sock)
+
+    def rekey_time():
+        conns = [c for c in s.list_conns() if "to-a" in c]
+        assert len(conns) == 1, conns
+        return conns[0]["to-a"]["rekey_time"]
+
+    assert rekey_time() == b"14400" and s.get_conns()["conns"] == []
+    s.load_conn({"to-a": {"remote_addrs": [pair.a.outer4], "rekey_time": "1234",
+                          "local": {"auth": "psk", "id": "b.example.com"}, "remote": {"auth": "psk", "id": "a.example.com"},
+                          "children": {"net": {"local_ts": [pair.b.inner4 + "/32"], "remote_ts": [pair.a.inner4 + "/32"]}}}})
+    wait_for(lambda: rekey_time() == b"1234", timeout=5, what="VICI connection replaces the file's")
+    tb.tern("reload")
+    assert rekey_time() == b"1234"      # re-reading the file keeps the VICI connection on top
+    s.unload_conn({"name": "to-a"})
+    wait_for(lambda: rekey_time() == b"14400", timeout=5, what="the file's connection is back")
