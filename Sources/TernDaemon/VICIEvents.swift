@@ -7,9 +7,12 @@ import TernVICI
 extension Daemon {
     func registerEvents(_ server: VICIServer, _ ike: IKEController) {
         for e in ["log", "ike-rekey", "child-rekey", "ike-update"] { server.register(event: e) }
-        ike.onEvent = { [weak self, weak server] event in
-            guard let self, let server else { return }
-            for (name, message) in self.viciEvents(for: event) { server.publish(event: name, message) }
+        // Set on the IKE queue: the engine may already be reporting events.
+        ike.queue.sync {
+            ike.onEvent = { [weak self, weak server] event in
+                guard let self, let server else { return }
+                for (name, message) in self.viciEvents(for: event) { server.publish(event: name, message) }
+            }
         }
     }
 
@@ -51,15 +54,15 @@ extension Daemon {
             children.set("\(new.name)-\(new.uniqueID)", section: pair)
             ikeSection.set("child-sas", section: children)
             out.append(("child-rekey", one(sa.connection, ikeSection, up: nil)))
-        case .peerAddressChanged(let sa, let from, let to):
-            var s = Self.ikeSection(sa, counters: counters)
-            // ike-update names the new endpoints (vici_query.c ike_update).
-            s.set("local-host", "\(sa.local.address)")
-            s.set("local-port", "\(sa.local.port)")
-            s.set("remote-host", "\(to.address)")
-            s.set("remote-port", "\(to.port)")
-            _ = from
-            out.append(("ike-update", one(sa.connection, s, up: nil)))
+        case .peerAddressChanged(let sa, _, let to):
+            // vici_query.c's ike_update: the new endpoints at the top, then the IKE SA.
+            var m = VICIMessage()
+            m.set("local-host", "\(sa.local.address)")
+            m.set("local-port", "\(sa.local.port)")
+            m.set("remote-host", "\(to.address)")
+            m.set("remote-port", "\(to.port)")
+            m.set(sa.connection, section: Self.ikeSection(sa, counters: counters))
+            out.append(("ike-update", m))
         case .ikeFailed, .childFailed, .log:
             break
         }

@@ -86,7 +86,7 @@ let loadConnBody: VICIMessage = [
         let merged = store.merged
         #expect(merged.connections.map(\.name) == ["other", "to-b"])
         #expect(merged.connections.last?.rekeyTime == policy.rekeyTime)
-        #expect(store.withLock { store.removeConnection("to-b") })
+        #expect(store.withLock { store.removeConnection("to-b") }?.config.name == "to-b")
         #expect(store.merged.connections.first { $0.name == "to-b" }?.rekeyTime == 1)
     }
 }
