@@ -17,6 +17,7 @@ public struct IKEEndpointStats: Sendable {
     public var cookiesSent = 0
     public var halfOpenLimited = 0
     public var noConnection = 0
+    public init() {}
 }
 
 /// The IKE side of a gateway (RFC 7296), sans-I/O: datagrams, commands and timer ticks in,

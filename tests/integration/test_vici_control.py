@@ -118,7 +118,7 @@ def test_swanctl_drives_a_ternd_started_without_configuration(harness, pair, vic
     assert "to-b/net" not in swanctl(ta, "--list-pols")
 
     certs = swanctl(ta, "--list-certs")
-    assert "CN=a.example.com" in certs, certs
+    assert "CN=a.example.com" in certs and "has private key" in certs, certs
 
     # unload-conn (by loading an empty file) removes it; a bad connection is refused with the reason.
     out = swanctl(ta, "--load-conns", "--file", str(_write(harness, "empty.conf", "connections {}\n")))
@@ -243,6 +243,17 @@ def test_malformed_requests_answer_errors_and_leave_the_daemon_running(harness, 
         pytest.fail(f"{cmd} {msg} succeeded")
     assert t.alive()
     assert s.get_conns()["conns"] == []
+    key = subprocess.run(["pki", "--gen", "--type", "ecdsa", "--size", "256"], capture_output=True, check=True).stdout
+    keyid = s.load_key({"type": "ecdsa", "data": key})["id"]
+    assert s.get_keys()["keys"] == [keyid]
+    # charon names a key by the SHA-1 of its subjectPublicKey, as `pki --keyid` prints "subjkey".
+    kf = harness.write_private("k.der", "")
+    kf.write_bytes(key)
+    ids = subprocess.run(["pki", "--keyid", "--in", str(kf), "--type", "ecdsa"], capture_output=True, check=True).stdout.decode()
+    subjkey = re.search(r"subjkey.*:\s*\n\s*([0-9a-f:]+)", ids).group(1).replace(":", "")
+    assert keyid.decode() == subjkey, (keyid, ids)
+    s.unload_key({"id": keyid})
+    assert s.get_keys()["keys"] == []
     algs = s.get_algorithms()
     assert "AES_GCM_16" in algs["aead"] and "CURVE_25519" in algs["dh"], algs
     assert s.get_counters()["counters"][""]["ike-init-in-req"] == b"0"
