@@ -126,11 +126,14 @@ extension Daemon {
 
         server.register(command: "load-pool") { [weak self] req, _ in
             guard let self else { return Self.failure("daemon stopping") }
-            guard req.entries.count == 1, let e = req.entries.first, case .section(let body) = e.element else {
-                return Self.failure("load-pool expects exactly one section named after the pool")
+            // Each section is a pool named after it; all are checked before any is stored.
+            var pools: [(String, VICIMessage)] = []
+            for e in req.entries {
+                guard case .section(let body) = e.element else { continue }
+                guard body.string("addrs") != nil else { return Self.failure("missing addrs for pool '\(e.key)'") }
+                pools.append((e.key, body))
             }
-            guard body.string("addrs") != nil else { return Self.failure("missing addrs for pool '\(e.key)'") }
-            self.viciConfig.putPool(e.key, body)
+            for (name, body) in pools { self.viciConfig.putPool(name, body) }
             return Self.success()
         }
 

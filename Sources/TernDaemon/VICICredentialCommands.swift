@@ -116,16 +116,20 @@ extension Daemon {
 
         server.register(command: "load-authority") { [weak self] req, _ in
             guard let self else { return Self.failure("daemon stopping") }
-            guard req.entries.count == 1, let e = req.entries.first, case .section(let body) = e.element else {
-                return Self.failure("load-authority expects exactly one section named after the authority")
+            // Each section is an authority named after it; all are checked before any is stored.
+            var loaded: [(String, VICIMessage, [UInt8]?)] = []
+            for e in req.entries {
+                guard case .section(let body) = e.element else { continue }
+                var caDER: [UInt8]?
+                if let data = body.bytes("cacert") {
+                    do { caDER = try Self.certificateDER(data) } catch { return Self.failure("authority '\(e.key)': cacert: \(error)") }
+                } else {
+                    // `file`/`handle` name the CA certificate on disk or a token: not read by ternd.
+                    return Self.failure("authority '\(e.key)': missing cacert (file and handle are not supported)")
+                }
+                loaded.append((e.key, body, caDER))
             }
-            var caDER: [UInt8]?
-            if let data = body.bytes("cacert") {
-                do { caDER = try Self.certificateDER(data) } catch { return Self.failure("authority '\(e.key)': cacert: \(error)") }
-            } else if body.string("file") == nil && body.string("handle") == nil {
-                return Self.failure("authority '\(e.key)': missing cacert")
-            }
-            self.credentials.putAuthority(e.key, body, caDER: caDER)
+            for (name, body, der) in loaded { self.credentials.putAuthority(name, body, caDER: der) }
             return Self.success()
         }
 

@@ -54,7 +54,7 @@ def test_swanctl_drives_a_ternd_started_without_configuration(harness, pair, vic
                           capture_output=True, check=True).stdout
     (confdir / "x509ca" / "a.pem").write_bytes(cert)
     conf = confdir / "swanctl.conf"
-    conf.write_text(ca)
+    conf.write_text(ca + "authorities {\n    ca-a {\n        cacert = a.pem\n    }\n}\n")
     conf.chmod(0o600)
 
     assert not swanctl(ta, "--list-conns").strip()
@@ -62,6 +62,9 @@ def test_swanctl_drives_a_ternd_started_without_configuration(harness, pair, vic
     assert "loaded connection 'to-b'" in out and "successfully loaded 1 connections, 0 unloaded" in out, out
     assert "loaded ike secret 'ike-to-b'" in out, out
     assert "loaded private key from" in out and "loaded certificate from" in out, out
+    assert "loaded authority 'ca-a'" in out, out
+    auth = swanctl(ta, "--list-authorities")
+    assert "ca-a:" in auth and "CN=a.example.com" in auth, auth
     conns = swanctl(ta, "--list-conns")
     assert "to-b: IKEv2" in conns and "net: TUNNEL" in conns and f"{pair.b.inner4}/32" in conns, conns
 
