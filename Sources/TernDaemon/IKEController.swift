@@ -169,7 +169,7 @@ final class IKEController: @unchecked Sendable {
     func receive(_ bytes: [UInt8], from: SocketAddress, to: SocketAddress) {
         queue.async {
             guard self.running else { return }
-            self.counters.count(message: bytes, outbound: false)
+            self.counters.count(message: bytes, outbound: false, connection: self.connectionName(of: bytes))
             self.apply(self.endpoint.handle(datagram: bytes, from: from, to: to, now: self.now))
         }
     }
@@ -203,6 +203,12 @@ final class IKEController: @unchecked Sendable {
         let ok = done.wait(timeout: timeout <= 0 ? .distantFuture : .now() + timeout) == .success
         queue.sync { waiters[id] = nil }
         return ok
+    }
+
+    /// The connection of the IKE SA an IKE message belongs to (our SPI is either one), if known.
+    private func connectionName(of message: [UInt8]) -> String? {
+        guard let (i, r) = IKECounters.spis(message) else { return nil }
+        return endpoint.connectionName(spi: i) ?? (r == 0 ? nil : endpoint.connectionName(spi: r))
     }
 
     /// Calls `watch` (on the IKE queue) with every event until `unobserve`.
@@ -272,7 +278,7 @@ final class IKEController: @unchecked Sendable {
             return
         }
         let payload = encapsulated && !raw ? IKEMessage.nonESPMarker + bytes : bytes
-        if !raw { counters.count(message: bytes, outbound: true) }
+        if !raw { counters.count(message: bytes, outbound: true, connection: connectionName(of: bytes)) }
         payload.withUnsafeBufferPointer { buf in
             var tx = tern_tx()
             tx.buf = buf.baseAddress

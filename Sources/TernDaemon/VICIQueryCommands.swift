@@ -77,18 +77,25 @@ extension Daemon {
         }
 
         server.register(command: "get-counters") { req, _ in
-            let snapshot = ike.queue.sync { ike.counters.snapshot(stats: ike.endpoint.stats) }
-            var global = VICIMessage()
-            for (k, v) in snapshot { global.set(k, v) }
             var counters = VICIMessage()
-            if let name = req.string("name") {
-                // Counting per connection is not implemented; say so rather than report zeros.
-                return Self.failure("counters for connection '\(name)' are not kept by ternd (only global counters)")
+            let name = req.string("name"), all = req.string("all") == "yes"
+            let result: [(String, [(String, UInt64)])]? = ike.queue.sync {
+                if all {
+                    return ike.counters.byConnection.keys.sorted().map { ($0, ike.counters.snapshot(connection: $0)) }
+                }
+                if let name {
+                    guard ike.endpoint.configuration.connections.contains(where: { $0.name == name }) || ike.counters.byConnection[name] != nil else { return nil }
+                    return [(name, ike.counters.snapshot(connection: name))]
+                }
+                // The global set goes under the empty name, as counters_query.c names it.
+                return [("", ike.counters.snapshot(stats: ike.endpoint.stats))]
             }
-            // The global set, under the empty name as counters_query.c names it; `all` asks for
-            // the per-connection sets only, and ternd keeps none (charon answers {} likewise
-            // for connections without counters).
-            if req.string("all") != "yes" { counters.set("", section: global) }
+            guard let result else { return Self.failure("no counters found for '\(name ?? "")'") }
+            for (section, values) in result {
+                var s = VICIMessage()
+                for (k, v) in values { s.set(k, v) }
+                counters.set(section, section: s)
+            }
             var m = VICIMessage()
             m.set("counters", section: counters)
             m.set("success", "yes")
@@ -96,8 +103,11 @@ extension Daemon {
         }
 
         server.register(command: "reset-counters") { req, _ in
-            if let name = req.string("name") { return Self.failure("counters for connection '\(name)' are not kept by ternd (only global counters)") }
-            ike.queue.sync { ike.counters.reset(stats: ike.endpoint.stats) }
+            let name = req.string("name"), all = req.string("all") == "yes"
+            ike.queue.sync {
+                if all || name == nil { ike.counters.reset(stats: ike.endpoint.stats) }
+                if let name, !all { ike.counters.reset(connection: name) }
+            }
             return Self.success()
         }
     }

@@ -287,6 +287,9 @@ public final class IKEEndpoint {
         return out
     }
 
+    /// The connection of the IKE SA whose SPI (ours) is `spi`, for per-connection counters.
+    public func connectionName(spi: UInt64) -> String? { sessions[spi]?.policy.name }
+
     public func listSAs(now: Double) -> [IKESAInfo] {
         sessions.values.filter { $0.state != .dead }.sorted { $0.uniqueID < $1.uniqueID }.map { $0.info(now: now) }
     }

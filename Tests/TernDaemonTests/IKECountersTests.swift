@@ -18,7 +18,7 @@ import TernIKE
         c.count(message: header(exchange: 34, flags: 0x08), outbound: true)           // IKE_SA_INIT request, out
         c.count(message: header(exchange: 34, flags: 0x20), outbound: false)          // its response, in
         c.count(message: [0, 0, 0, 0] + header(exchange: 35, flags: 0x08), outbound: true)   // behind a non-ESP marker
-        c.count(message: header(exchange: 37, flags: 0x20), outbound: true)
+        c.count(message: header(exchange: 37, flags: 0x20), outbound: true, connection: "to-b")
         c.count(message: header(exchange: 99, flags: 0), outbound: true)              // unknown exchange: ignored
         c.count(message: [1, 2, 3], outbound: false)                                  // truncated: ignored
         let snapshot = Dictionary(uniqueKeysWithValues: c.snapshot(stats: IKEEndpointStats()))
@@ -26,6 +26,9 @@ import TernIKE
         #expect(snapshot["ike-auth-out-req"] == 1 && snapshot["info-out-resp"] == 1)
         #expect(snapshot.values.reduce(0, +) == 4)
         #expect(c.snapshot(stats: IKEEndpointStats()).map(\.0) == IKECounters.names)
+        let toB = Dictionary(uniqueKeysWithValues: c.snapshot(connection: "to-b"))
+        #expect(toB["info-out-resp"] == 1 && toB.values.reduce(0, +) == 1)
+        #expect(IKECounters.spis([0, 0, 0, 0] + header(exchange: 34, flags: 0))?.0 == 1 << 56)
         var stats = IKEEndpointStats()
         stats.malformed = 5
         c.reset(stats: stats)
