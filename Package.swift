@@ -50,7 +50,7 @@ let package = Package(
         ]),
         .target(name: "TernPlatform", dependencies: ["CTernLinux", "TernWire"]),
         .target(name: "TernDaemon", dependencies: [
-            "TernWire", "TernCrypto", "TernDataPlane", "TernConfig", "TernVICI", "TernPlatform", "TernIKE", "CTernLinux",
+            "TernWire", "TernCrypto", "TernDataPlane", "TernConfig", "TernVICI", "TernPlatform", "TernIKE", "TernPKI", "CTernLinux",
             .product(name: "Logging", package: "swift-log"), .product(name: "Atomics", package: "swift-atomics"),
         ]),
         .target(name: "TernTestSupport", dependencies: ["TernWire", "TernCrypto", "TernDataPlane"]),
@@ -73,7 +73,7 @@ let package = Package(
         .testTarget(name: "TernDataPlaneTests", dependencies: ["TernDataPlane", "TernTestSupport", "TernWire", "TernCrypto"]),
         .testTarget(name: "TernConfigTests", dependencies: ["TernConfig", "TernDataPlane"], resources: [.copy("Fixtures")]),
         .testTarget(name: "TernVICITests", dependencies: ["TernVICI"]),
-        .testTarget(name: "TernDaemonTests", dependencies: ["TernDaemon", .product(name: "Logging", package: "swift-log")]),
+        .testTarget(name: "TernDaemonTests", dependencies: ["TernDaemon", "TernVICI", "TernConfig", "TernIKE", "TernWire", .product(name: "Logging", package: "swift-log")]),
         .testTarget(name: "TernIKETests", dependencies: ["TernIKE", "TernWire", "TernCrypto", "TernDataPlane"]),
         .testTarget(name: "TernPKITests", dependencies: [
             "TernPKI", .product(name: "X509", package: "swift-certificates"),

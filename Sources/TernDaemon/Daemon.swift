@@ -77,6 +77,9 @@ public final class Daemon: @unchecked Sendable {
     private var metrics: MetricsServer?
     private var currentTunMTU = 0
     var ike: IKEController?
+    /// Connections, shared keys and pools loaded over VICI, merged with the file's.
+    let viciConfig = VICIConfigStore()
+    let credentials = VICICredentialStore()
     let startedAt = Date()
     /// What setkey configured, and what IKE installed; the data plane gets both.
     private var setkeyDatabase = SecurityDatabaseConfig()
@@ -115,10 +118,10 @@ public final class Daemon: @unchecked Sendable {
             base.cookieThreshold = .max
             base.perSourceHalfOpenLimit = .max
         }
-        guard let path = options.swanctlFile else { return base }
+        guard let path = options.swanctlFile else { return viciConfig.replacingFile(base) }
         let parsed = try SwanctlLoader.load(path: path)
         for w in parsed.warnings { cfgLog.warning("\(w)") }
-        return try SwanctlMapping.engineConfiguration(parsed, base: base)
+        return viciConfig.replacingFile(try SwanctlMapping.engineConfiguration(parsed, base: base))
     }
 
     public func start() throws {
@@ -341,7 +344,13 @@ public final class Daemon: @unchecked Sendable {
             }
             return m
         }
-        if let ike { registerIKECommands(server, ike) }
+        registerCredentialCommands(server)
+        if let ike {
+            registerIKECommands(server, ike)
+            registerConfigCommands(server, ike)
+            registerQueryCommands(server, ike)
+            registerEvents(server, ike)
+        }
         do { try server.start() } catch { throw DaemonError("control socket \(options.viciPath): \(error)") }
         vici = server
     }

@@ -60,6 +60,12 @@ final class IKEController: @unchecked Sendable {
     /// Sends (true) or drops the packets a trap policy held for a reqid; set by the daemon.
     var releaseHeld: (@Sendable (_ reqid: UInt32, _ send: Bool) -> Void)?
     let ikePort: UInt16
+    /// Every engine event, on the IKE queue (the daemon publishes VICI events from it).
+    var onEvent: ((IKEEvent) -> Void)?
+    /// Temporary event watchers (VICI control-log streams); touched only on the IKE queue.
+    private var observers: [UUID: (IKEEvent) -> Void] = [:]
+    /// strongSwan counters-plugin counters; touched only on the IKE queue.
+    var counters = IKECounters()
 
     init(configuration: EngineConfiguration, sockets: DataPlaneSockets, ikePort: UInt16, mark: UInt32,
          keyLogPath: String?, publishInterval: Double = 0, log: Logger, publish: @escaping @Sendable ([SAConfig], [PolicyConfig]) -> Void) throws {
@@ -186,6 +192,7 @@ final class IKEController: @unchecked Sendable {
     func receive(_ bytes: [UInt8], from: SocketAddress, to: SocketAddress) {
         queue.async {
             guard self.running else { return }
+            self.counters.count(message: bytes, outbound: false, connection: self.connectionName(of: bytes))
             self.apply(self.endpoint.handle(datagram: bytes, from: from, to: to, now: self.now))
         }
     }
@@ -220,6 +227,21 @@ final class IKEController: @unchecked Sendable {
         queue.sync { waiters[id] = nil }
         return ok
     }
+
+    /// The connection of the IKE SA an IKE message belongs to (our SPI is either one), if known.
+    private func connectionName(of message: [UInt8]) -> String? {
+        guard let (i, r) = IKECounters.spis(message) else { return nil }
+        return endpoint.connectionName(spi: i) ?? (r == 0 ? nil : endpoint.connectionName(spi: r))
+    }
+
+    /// Calls `watch` (on the IKE queue) with every event until `unobserve`.
+    func observe(_ watch: @escaping (IKEEvent) -> Void) -> UUID {
+        let id = UUID()
+        queue.sync { observers[id] = watch }
+        return id
+    }
+
+    func unobserve(_ id: UUID) { queue.sync { observers[id] = nil } }
 
     func listSAs() -> [IKESAInfo] { queue.sync { endpoint.listSAs(now: now) } }
     var stats: IKEEndpointStats { queue.sync { endpoint.stats } }
@@ -336,6 +358,7 @@ final class IKEController: @unchecked Sendable {
             return
         }
         let payload = encapsulated && !raw ? IKEMessage.nonESPMarker + bytes : bytes
+        if !raw { counters.count(message: bytes, outbound: true, connection: connectionName(of: bytes)) }
         payload.withUnsafeBufferPointer { buf in
             var tx = tern_tx()
             tx.buf = buf.baseAddress
@@ -368,6 +391,9 @@ final class IKEController: @unchecked Sendable {
         default: log.notice("\(e.description)")
         }
         for (id, w) in waiters where w(e) { waiters[id] = nil }
+        counters.count(event: e)
+        onEvent?(e)
+        for o in observers.values { o(e) }
     }
 
     private func writeKeyLog(_ k: IKEKeyLogEntry) {

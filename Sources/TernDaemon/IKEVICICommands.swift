@@ -12,70 +12,76 @@ extension Daemon {
         server.register(event: "ike-updown")
         server.register(event: "child-updown")
 
-        server.register(command: "initiate") { req, _ in
-            let child = req.string("child"), ikeName = req.string("ike")
-            let timeoutMS = Int(req.string("timeout") ?? "0") ?? 0
-            guard let conn = ikeName ?? self.connectionName(ofChild: child, ike) else {
-                return Self.failure("no connection found for \(child.map { "child '\($0)'" } ?? "this request")")
-            }
-            if timeoutMS < 0 {   // strongSwan: return at once, do not wait for the outcome
+        server.register(command: "initiate") { req, stream in
+            self.withControlLog(req, stream, ike, connection: req.string("ike") ?? self.connectionName(ofChild: req.string("child"), ike)) {
+                let child = req.string("child"), ikeName = req.string("ike")
+                let timeoutMS = Int(req.string("timeout") ?? "0") ?? 0
+                guard let conn = ikeName ?? self.connectionName(ofChild: child, ike) else {
+                    return Self.failure("no connection found for \(child.map { "child '\($0)'" } ?? "this request")")
+                }
+                if timeoutMS < 0 {   // strongSwan: return at once without waiting for the outcome
+                    do {
+                        try ike.command { e, now throws(IKECommandError) in (try e.initiate(connection: conn, child: child, now: now), ()) }
+                        return Self.success()
+                    } catch {
+                        return Self.failure("\(error)")
+                    }
+                }
+                var failure: String?
                 do {
-                    try ike.command { e, now throws(IKECommandError) in (try e.initiate(connection: conn, child: child, now: now), ()) }
+                    let done = try ike.wait(timeout: Double(timeoutMS) / 1000, after: { () throws(IKECommandError) in
+                        try ike.command { e, now throws(IKECommandError) in (try e.initiate(connection: conn, child: child, now: now), ()) }
+                    }, match: { e in
+                        switch e {
+                        case .childEstablished(let i, let c) where i.connection == conn && (child == nil || c.name == child): return true
+                        case .ikeEstablished(let i) where i.connection == conn && child == nil: return true
+                        case .ikeFailed(let c, let r) where c == conn: failure = r; return true
+                        case .childFailed(let c, let ch, let r) where c == conn && (child == nil || ch == child): failure = r; return true
+                        default: return false
+                        }
+                    })
+                    if let failure { return Self.failure("establishing CHILD_SA '\(child ?? conn)' failed: \(failure)") }
+                    if !done { return Self.failure("establishing CHILD_SA '\(child ?? conn)' timed out") }
                     return Self.success()
                 } catch {
                     return Self.failure("\(error)")
                 }
             }
-            var failure: String?
-            do {
-                let done = try ike.wait(timeout: Double(timeoutMS) / 1000, after: { () throws(IKECommandError) in
-                    try ike.command { e, now throws(IKECommandError) in (try e.initiate(connection: conn, child: child, now: now), ()) }
-                }, match: { e in
-                    switch e {
-                    case .childEstablished(let i, let c) where i.connection == conn && (child == nil || c.name == child): return true
-                    case .ikeEstablished(let i) where i.connection == conn && child == nil: return true
-                    case .ikeFailed(let c, let r) where c == conn: failure = r; return true
-                    case .childFailed(let c, let ch, let r) where c == conn && (child == nil || ch == child): failure = r; return true
-                    default: return false
-                    }
-                })
-                if let failure { return Self.failure("establishing CHILD_SA '\(child ?? conn)' failed: \(failure)") }
-                if !done { return Self.failure("establishing CHILD_SA '\(child ?? conn)' timed out") }
-                return Self.success()
-            } catch {
-                return Self.failure("\(error)")
-            }
         }
 
-        server.register(command: "terminate") { req, _ in
-            do {
-                if let c = req.string("child") ?? req.string("child-id") {
-                    let id = req.string("child-id").flatMap(UInt32.init)
-                    try ike.command { e, now throws(IKECommandError) in
-                        (try e.terminate(child: id == nil ? c : nil, uniqueID: id, now: now), ())
+        server.register(command: "terminate") { req, stream in
+            self.withControlLog(req, stream, ike, connection: req.string("ike") ?? self.connectionName(ofChild: req.string("child"), ike)) {
+                do {
+                    if let c = req.string("child") ?? req.string("child-id") {
+                        let id = req.string("child-id").flatMap(UInt32.init)
+                        try ike.command { e, now throws(IKECommandError) in
+                            (try e.terminate(child: id == nil ? c : nil, uniqueID: id, now: now), ())
+                        }
+                    } else if let i = req.string("ike") ?? req.string("ike-id") {
+                        let id = req.string("ike-id").flatMap(UInt32.init)
+                        try ike.command { e, now throws(IKECommandError) in
+                            (try e.terminate(ike: id == nil ? i : nil, uniqueID: id, now: now), ())
+                        }
+                    } else {
+                        return Self.failure("terminate needs child, child-id, ike or ike-id")
                     }
-                } else if let i = req.string("ike") ?? req.string("ike-id") {
-                    let id = req.string("ike-id").flatMap(UInt32.init)
-                    try ike.command { e, now throws(IKECommandError) in
-                        (try e.terminate(ike: id == nil ? i : nil, uniqueID: id, now: now), ())
-                    }
-                } else {
-                    return Self.failure("terminate needs child, child-id, ike or ike-id")
+                    return Self.success()
+                } catch {
+                    return Self.failure("\(error)")
                 }
-                return Self.success()
-            } catch {
-                return Self.failure("\(error)")
             }
         }
 
-        server.register(command: "rekey") { req, _ in
-            do {
-                let child = req.string("child"), name = req.string("ike")
-                guard child != nil || name != nil else { return Self.failure("rekey needs child or ike") }
-                try ike.command { e, now throws(IKECommandError) in (try e.rekey(ike: name, child: child, now: now), ()) }
-                return Self.success(["matches": .str("1")])
-            } catch {
-                return Self.failure("\(error)")
+        server.register(command: "rekey") { req, stream in
+            self.withControlLog(req, stream, ike, connection: req.string("ike") ?? self.connectionName(ofChild: req.string("child"), ike)) {
+                do {
+                    let child = req.string("child"), name = req.string("ike")
+                    guard child != nil || name != nil else { return Self.failure("rekey needs child or ike") }
+                    try ike.command { e, now throws(IKECommandError) in (try e.rekey(ike: name, child: child, now: now), ()) }
+                    return Self.success(["matches": .str("1")])
+                } catch {
+                    return Self.failure("\(error)")
+                }
             }
         }
 
@@ -94,12 +100,19 @@ extension Daemon {
         server.register(command: "stats") { [weak self] _, _ in
             let counts = ike.saCounts
             var m = VICIMessage()
-            let uptime = Int(Date().timeIntervalSince(self?.startedAt ?? Date()))
-            m["uptime"] = .section(VICIMessage(entries: [.init(key: "running", element: .str("\(uptime) seconds")),
-                                                         .init(key: "since", element: .str("\(self?.startedAt ?? Date())"))]))
+            let since = self?.startedAt ?? Date()
+            let uptime = Int(Date().timeIntervalSince(since))
+            // charon: "%V" ("1 second", "5 seconds") and "%T" ("Nov 27 16:33:56 2026", local time).
+            let formatter = DateFormatter()
+            formatter.locale = Locale(identifier: "en_US_POSIX")
+            formatter.dateFormat = "MMM dd HH:mm:ss yyyy"
+            m["uptime"] = .section(VICIMessage(entries: [.init(key: "running", element: .str(Self.timeDelta(uptime))),
+                                                         .init(key: "since", element: .str(formatter.string(from: since)))]))
+            let priorities = ["critical", "high", "medium", "low"]
+            let zeros = VICIMessage(entries: priorities.map { .init(key: $0, element: .str("0")) })
             m["workers"] = .section(VICIMessage(entries: [.init(key: "total", element: .str("1")), .init(key: "idle", element: .str("1")),
-                                                          .init(key: "active", element: .section(VICIMessage()))]))
-            m["queues"] = .section(VICIMessage())
+                                                          .init(key: "active", element: .section(zeros))]))
+            m["queues"] = .section(zeros)
             m["scheduled"] = .str("0")
             m["ikesas"] = .section(VICIMessage(entries: [
                 .init(key: "total", element: .str("\(counts.total)")),
@@ -113,6 +126,15 @@ extension Daemon {
     private func connectionName(ofChild child: String?, _ ike: IKEController) -> String? {
         guard let child else { return nil }
         return ike.queue.sync { ike.endpoint.configuration.connections.first { $0.children.contains { $0.name == child } }?.name }
+    }
+
+    /// strongSwan's "%V" time delta: the largest unit that leaves more than two of it.
+    static func timeDelta(_ seconds: Int) -> String {
+        var value = seconds, unit = "second"
+        if seconds > 2 * 86_400 { value = seconds / 86_400; unit = "day" }
+        else if seconds > 2 * 3_600 { value = seconds / 3_600; unit = "hour" }
+        else if seconds > 2 * 60 { value = seconds / 60; unit = "minute" }
+        return "\(value) \(unit)\(value == 1 ? "" : "s")"
     }
 
     static func success(_ extra: [String: VICIMessage.Element] = [:]) -> VICIMessage {
@@ -170,36 +192,40 @@ extension Daemon {
         if let r = sa.reauthIn { put("reauth-time", "\(Int(r))") }
         var children = VICIMessage()
         for c in sa.children {
-            var s = VICIMessage()
-            func cput(_ k: String, _ v: String) { s.entries.append(.init(key: k, element: .str(v))) }
-            cput("name", c.name)
-            cput("uniqueid", "\(c.uniqueID)")
-            cput("reqid", "\(c.reqid)")
-            cput("state", c.state)
-            cput("mode", c.mode)
-            cput("protocol", c.protocolName)
-            if c.encapsulated { cput("encap", "yes") }
-            cput("spi-in", c.inboundSPIHex)
-            cput("spi-out", c.outboundSPIHex)
-            cput("encr-alg", c.encryption)
-            if let k = c.encryptionKeySize { cput("encr-keysize", "\(k)") }
-            if let i = c.integrity { cput("integ-alg", i) }
-            if let d = c.keyExchange { cput("dh-group", d) }
-            if c.esn { cput("esn", "1") }
-            let inC = counters[c.inboundSPI], outC = counters[c.outboundSPI]
-            cput("bytes-in", "\(inC?.bytes ?? 0)")
-            cput("packets-in", "\(inC?.packets ?? 0)")
-            cput("bytes-out", "\(outC?.bytes ?? 0)")
-            cput("packets-out", "\(outC?.packets ?? 0)")
-            if let r = c.rekeyIn { cput("rekey-time", "\(Int(r))") }
-            if let l = c.lifeIn { cput("life-time", "\(Int(l))") }
-            if let a = c.installedAgo { cput("install-time", "\(Int(a))") }
-            s.entries.append(.init(key: "local-ts", element: .list(c.localTS.map { Array($0.utf8) })))
-            s.entries.append(.init(key: "remote-ts", element: .list(c.remoteTS.map { Array($0.utf8) })))
-            children.entries.append(.init(key: "\(c.name)-\(c.uniqueID)", element: .section(s)))
+            children.entries.append(.init(key: "\(c.name)-\(c.uniqueID)", element: .section(childSection(c, counters: counters))))
         }
         m.entries.append(.init(key: "child-sas", element: .section(children)))
         return m
     }
-}
 
+    /// One CHILD SA of list-sas (also child-updown's and child-rekey's old/new).
+    static func childSection(_ c: ChildSAInfo, counters: [UInt32: (bytes: UInt64, packets: UInt64, lastUsed: UInt64)]) -> VICIMessage {
+        var s = VICIMessage()
+        func cput(_ k: String, _ v: String) { s.entries.append(.init(key: k, element: .str(v))) }
+        cput("name", c.name)
+        cput("uniqueid", "\(c.uniqueID)")
+        cput("reqid", "\(c.reqid)")
+        cput("state", c.state)
+        cput("mode", c.mode)
+        cput("protocol", c.protocolName)
+        if c.encapsulated { cput("encap", "yes") }
+        cput("spi-in", c.inboundSPIHex)
+        cput("spi-out", c.outboundSPIHex)
+        cput("encr-alg", c.encryption)
+        if let k = c.encryptionKeySize { cput("encr-keysize", "\(k)") }
+        if let i = c.integrity { cput("integ-alg", i) }
+        if let d = c.keyExchange { cput("dh-group", d) }
+        if c.esn { cput("esn", "1") }
+        let inC = counters[c.inboundSPI], outC = counters[c.outboundSPI]
+        cput("bytes-in", "\(inC?.bytes ?? 0)")
+        cput("packets-in", "\(inC?.packets ?? 0)")
+        cput("bytes-out", "\(outC?.bytes ?? 0)")
+        cput("packets-out", "\(outC?.packets ?? 0)")
+        if let r = c.rekeyIn { cput("rekey-time", "\(Int(r))") }
+        if let l = c.lifeIn { cput("life-time", "\(Int(l))") }
+        if let a = c.installedAgo { cput("install-time", "\(Int(a))") }
+        s.entries.append(.init(key: "local-ts", element: .list(c.localTS.map { Array($0.utf8) })))
+        s.entries.append(.init(key: "remote-ts", element: .list(c.remoteTS.map { Array($0.utf8) })))
+        return s
+    }
+}

@@ -17,6 +17,7 @@ public struct IKEEndpointStats: Sendable {
     public var cookiesSent = 0
     public var halfOpenLimited = 0
     public var noConnection = 0
+    public init() {}
 }
 
 /// The IKE side of a gateway (RFC 7296), sans-I/O: datagrams, commands and timer ticks in,
@@ -305,6 +306,9 @@ public final class IKEEndpoint {
         return (total, connecting)
     }
 
+    /// The connection of the IKE SA whose SPI (ours) is `spi`, for per-connection counters.
+    public func connectionName(spi: UInt64) -> String? { sessions[spi]?.policy.name }
+
     public func listSAs(now: Double) -> [IKESAInfo] {
         sessions.values.filter { $0.state != .dead }.sorted { $0.uniqueID < $1.uniqueID }.map { $0.info(now: now) }
     }
@@ -493,6 +497,47 @@ public final class IKEEndpoint {
                                         local: localAddress, remote: remote, reqid: reqid, acquire: true)
         out.append(.installPolicies(reqid: reqid, policies))
         out.append(.event(.log(.info, "\(c.name): trap policy for child \(child.name) installed (reqid \(reqid))")))
+    }
+
+    /// An installed trap policy, as VICI `list-policies` reports it.
+    public struct TrapInfo: Sendable, Hashable {
+        public var reqid: UInt32
+        public var connection: String
+        public var child: String
+        public init(reqid: UInt32, connection: String, child: String) { self.reqid = reqid; self.connection = connection; self.child = child }
+    }
+
+    /// Every installed trap, by reqid.
+    public var installedTraps: [TrapInfo] {
+        traps.sorted { $0.key < $1.key }.map { TrapInfo(reqid: $0.key, connection: $0.value.connection, child: $0.value.child) }
+    }
+
+    /// VICI `install`: a trap policy for `child` (of `connection`, or of the first connection
+    /// that has such a child). Installing a child that is already trapped is an error, as in charon.
+    public func installTrap(child: String, connection: String? = nil, now: Double) throws(IKECommandError) -> [IKEAction] {
+        guard let c = configuration.connections.first(where: { (connection == nil || $0.name == connection) && $0.children.contains { $0.name == child } }),
+              let cp = c.children.first(where: { $0.name == child }) else {
+            throw IKECommandError("no CHILD_SA config named '\(child)'\(connection.map { " in '\($0)'" } ?? "")")
+        }
+        if trapReqid(connection: c.name, child: child) != nil { throw IKECommandError("CHILD_SA '\(child)' is already installed") }
+        var out: [IKEAction] = []
+        installTrap(connection: c, child: cp, reqid: allocateReqid(), &out)
+        if trapReqid(connection: c.name, child: child) == nil { throw IKECommandError("installing policy '\(child)' failed") }
+        return out
+    }
+
+    /// VICI `uninstall`: removes the trap for `child`. Policies of a CHILD SA negotiated under
+    /// the trap's reqid stay with that SA.
+    public func uninstallTrap(child: String, connection: String? = nil) throws(IKECommandError) -> [IKEAction] {
+        guard let (reqid, _) = traps.first(where: { $0.value.child == child && (connection == nil || $0.value.connection == connection) }) else {
+            throw IKECommandError("policy '\(child)' not found")
+        }
+        traps[reqid] = nil
+        acquiring[reqid] = nil
+        var out: [IKEAction] = [.releaseHeld(reqid: reqid, send: false)]
+        let saUses = sessions.values.contains { s in s.state != .dead && s.children.contains { $0.reqid == reqid } }
+        if !saUses { out.append(.removePolicies(reqid: reqid)) }
+        return out
     }
 
     /// The data plane saw a packet for a trap policy without an SA: negotiate it.

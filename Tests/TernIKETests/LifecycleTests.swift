@@ -236,6 +236,26 @@ import TernWire
         #expect(pair.run(until: { pair.a.sas.count == 2 }, for: 10))
     }
 
+    @Test func viciInstallAndUninstallTrap() throws {
+        let (ca, cb) = Fixtures.siteToSite()
+        let pair = IKEPair(configA: ca, configB: cb)
+        #expect(throws: IKECommandError.self) { try pair.a.endpoint.installTrap(child: "nope", now: 0) }
+        pair.apply(try pair.a.endpoint.installTrap(child: "net", now: 0), on: pair.a)
+        let reqid = try #require(pair.a.policies.keys.first)
+        #expect(pair.a.endpoint.installedTraps == [IKEEndpoint.TrapInfo(reqid: reqid, connection: "to-b", child: "net")])
+        #expect(throws: IKECommandError.self) { try pair.a.endpoint.installTrap(child: "net", now: 0) }
+        pair.apply(pair.a.endpoint.acquire(reqid: reqid, now: pair.now), on: pair.a)
+        #expect(pair.run(until: { pair.a.sas.count == 2 && pair.b.sas.count == 2 }, for: 10))
+        // Uninstalling keeps the CHILD SA's policies (same reqid); with no SA it removes them.
+        pair.apply(try pair.a.endpoint.uninstallTrap(child: "net"), on: pair.a)
+        #expect(pair.a.endpoint.installedTraps.isEmpty && pair.a.policies[reqid] != nil)
+        #expect(throws: IKECommandError.self) { try pair.a.endpoint.uninstallTrap(child: "net") }
+        pair.apply(try pair.a.endpoint.installTrap(child: "net", connection: "to-b", now: pair.now), on: pair.a)
+        let second = try #require(pair.a.endpoint.installedTraps.first?.reqid)
+        pair.apply(try pair.a.endpoint.uninstallTrap(child: "net", connection: "to-b"), on: pair.a)
+        #expect(pair.a.policies[second] == nil)
+    }
+
     @Test func failedAcquireDropsWhatWasHeld() throws {
         let (ca, cb) = Fixtures.siteToSite(pskB: Array("not the same key at all, so it fails".utf8),
                                            tune: { c in if c.name == "to-b" { c.children[0].startAction = .trap } })

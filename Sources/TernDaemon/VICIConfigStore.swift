@@ -1,0 +1,136 @@
+import Foundation
+import TernConfig
+import TernIKE
+import TernVICI
+
+/// Configuration loaded over VICI, kept beside the file configuration as charon keeps it:
+/// connections by name (a VICI connection replaces a file one of the same name), shared keys
+/// by id, pools by name. `merged` is what the engine runs.
+final class VICIConfigStore: @unchecked Sendable {
+    struct LoadedConnection {
+        var config: ConnectionConfig
+        var policy: ConnectionPolicy
+    }
+
+    struct LoadedShared {
+        var id: String
+        var type: String
+        var owners: [String]
+        var key: SharedKey
+    }
+
+    private let lock = NSLock()
+    private var file = EngineConfiguration()
+    private var connections: [LoadedConnection] = []
+    private var shared: [LoadedShared] = []
+    private var pools: [String: VICIMessage] = [:]
+    private var poolOrder: [String] = []
+    private var nextSharedID = 0
+
+    /// The mutex every change takes, so merged configurations reach the engine in order.
+    func withLock<T>(_ body: () throws -> T) rethrows -> T { try lock.withLock(body) }
+
+    /// Remembers the file configuration and returns it merged with what VICI loaded.
+    func replacingFile(_ configuration: EngineConfiguration) -> EngineConfiguration {
+        lock.withLock { file = configuration; return mergedWithoutLocking() }
+    }
+
+    var merged: EngineConfiguration { lock.withLock { mergedWithoutLocking() } }
+
+    func mergedWithoutLocking() -> EngineConfiguration {
+        var e = file
+        let names = Set(connections.map(\.config.name))
+        e.connections = file.connections.filter { !names.contains($0.name) } + connections.map(\.policy)
+        // VICI keys first: they were loaded last and charon's VICI credential set wins.
+        e.sharedKeys = shared.map(\.key) + file.sharedKeys
+        return e
+    }
+
+    // MARK: Connections (callers hold the lock through `withLock`)
+
+    func putConnection(_ c: LoadedConnection) {
+        if let i = connections.firstIndex(where: { $0.config.name == c.config.name }) { connections[i] = c } else { connections.append(c) }
+    }
+
+    /// Removes and returns the connection called `name`.
+    func removeConnection(_ name: String) -> LoadedConnection? {
+        guard let i = connections.firstIndex(where: { $0.config.name == name }) else { return nil }
+        return connections.remove(at: i)
+    }
+
+    var connectionNames: [String] { connections.map(\.config.name) }
+
+    // MARK: Shared keys
+
+    /// Stores a key under `id` (replacing one with that id), or under a fresh id.
+    func putShared(id: String?, type: String, owners: [String], key: SharedKey) -> String {
+        let name: String
+        if let id { name = id } else { nextSharedID += 1; name = "%unique-\(nextSharedID)" }
+        let entry = LoadedShared(id: name, type: type, owners: owners, key: key)
+        if let i = shared.firstIndex(where: { $0.id == name }) { shared[i] = entry } else { shared.append(entry) }
+        return name
+    }
+
+    func removeShared(_ id: String) -> Bool {
+        let before = shared.count
+        shared.removeAll { $0.id == id }
+        return shared.count != before
+    }
+
+    var sharedIDs: [String] { lock.withLock { shared.map(\.id) } }
+
+    func clearShared() { shared = [] }
+
+    // MARK: Pools (stored and reported; address assignment is not implemented)
+
+    func putPool(_ name: String, _ body: VICIMessage) {
+        lock.withLock {
+            if pools[name] == nil { poolOrder.append(name) }
+            pools[name] = body
+        }
+    }
+
+    func removePool(_ name: String) -> Bool {
+        lock.withLock {
+            guard pools.removeValue(forKey: name) != nil else { return false }
+            poolOrder.removeAll { $0 == name }
+            return true
+        }
+    }
+
+    var allPools: [(String, VICIMessage)] { lock.withLock { poolOrder.compactMap { n in pools[n].map { (n, $0) } } } }
+}
+
+/// VICI message trees as swanctl.conf syntax trees, so `load-conn` shares the file path's
+/// conversion, validation and error messages.
+enum VICITree {
+    /// Keys become key/values (lists joined with commas, as swanctl.conf writes them), nested
+    /// sections become subsections. Locations read `vici:load-conn:<name>`; the line is the
+    /// entry's position in its section, so an error still points somewhere.
+    static func section(named name: String, from message: VICIMessage, origin: String) throws(ConfigError) -> SwanctlSection {
+        let at = SourceLocation(file: origin, line: 1, column: 1)
+        var out = SwanctlSection(name: name, location: at)
+        for (index, entry) in message.entries.enumerated() {
+            let here = SourceLocation(file: origin, line: index + 1, column: 1)
+            switch entry.element {
+            case .value(let bytes):
+                guard let text = String(validating: bytes, as: UTF8.self) else {
+                    throw ConfigError(location: here, message: "value of '\(entry.key)' is not UTF-8 text")
+                }
+                out.set(SwanctlKeyValue(key: entry.key, value: text, location: here))
+            case .list(let items):
+                var texts: [String] = []
+                for item in items {
+                    guard let text = String(validating: item, as: UTF8.self) else {
+                        throw ConfigError(location: here, message: "an item of list '\(entry.key)' is not UTF-8 text")
+                    }
+                    texts.append(text)
+                }
+                out.set(SwanctlKeyValue(key: entry.key, value: texts.joined(separator: ","), location: here))
+            case .section(let sub):
+                out.add(try section(named: entry.key, from: sub, origin: origin + "." + entry.key))
+            }
+        }
+        return out
+    }
+}
