@@ -2,6 +2,7 @@
 #include "tern_linux.h"
 
 #include <errno.h>
+#include <malloc.h>
 #include <fcntl.h>
 #include <linux/if.h>
 #include <linux/if_tun.h>
@@ -297,3 +298,5 @@ int tern_eventfd_signal(int fd) {
     uint64_t one = 1;
     return write(fd, &one, sizeof one) == sizeof one ? 0 : -errno;
 }
+
+void tern_limit_malloc_arenas(int arenas) { mallopt(M_ARENA_MAX, arenas); }

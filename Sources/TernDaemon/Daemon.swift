@@ -125,6 +125,9 @@ public final class Daemon: @unchecked Sendable {
     }
 
     public func start() throws {
+        // A few hot threads (workers, IKE queue) and many short VICI/GCD ones: two arenas keep
+        // memory per IKE SA down without contention on the hot paths (they allocate nothing).
+        MemoryTuning.limitMallocArenas(2)
         let db = try Daemon.loadConfiguration(options.setkeyFiles)
         setkeyDatabase = db
         let ikeConfiguration = try loadIKEConfiguration()

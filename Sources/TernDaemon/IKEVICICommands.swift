@@ -152,6 +152,19 @@ extension Daemon {
     }
 
     /// Data-plane counters by (SPI, inbound?) from the current snapshot.
+    /// Counters of just these SPIs (events about one SA must not walk every SA).
+    func saCounters(spis: [UInt32]) -> [UInt32: (bytes: UInt64, packets: UInt64, lastUsed: UInt64)] {
+        let snapshot = currentSnapshot()
+        var out: [UInt32: (UInt64, UInt64, UInt64)] = [:]
+        for spi in spis {
+            for sa in snapshot.associations(spi: spi) {
+                out[spi] = (sa.counters.load(SACounter.bytes.rawValue), sa.counters.load(SACounter.packets.rawValue),
+                            sa.counters.load(SACounter.lastUsed.rawValue))
+            }
+        }
+        return out
+    }
+
     func saCounters() -> [UInt32: (bytes: UInt64, packets: UInt64, lastUsed: UInt64)] {
         var out: [UInt32: (UInt64, UInt64, UInt64)] = [:]
         for sa in currentSnapshot().associations {

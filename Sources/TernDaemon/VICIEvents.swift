@@ -19,7 +19,17 @@ extension Daemon {
     /// The VICI events for one engine event (runs on the IKE queue).
     func viciEvents(for event: IKEEvent) -> [(String, VICIMessage)] {
         var out: [(String, VICIMessage)] = []
-        let counters = saCounters()
+        var spis: [UInt32] = []
+        switch event {
+        case .ikeEstablished(let sa), .ikeDeleted(let sa, _), .childEstablished(let sa, _), .childDeleted(let sa, _, _),
+             .childRekeyed(let sa, _, _), .ikeRekeyed(let sa, _), .peerAddressChanged(let sa, _, _):
+            spis = sa.children.flatMap { [$0.inboundSPI, $0.outboundSPI] }
+        default: break
+        }
+        if case .childEstablished(_, let c) = event { spis += [c.inboundSPI, c.outboundSPI] }
+        if case .childDeleted(_, let c, _) = event { spis += [c.inboundSPI, c.outboundSPI] }
+        if case .childRekeyed(_, let o, let n) = event { spis += [o.inboundSPI, o.outboundSPI, n.inboundSPI, n.outboundSPI] }
+        let counters = saCounters(spis: spis)
         func one(_ key: String, _ section: VICIMessage, up: Bool?) -> VICIMessage {
             var m = VICIMessage()
             if up == true { m.set("up", "yes") }
@@ -106,6 +116,8 @@ extension Daemon {
     /// Sends go through a private queue so a slow client never blocks the IKE queue.
     func withControlLog(_ req: VICIMessage, _ stream: VICIEventSink, _ ike: IKEController, connection: String?,
                         _ body: () -> VICIMessage) -> VICIMessage {
+        // Most scripted initiations (python vici, benchmarks) do not listen: no observer then.
+        guard stream.wants(event: "control-log") else { return body() }
         let level = Int(req.string("loglevel") ?? "1") ?? 1
         let sender = DispatchQueue(label: "tern.vici.control-log")
         let id = ike.observe { event in

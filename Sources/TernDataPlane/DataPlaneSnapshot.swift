@@ -45,7 +45,8 @@ public final class DataPlaneSnapshot: @unchecked Sendable {
         var carried = [Bool](repeating: false, count: old.count)
         var exact = [Int?](repeating: nil, count: config.associations.count)
         for (n, c) in config.associations.enumerated() {
-            if let i = unchanged[c.key], old[i].config == c, old[i].isOutbound == localAddresses.contains(c.source) {
+            if let i = unchanged[c.key], old[i].config == c, old[i].isOutbound == localAddresses.contains(c.source),
+               old[i].servesInbound || !localAddresses.contains(c.destination) {
                 exact[n] = i; carried[i] = true
             }
         }
@@ -66,7 +67,7 @@ public final class DataPlaneSnapshot: @unchecked Sendable {
                 continue
             }
             do {
-                sas.append(try SecurityAssociation(c, isOutbound: outbound, now: now))
+                sas.append(try SecurityAssociation(c, isOutbound: outbound, servesInbound: localAddresses.contains(c.destination), now: now))
             } catch {
                 throw InstallError(sa: c.key, reason: error.message)
             }
@@ -126,6 +127,9 @@ public final class DataPlaneSnapshot: @unchecked Sendable {
         if sa.config.mode != .any && sa.config.mode != rule.mode { return nil }
         return sa
     }
+
+    /// The SAs with this SPI (any destination and protocol): O(1), for control-plane queries.
+    public func associations(spi: UInt32) -> [SecurityAssociation] { bySPI[spi] ?? [] }
 
     public func outboundPolicy(_ s: PacketSelectors) -> Policy? { outbound.lookup(s) }
 

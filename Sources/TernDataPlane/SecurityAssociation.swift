@@ -16,6 +16,8 @@ public final class SecurityAssociation: @unchecked Sendable {
     /// Creation time, Unix seconds (for `tern state`).
     public let created: UInt64
 
+    /// Whether the SA has inbound contexts (an outbound SA to a non-local destination has none).
+    public var servesInbound: Bool { inboundCipher != nil || inboundMAC != nil }
     let outboundCipher: ESPCipher?
     let inboundCipher: ESPCipher?
     let outboundMAC: IntegrityMAC?
@@ -31,7 +33,11 @@ public final class SecurityAssociation: @unchecked Sendable {
     let icvLength: Int
     let blockSize: Int
 
-    public init(_ config: SAConfig, isOutbound: Bool, now: UInt64) throws(CryptoError) {
+    /// - Parameter servesInbound: whether packets can arrive on this SA (its destination is
+    ///   ours). Each direction gets its own cipher context (one per worker), and only the
+    ///   directions the SA serves get one: an EVP context with its key schedule is most of an
+    ///   SA's memory, which matters with 10 000 tunnels.
+    public init(_ config: SAConfig, isOutbound: Bool, servesInbound: Bool = true, now: UInt64) throws(CryptoError) {
         self.config = config
         self.isOutbound = isOutbound
         self.created = now
@@ -45,8 +51,8 @@ public final class SecurityAssociation: @unchecked Sendable {
         case .esp:
             let cipher = try ESPCipher(encryption: config.encryption, encryptionKey: config.encryptionKey.bytes,
                                        integrity: config.integrity, integrityKey: config.integrityKey.bytes)
-            outboundCipher = cipher
-            inboundCipher = cipher.copy()
+            outboundCipher = isOutbound ? cipher : nil
+            inboundCipher = !isOutbound ? cipher : (servesInbound ? cipher.copy() : nil)
             outboundMAC = nil; inboundMAC = nil
             ivLength = cipher.ivLength; icvLength = cipher.icvLength; blockSize = cipher.blockSize
         case .ah:
@@ -55,8 +61,8 @@ public final class SecurityAssociation: @unchecked Sendable {
             }
             guard config.integrity != .none else { throw CryptoError("AH needs an integrity algorithm") }
             let mac = try IntegrityMAC(algorithm: config.integrity, key: config.integrityKey.bytes)
-            outboundMAC = mac
-            inboundMAC = mac.copy()
+            outboundMAC = isOutbound ? mac : nil
+            inboundMAC = !isOutbound ? mac : (servesInbound ? mac.copy() : nil)
             outboundCipher = nil; inboundCipher = nil
             ivLength = 0; icvLength = mac.icvLength; blockSize = 4
         }

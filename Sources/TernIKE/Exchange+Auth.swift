@@ -166,6 +166,9 @@ extension IKESession {
 
     func established(now: Double, _ out: inout [IKEAction]) {
         state = .established
+        // The IKE_SA_INIT messages are only signed in IKE_AUTH; keep no copy per SA after it.
+        initRequestBytes = []
+        initResponseBytes = []
         establishedAt = now
         halfOpenDeadline = nil
         attempt = 1

@@ -184,3 +184,8 @@ public enum LocalAddresses {
         return result
     }
 }
+
+public enum MemoryTuning {
+    /// See tern_limit_malloc_arenas: fewer glibc arenas, less RSS per thread that allocates.
+    public static func limitMallocArenas(_ arenas: Int) { tern_limit_malloc_arenas(Int32(arenas)) }
+}

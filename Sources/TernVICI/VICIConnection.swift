@@ -173,6 +173,9 @@ public struct VICIEventSink: Sendable {
     /// False once the client has gone; a long listing can stop early.
     public var isConnected: Bool { connection?.isOpen ?? false }
 
+    /// Whether the client registered for `event` (skip building messages nobody reads).
+    public func wants(event: String) -> Bool { connection?.isRegistered(for: event) ?? false }
+
     public func send(event: String, _ message: VICIMessage) {
         guard let connection, connection.isRegistered(for: event) else { return }
         guard let frame = VICIServer.eventFrame(event, message, maxMessageSize: maxMessageSize, log: log) else { return }

@@ -62,3 +62,7 @@ int tern_epoll_wait(int epfd, uint64_t *tokens, int max, int timeout_ms);
 /// An eventfd used to wake worker loops for shutdown.
 int tern_eventfd(void);
 int tern_eventfd_signal(int fd);
+
+/// Caps glibc's per-thread malloc arenas (mallopt M_ARENA_MAX): every thread that allocates
+/// otherwise gets its own arena, which grows ternd's RSS with the number of VICI clients.
+void tern_limit_malloc_arenas(int arenas);
