@@ -228,14 +228,11 @@ extension Tern {
         @OptionGroup var control: ControlOptions
         @OptionGroup var load: LoadOptions
         func run() throws {
-            let root = try load.tree()
-            let client = try control.connect()
-            defer { client.close() }
-            var tally = LoadTally()
-            try Tern.loadCreds(control, client, load, root, &tally)
-            try Tern.loadPools(control, client, root, &tally)
-            try Tern.loadConns(control, client, load, root, &tally)
-            if tally.failed { throw ExitCode(Exit.refused) }
+            try Tern.runLoad(control, load) { c, root, t in
+                try Tern.loadCreds(control, c, load, root, &t)
+                try Tern.loadPools(control, c, root, &t)
+                try Tern.loadConns(control, c, load, root, &t)
+            }
         }
     }
 
@@ -245,12 +242,7 @@ extension Tern {
         @OptionGroup var control: ControlOptions
         @OptionGroup var load: LoadOptions
         func run() throws {
-            let root = try load.tree()
-            let client = try control.connect()
-            defer { client.close() }
-            var tally = LoadTally()
-            try Tern.loadConns(control, client, load, root, &tally)
-            if tally.failed { throw ExitCode(Exit.refused) }
+            try Tern.runLoad(control, load) { c, root, t in try Tern.loadConns(control, c, load, root, &t) }
         }
     }
 
@@ -260,12 +252,7 @@ extension Tern {
         @OptionGroup var control: ControlOptions
         @OptionGroup var load: LoadOptions
         func run() throws {
-            let root = try load.tree()
-            let client = try control.connect()
-            defer { client.close() }
-            var tally = LoadTally()
-            try Tern.loadCreds(control, client, load, root, &tally)
-            if tally.failed { throw ExitCode(Exit.refused) }
+            try Tern.runLoad(control, load) { c, root, t in try Tern.loadCreds(control, c, load, root, &t) }
         }
     }
 
@@ -275,12 +262,20 @@ extension Tern {
         @OptionGroup var control: ControlOptions
         @OptionGroup var load: LoadOptions
         func run() throws {
-            let root = try load.tree()
-            let client = try control.connect()
-            defer { client.close() }
-            var tally = LoadTally()
-            try Tern.loadPools(control, client, root, &tally)
-            if tally.failed { throw ExitCode(Exit.refused) }
+            try Tern.runLoad(control, load) { c, root, t in try Tern.loadPools(control, c, root, &t) }
         }
+    }
+}
+
+extension Tern {
+    /// Reads swanctl.conf, connects, runs the load steps, and exits 70 if any item was refused.
+    static func runLoad(_ control: ControlOptions, _ load: LoadOptions,
+                        _ steps: (VICIClient, SwanctlSection, inout LoadTally) throws -> Void) throws {
+        let root = try load.tree()
+        let client = try control.connect()
+        defer { client.close() }
+        var tally = LoadTally()
+        try steps(client, root, &tally)
+        if tally.failed { throw ExitCode(Exit.refused) }
     }
 }
