@@ -169,6 +169,7 @@ extension IKESession {
         // The IKE_SA_INIT messages are only signed in IKE_AUTH; keep no copy per SA after it.
         initRequestBytes = []
         initResponseBytes = []
+        keepOnlySKd()
         establishedAt = now
         halfOpenDeadline = nil
         attempt = 1
@@ -176,6 +177,12 @@ extension IKESession {
         if localNAT { keepaliveAt = now + Double(endpoint.configuration.natKeepalive) }
         endpoint.sessionEstablished(self, now: now, &out)
         out.append(.event(.ikeEstablished(info(now: now))))
+    }
+
+    /// Only SK_d is needed once the IKE SA is up (CHILD SA keys, IKE rekey): SK_e/SK_a live in
+    /// the payload protection objects and SK_p only served AUTH. Less key material held per SA.
+    func keepOnlySKd() {
+        if let k = keys { keys = IKESAKeys(skD: k.skD, skAi: [], skAr: [], skEi: [], skEr: [], skPi: [], skPr: []) }
     }
 
     func scheduleIKELifetimes(now: Double) {

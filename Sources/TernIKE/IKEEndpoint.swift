@@ -150,11 +150,16 @@ public final class IKEEndpoint {
 
     public func handleTimeout(now: Double) -> [IKEAction] {
         var out: [IKEAction] = []
-        for s in Array(sessions.values) where (s.nextDeadline ?? .infinity) <= now { s.tick(now: now, &out) }
+        let due = sessions.values.filter { ($0.nextDeadline ?? .infinity) <= now }
+        for s in due { s.tick(now: now, &out) }
         return out
     }
 
-    public var nextDeadline: Double? { sessions.values.compactMap(\.nextDeadline).min() }
+    public var nextDeadline: Double? {
+        var m = Double.infinity
+        for s in sessions.values { if let d = s.nextDeadline, d < m { m = d } }
+        return m.isFinite ? m : nil
+    }
 
     /// Traffic counters from the data plane, by SPI (inbound and outbound SAs). CHILD SAs
     /// that passed rekey_bytes/rekey_packets are rekeyed; past life_bytes/life_packets deleted.
@@ -421,6 +426,7 @@ public final class IKEEndpoint {
                                                  encryption: chosen.encryption, integrity: chosen.integrity), &out)
         s.state = .established
         s.establishedAt = now
+        s.keepOnlySKd()
         s.scheduleIKELifetimes(now: now)
         if s.localNAT { s.keepaliveAt = now + Double(configuration.natKeepalive) }
         s.lastInbound = now

@@ -356,21 +356,22 @@ final class IKESession {
     /// (or clears), or the caller would spin.
     var nextDeadline: Double? {
         guard state != .dead else { return nil }
-        var d: [Double] = []
-        if let o = outstanding { d.append(o.retransmitAt); if let dl = o.deadline { d.append(dl) } }
-        if let r = rekeyAt, state == .established { d.append(r) }
-        if let r = reauthAt, state == .established { d.append(r) }
-        if let r = deleteAt { d.append(r) }
-        if let k = keepaliveAt { d.append(k) }
-        if let h = halfOpenDeadline { d.append(h) }
-        d += pendingOutbound.values
-        if isEstablished && policy.dpdDelay > 0 && outstanding == nil && !dpdQueued { d.append(lastInbound + Double(policy.dpdDelay)) }
+        // Called for every IKE SA whenever the timer is re-armed: no allocation here.
+        var m = Double.infinity
+        @inline(__always) func take(_ x: Double?) { if let x, x < m { m = x } }
+        if let o = outstanding { take(o.retransmitAt); take(o.deadline) }
+        if state == .established { take(rekeyAt); take(reauthAt) }
+        take(deleteAt)
+        take(keepaliveAt)
+        take(halfOpenDeadline)
+        for v in pendingOutbound.values { take(v) }
+        if isEstablished && policy.dpdDelay > 0 && outstanding == nil && !dpdQueued { take(lastInbound + Double(policy.dpdDelay)) }
         for c in children {
-            if c.state == .installed { d.append(c.rekeyAt) }
-            if c.state != .deleting { d.append(c.expireAt) }
-            if let r = c.removeAt { d.append(r) }
+            if c.state == .installed { take(c.rekeyAt) }
+            if c.state != .deleting { take(c.expireAt) }
+            take(c.removeAt)
         }
-        return d.min()
+        return m.isFinite ? m : nil
     }
 
     var dpdQueued: Bool { queue.contains { if case .dpd = $0 { true } else { false } } }
