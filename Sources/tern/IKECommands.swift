@@ -61,14 +61,7 @@ extension Tern {
             if let ike { m["ike"] = .string(ike) }
             if let ikeId { m["ike-id"] = .string("\(ikeId)") }
             if let childId { m["child-id"] = .string("\(childId)") }
-            let client = try control.connect()
-            defer { client.close() }
-            let r: VICIMessage
-            do { r = try client.call("terminate", m) } catch {
-                FileHandle.standardError.write(Data("tern: terminate failed: \(error)\n".utf8))
-                throw ExitCode(Exit.unavailable)
-            }
-            try Tern.requireSuccess(r, "terminate")
+            try Tern.requireSuccess(try control.call("terminate", m), "terminate")
             print("terminate completed successfully")
         }
     }
@@ -85,14 +78,7 @@ extension Tern {
             var m = VICIMessage()
             if let child { m["child"] = .string(child) }
             if let ike { m["ike"] = .string(ike) }
-            let client = try control.connect()
-            defer { client.close() }
-            let r: VICIMessage
-            do { r = try client.call("rekey", m) } catch {
-                FileHandle.standardError.write(Data("tern: rekey failed: \(error)\n".utf8))
-                throw ExitCode(Exit.unavailable)
-            }
-            try Tern.requireSuccess(r, "rekey")
+            try Tern.requireSuccess(try control.call("rekey", m), "rekey")
             print("rekey completed successfully")
         }
     }

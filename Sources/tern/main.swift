@@ -25,11 +25,11 @@ struct ControlOptions: ParsableArguments {
         }
     }
 
-    func call(_ command: String) throws -> VICIMessage {
+    func call(_ command: String, _ message: VICIMessage = VICIMessage()) throws -> VICIMessage {
         let client = try connect()
         defer { client.close() }
         do {
-            return try client.call(command)
+            return try client.call(command, message)
         } catch {
             FileHandle.standardError.write(Data("tern: \(command) failed: \(error)\n".utf8))
             throw ExitCode(Exit.unavailable)
