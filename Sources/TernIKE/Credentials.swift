@@ -55,6 +55,8 @@ public struct CertificatePolicy: Sendable {
     public var revocation: RevocationPolicy = .relaxed
     public var sendCertificate: SendCertificatePolicy = .ifAsked
     public var sendCertificateRequest = true
+    /// Sign with RSASSA-PSS rather than PKCS#1 v1.5 (`auth = rsa/pss`, or `ike:rsa/pss…`).
+    public var preferPSS = false
 
     public init() {}
 }

@@ -199,6 +199,9 @@ public struct EngineConfiguration: Sendable {
     /// `initiate` on a connection with an established IKE SA adds a CHILD SA to it (strongSwan's
     /// reuse_ikesa = yes); false makes every initiate negotiate a new IKE SA.
     public var reuseIKESA = true
+    /// RFC 7427 signature authentication: announce SIGNATURE_HASH_ALGORITHMS and sign with it when
+    /// the peer does too (strongSwan's signature_authentication); false: the classic RSA/ECDSA methods.
+    public var signatureAuthentication = true
     /// Seconds a half-open SA may wait for IKE_AUTH (strongSwan's half_open_timeout).
     public var halfOpenTimeout: UInt64 = 30
     /// NAT keepalive interval (strongSwan's keep_alive).
