@@ -254,7 +254,7 @@ extension IKESession {
         if endpoint.configuration.signatureAuthentication {
             payloads.append(.notify(IKENotify(type: .signatureHashAlgorithms, data: signatureHashAlgorithms)))
         }
-        payloads += certificateRequestPayloads()
+        payloads += certificateRequestPayloads(candidates: candidates)
         let response = IKEMessage(header: header(.ikeSAInit, messageID: 0, isResponse: true), payloads: payloads).encode()
         initResponseBytes = response
         cachedResponse = (0, [response])

@@ -117,9 +117,13 @@ extension IKESession {
     }
 
     /// A CERTREQ naming the CAs we trust for the peer (SHA-1 of each CA's SubjectPublicKeyInfo).
-    func certificateRequestPayloads() -> [IKEPayload] {
-        guard policy.remoteAuth == .pubkey, policy.certificates.sendCertificateRequest else { return [] }
-        let cas = policy.certificates.remoteCACertificates.isEmpty ? credentials.authorities : policy.certificates.remoteCACertificates
+    /// The responder's IKE_SA_INIT does not know the final connection yet: any candidate that
+    /// wants a certificate makes it ask, naming every trusted CA.
+    func certificateRequestPayloads(candidates: [ConnectionPolicy] = []) -> [IKEPayload] {
+        let wanting = ([policy] + candidates).filter { $0.remoteAuth == .pubkey && $0.certificates.sendCertificateRequest }
+        guard let first = wanting.first else { return [] }
+        let cas = wanting.count == 1 && first.name == policy.name && !first.certificates.remoteCACertificates.isEmpty
+            ? first.certificates.remoteCACertificates : credentials.authorities
         let hashes = cas.compactMap { try? PublicKeyBundle(certificate: $0).keyID }.flatMap { $0 }
         return [.certificateRequest(encoding: IKECertificateEncoding.x509Signature.rawValue, data: hashes)]
     }
