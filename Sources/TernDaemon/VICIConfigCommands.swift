@@ -19,10 +19,7 @@ extension Daemon {
                 guard case .section(let body) = entry.element else { continue }
                 let name = entry.key
                 do throws(ConfigError) {
-                    let tree = try VICITree.section(named: name, from: body, origin: "vici:load-conn:\(name)")
-                    let (config, warnings) = try SwanctlLoader.connection(name: name, section: tree)
-                    for w in warnings { self.cfgLog.warning("\(w)") }
-                    loaded.append(.init(config: config, policy: try SwanctlMapping.connection(config)))
+                    loaded.append(try self.viciConnection(name: name, body: body))
                 } catch {
                     return Self.failure("loading connection '\(name)' failed: \(error)")
                 }
@@ -159,6 +156,22 @@ extension Daemon {
         server.register(command: "reload-settings") { [weak self] _, _ in
             do { try self?.reload(); return Self.success() } catch { return Self.failure("\(error)") }
         }
+    }
+
+    /// A `load-conn` section converted as the file's connections are. Certificates come as
+    /// blobs; a missing private key is only a warning, since swanctl may load keys afterwards.
+    func viciConnection(name: String, body: VICIMessage) throws(ConfigError) -> VICIConfigStore.LoadedConnection {
+        var blobs = VICICertificateBlobs()
+        let stripped = blobs.extract(body)
+        let tree = try VICITree.section(named: name, from: stripped, origin: "vici:load-conn:\(name)")
+        let (config, warnings) = try SwanctlLoader.connection(name: name, section: tree)
+        for w in warnings + SwanctlMapping.authWarnings(config) { cfgLog.warning("\(w)") }
+        let policy = try SwanctlMapping.connection(config, certificates: blobs.source(hasPrivateKey: nil))
+        let available = viciConfig.merged.credentials
+        if policy.localAuth == .pubkey, let ours = policy.certificates.localCertificates.first, !available.hasPrivateKey(for: ours) {
+            cfgLog.warning("vici: connection '\(name)': no private key loaded yet for certificate \(ours.subject.strongSwanDescription)")
+        }
+        return .init(config: config, policy: policy)
     }
 
     /// One `list-conn` entry, as vici_query.c's list_conns builds it.
