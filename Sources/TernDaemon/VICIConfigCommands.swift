@@ -1,7 +1,9 @@
 import Foundation
 import TernConfig
 import TernIKE
+import TernPKI
 import TernVICI
+import X509
 
 /// strongSwan's configuration commands (vici_config.c, vici_cred.c's shared keys,
 /// vici_attribute.c's pools): load-conn, unload-conn, get-conns, list-conns, load-shared,
@@ -186,14 +188,18 @@ extension Daemon {
         // charon 5.9 lists DPD only when configured.
         if c.dpdDelay != 0 { m.set("dpd_delay", c.dpdDelay) }
         if c.dpdTimeout != 0 { m.set("dpd_timeout", c.dpdTimeout) }
-        for (key, auth, id) in [("local-1", c.localAuth, c.localIdentity), ("remote-1", c.remoteAuth, c.remoteIdentity)] {
+        let subjects = { (certificates: [Certificate]) in certificates.map(\.subject.strongSwanDescription) }
+        let rounds = [("local-1", c.localAuth, c.localIdentity, subjects(c.certificates.localCertificates), [String]()),
+                      ("remote-1", c.remoteAuth, c.remoteIdentity, subjects(c.certificates.remoteCertificates),
+                       subjects(c.certificates.remoteCACertificates))]
+        for (key, auth, id, certs, cacerts) in rounds {
             var a = VICIMessage()
             a.set("id", id.map { "\($0)" } ?? "%any")
             a.set("class", auth == .psk ? "pre-shared key" : "public key")
             a.set("groups", list: [])
             a.set("cert_policy", list: [])
-            a.set("certs", list: [])
-            a.set("cacerts", list: [])
+            a.set("certs", list: certs)
+            a.set("cacerts", list: cacerts)
             m.set(key, section: a)
         }
         var children = VICIMessage()
