@@ -145,6 +145,8 @@ enum SwanctlMapping {
         policy.revocation = TernIKE.RevocationPolicy(rawValue: remote.revocation.rawValue) ?? .relaxed
         policy.sendCertificate = SendCertificatePolicy(rawValue: c.sendCert.rawValue) ?? .ifAsked
         policy.sendCertificateRequest = c.sendCertreq
+        // `rsa/pss` or `ike:rsa/pss…`: we sign with RSASSA-PSS (strongSwan's spelling of that wish).
+        policy.preferPSS = local.auth.lowercased().contains("pss")
         return policy
     }
 
