@@ -83,7 +83,7 @@ struct SwanctlCredentialLoader {
     /// The certificates a `certs`/`cacerts`/`cacert` entry names: a `0x`/`0s` blob, an absolute
     /// path, or a path relative to `folder` beside swanctl.conf. Errors point at `location`.
     func certificates(named reference: String, folder: String, at location: SourceLocation) throws(ConfigError) -> [Certificate] {
-        if let blob = Self.inlineBlob(reference) {
+        if let blob = SwanctlBlob.decode(reference) {
             do {
                 let found = try CertificateFile.load(blob)
                 guard !found.isEmpty else { throw PKIError(.notACertificate, "no certificate found") }
@@ -259,26 +259,6 @@ struct SwanctlCredentialLoader {
 
     static func list(_ value: String) -> [String] {
         value.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }
-    }
-
-    /// `0x…` hex and `0s…` base64, as swanctl accepts certificates inline.
-    static func inlineBlob(_ s: String) -> [UInt8]? {
-        let lower = s.lowercased()
-        if lower.hasPrefix("0x") {
-            let hex = Array(s.utf8.dropFirst(2))
-            guard !hex.isEmpty, hex.count % 2 == 0 else { return nil }
-            var out: [UInt8] = []
-            out.reserveCapacity(hex.count / 2)
-            var i = 0
-            while i < hex.count {
-                guard let b = UInt8(String(decoding: hex[i..<i + 2], as: UTF8.self), radix: 16) else { return nil }
-                out.append(b)
-                i += 2
-            }
-            return out
-        }
-        if lower.hasPrefix("0s") { return Data(base64Encoded: String(s.dropFirst(2))).map(Array.init) }
-        return nil
     }
 }
 

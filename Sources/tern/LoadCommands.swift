@@ -49,7 +49,7 @@ enum SwanctlRequests {
             } else if let folder = fileListKeys[key] {
                 var blobs: [[UInt8]] = []
                 for item in items(kv.value) {
-                    if let blob = inlineBlob(item) { blobs.append(blob); continue }
+                    if let blob = SwanctlBlob.decode(item) { blobs.append(blob); continue }
                     let path = item.hasPrefix("/") ? item : "\(directory)/\(folder)/\(item)"
                     guard let data = FileManager.default.contents(atPath: path) else {
                         throw LoadError("loading \(kv.key) certificate '\(path)' failed: cannot read the file")
@@ -65,25 +65,6 @@ enum SwanctlRequests {
         return m
     }
 
-    /// `0x…` hex and `0s…` base64, as swanctl accepts for secrets and inline certificates.
-    static func inlineBlob(_ s: String) -> [UInt8]? {
-        let lower = s.lowercased()
-        if lower.hasPrefix("0x") {
-            let hex = Array(s.utf8.dropFirst(2))
-            guard hex.count % 2 == 0 else { return nil }
-            var out: [UInt8] = []
-            var i = 0
-            while i < hex.count {
-                guard let b = UInt8(String(decoding: hex[i..<i + 2], as: UTF8.self), radix: 16) else { return nil }
-                out.append(b)
-                i += 2
-            }
-            return out
-        }
-        if lower.hasPrefix("0s") { return Data(base64Encoded: String(s.dropFirst(2))).map(Array.init) }
-        return nil
-    }
-
     /// A `secrets` subsection as a load-shared request; nil for private-key secrets, which
     /// swanctl loads from files instead.
     static func shared(_ s: SwanctlSection) throws -> VICIMessage? {
@@ -97,7 +78,7 @@ enum SwanctlRequests {
         var m = VICIMessage()
         m.set("id", s.name)
         m.set("type", type)
-        m["data"] = .value(inlineBlob(secret) ?? Array(secret.utf8))
+        m["data"] = .value(SwanctlBlob.decode(secret) ?? Array(secret.utf8))
         m.set("owners", list: s.keyValues.filter { $0.key.hasPrefix("id") && !$0.value.isEmpty }.map(\.value))
         return m
     }
