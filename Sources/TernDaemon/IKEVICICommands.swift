@@ -200,9 +200,9 @@ extension Daemon {
             put("prf-alg", sa.prf)
             put("dh-group", sa.keyExchange)
         }
-        if let e = sa.established { put("established", "\(Int(e))") }
-        if let r = sa.rekeyIn { put("rekey-time", "\(Int(r))") }
-        if let r = sa.reauthIn { put("reauth-time", "\(Int(r))") }
+        if let e = sa.established { put("established", wholeSeconds(e)) }
+        if let r = sa.rekeyIn { put("rekey-time", wholeSeconds(r)) }
+        if let r = sa.reauthIn { put("reauth-time", wholeSeconds(r)) }
         var children = VICIMessage()
         for c in sa.children {
             children.entries.append(.init(key: "\(c.name)-\(c.uniqueID)", element: .section(childSection(c, counters: counters))))
@@ -234,11 +234,17 @@ extension Daemon {
         cput("packets-in", "\(inC?.packets ?? 0)")
         cput("bytes-out", "\(outC?.bytes ?? 0)")
         cput("packets-out", "\(outC?.packets ?? 0)")
-        if let r = c.rekeyIn { cput("rekey-time", "\(Int(r))") }
-        if let l = c.lifeIn { cput("life-time", "\(Int(l))") }
-        if let a = c.installedAgo { cput("install-time", "\(Int(a))") }
+        if let r = c.rekeyIn { cput("rekey-time", wholeSeconds(r)) }
+        if let l = c.lifeIn { cput("life-time", wholeSeconds(l)) }
+        if let a = c.installedAgo { cput("install-time", wholeSeconds(a)) }
         s.entries.append(.init(key: "local-ts", element: .list(c.localTS.map { Array($0.utf8) })))
         s.entries.append(.init(key: "remote-ts", element: .list(c.remoteTS.map { Array($0.utf8) })))
         return s
     }
+}
+
+/// A duration as VICI shows it: whole seconds. Never traps: a timer that is off (infinite) or
+/// not a number shows as 0.
+func wholeSeconds(_ t: Double) -> String {
+    t.isFinite ? "\(Int(max(0, min(t, Double(Int32.max)))))" : "0"
 }

@@ -51,8 +51,10 @@ final class ChildSA {
                     integrity: algorithms.integrity == .none ? nil : algorithms.integrity.strongSwanName,
                     keyExchange: algorithms.keyExchange?.strongSwanName, esn: algorithms.esn,
                     localTS: localTS.map(\.strongSwanText), remoteTS: remoteTS.map(\.strongSwanText),
-                    installedAgo: now - installedAt, rekeyIn: state == .installed ? max(0, rekeyAt - now) : nil,
-                    lifeIn: max(0, expireAt - now))
+                    installedAgo: now - installedAt,
+                    // rekey_time/life_time = 0: no timer (infinity), so nothing to show.
+                    rekeyIn: state == .installed && rekeyAt.isFinite ? max(0, rekeyAt - now) : nil,
+                    lifeIn: expireAt.isFinite ? max(0, expireAt - now) : nil)
     }
 
     /// The SPD entries for this CHILD SA's selectors (both directions), bound by reqid.

@@ -142,6 +142,18 @@ import TernWire
         #expect(pair.a.sas.count == 2 && pair.consistent())
     }
 
+    @Test func zeroLifetimesMeanNoTimersAndNothingToShow() throws {
+        let pair = try established { c in
+            c.rekeyTime = 0
+            for i in c.children.indices { c.children[i].rekeyTime = 0; c.children[i].lifeTime = 0 }
+        }
+        pair.run(for: 20_000)
+        let sa = try #require(pair.a.established.first)
+        #expect(sa.rekeyIn == nil)
+        #expect(sa.children.first?.rekeyIn == nil && sa.children.first?.lifeIn == nil)
+        #expect(pair.a.sas.count == 2 && pair.consistent())
+    }
+
     @Test func terminateDeletesOnBothSides() throws {
         let pair = try established()
         pair.apply(try pair.a.endpoint.terminate(ike: "to-b", now: pair.now), on: pair.a)
