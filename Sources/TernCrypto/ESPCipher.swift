@@ -55,10 +55,11 @@ public final class ESPCipher: @unchecked Sendable {
     /// that were manually given the same key from ever sharing an IV. Same idea as Linux seqiv.
     private var ivMask: UInt64
 
-    /// Validates the transform pair and key lengths, then runs the key schedule.
-    /// Errors name the algorithm and the expected and given lengths, never key bytes.
-    public init(encryption: EncryptionAlgorithm, encryptionKey: [UInt8],
-                integrity: IntegrityAlgorithm, integrityKey: [UInt8]) throws(CryptoError) {
+    /// The checks `init` makes before building contexts: the transform pair and key lengths.
+    /// Lets a caller that builds the context later (on an SA's first packet) refuse bad
+    /// parameters up front. Errors name the algorithm and lengths, never key bytes.
+    public static func validate(encryption: EncryptionAlgorithm, encryptionKeyLength: Int,
+                                integrity: IntegrityAlgorithm, integrityKeyLength: Int) throws(CryptoError) {
         guard encryption.isValidKeySize else {
             throw CryptoError("\(encryption): AES key size must be 128, 192 or 256 bits")
         }
@@ -72,13 +73,22 @@ public final class ESPCipher: @unchecked Sendable {
             }
         }
         let expectedKeyLength = encryption.keyMaterialLength
-        guard encryptionKey.count == expectedKeyLength else {
+        guard encryptionKeyLength == expectedKeyLength else {
             let salted = encryption.isCombinedMode ? " (key ‖ 4-byte salt)" : ""
-            throw CryptoError("\(encryption): encryption key must be \(expectedKeyLength) bytes\(salted), got \(encryptionKey.count)")
+            throw CryptoError("\(encryption): encryption key must be \(expectedKeyLength) bytes\(salted), got \(encryptionKeyLength)")
         }
-        guard integrityKey.count == integrity.keyLength else {
-            throw CryptoError("\(integrity): integrity key must be \(integrity.keyLength) bytes, got \(integrityKey.count)")
+        guard integrityKeyLength == integrity.keyLength else {
+            throw CryptoError("\(integrity): integrity key must be \(integrity.keyLength) bytes, got \(integrityKeyLength)")
         }
+    }
+
+    /// Validates the transform pair and key lengths, then runs the key schedule.
+    /// Errors name the algorithm and the expected and given lengths, never key bytes.
+    public init(encryption: EncryptionAlgorithm, encryptionKey: [UInt8],
+                integrity: IntegrityAlgorithm, integrityKey: [UInt8]) throws(CryptoError) {
+        try Self.validate(encryption: encryption, encryptionKeyLength: encryptionKey.count,
+                          integrity: integrity, integrityKeyLength: integrityKey.count)
+        let expectedKeyLength = encryption.keyMaterialLength
 
         self.encryption = encryption
         self.integrity = integrity

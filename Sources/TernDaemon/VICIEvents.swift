@@ -11,14 +11,29 @@ extension Daemon {
         ike.queue.sync {
             ike.onEvent = { [weak self, weak server] event in
                 guard let self, let server else { return }
-                for (name, message) in self.viciEvents(for: event) { server.publish(event: name, message) }
+                for (name, message) in self.viciEvents(for: event, wanted: server.hasListeners(for:)) {
+                    server.publish(event: name, message)
+                }
             }
         }
     }
 
-    /// The VICI events for one engine event (runs on the IKE queue).
-    func viciEvents(for event: IKEEvent) -> [(String, VICIMessage)] {
+    /// The VICI events for one engine event (runs on the IKE queue), only those `wanted` says a
+    /// client listens for: building them reads the SA's counters and formats every field.
+    func viciEvents(for event: IKEEvent, wanted: (String) -> Bool = { _ in true }) -> [(String, VICIMessage)] {
         var out: [(String, VICIMessage)] = []
+        let name: String? = switch event {
+        case .ikeEstablished, .ikeDeleted: "ike-updown"
+        case .childEstablished, .childDeleted: "child-updown"
+        case .ikeRekeyed: "ike-rekey"
+        case .childRekeyed: "child-rekey"
+        case .peerAddressChanged: "ike-update"
+        case .ikeFailed, .childFailed, .log: nil
+        }
+        if let name, !wanted(name) {
+            if wanted("log") { out.append(("log", Self.logMessage(event))) }
+            return out
+        }
         var spis: [UInt32] = []
         switch event {
         case .ikeEstablished(let sa), .ikeDeleted(let sa, _), .childEstablished(let sa, _), .childDeleted(let sa, _, _),
@@ -76,7 +91,7 @@ extension Daemon {
         case .ikeFailed, .childFailed, .log:
             break
         }
-        out.append(("log", Self.logMessage(event)))
+        if wanted("log") { out.append(("log", Self.logMessage(event))) }
         return out
     }
 

@@ -88,7 +88,7 @@ public enum InboundProcessor {
         let espLength = pkt.length - hl
         let spi = load32(esp, 0)
         guard let sa = snapshot.inboundSA(spi: spi, destination: ctx.destination, proto: .esp),
-              encapsulationMatches(sa, ctx), let cipher = sa.inboundCipher else { return .failure(.noSA) }
+              encapsulationMatches(sa, ctx), let cipher = sa.inboundCipher() else { return .failure(.noSA) }
         guard espLength >= 8 + sa.ivLength + sa.icvLength + 2 else { return .failure(.malformed) }
         if sa.config.hardLifetimeSeconds != 0 && now >= sa.created &+ sa.config.hardLifetimeSeconds {
             return .failure(.saExpired)

@@ -90,7 +90,7 @@ public enum OutboundProcessor {
 
     static func sealESP(_ pkt: inout PacketBuffer, sel: PacketSelectors, sa: SecurityAssociation, mode: IPSecMode,
                         keepIPHeader: Bool, snapshot: DataPlaneSnapshot) -> Result<Transmission, DropReason> {
-        guard let cipher = sa.outboundCipher else { return .failure(.noSA) }
+        guard let cipher = sa.outboundCipher() else { return .failure(.noSA) }
         let p = pkt.bytes
         let tos = trafficClass(p)
         let tunnel = mode == .tunnel

@@ -2,11 +2,11 @@ import Atomics
 import TernCrypto
 import TernWire
 
-/// An installed SA: its configuration, its cipher contexts (key schedule run once, here), and
-/// the mutable state the workers own.
+/// An installed SA: its configuration, its cipher contexts (ESP: built on each direction's
+/// first packet; AH: here), and the mutable state the workers own.
 ///
-/// Threading: the outbound worker alone uses `outboundCipher`/`outboundMAC` and the sequence
-/// counter; the inbound worker alone uses `inboundCipher`/`inboundMAC` and `replay`. Counters
+/// Threading: the outbound worker alone uses `outboundCipher()`/`outboundMAC` and the sequence
+/// counter; the inbound worker alone uses `inboundCipher()`/`inboundMAC` and `replay`. Counters
 /// are relaxed atomics that the control thread reads. An SA that moved to another address
 /// shares all of this with the object it continues (`init(_:isOutbound:continuing:)`).
 public final class SecurityAssociation: @unchecked Sendable {
@@ -17,9 +17,9 @@ public final class SecurityAssociation: @unchecked Sendable {
     public let created: UInt64
 
     /// Whether the SA has inbound contexts (an outbound SA to a non-local destination has none).
-    public var servesInbound: Bool { inboundCipher != nil || inboundMAC != nil }
-    let outboundCipher: ESPCipher?
-    let inboundCipher: ESPCipher?
+    public var servesInbound: Bool { inboundCipherSlot != nil || inboundMAC != nil }
+    private let outboundCipherSlot: ESPCipherSlot?
+    private let inboundCipherSlot: ESPCipherSlot?
     let outboundMAC: IntegrityMAC?
     let inboundMAC: IntegrityMAC?
 
@@ -35,8 +35,10 @@ public final class SecurityAssociation: @unchecked Sendable {
 
     /// - Parameter servesInbound: whether packets can arrive on this SA (its destination is
     ///   ours). Each direction gets its own cipher context (one per worker), and only the
-    ///   directions the SA serves get one: an EVP context with its key schedule is most of an
-    ///   SA's memory, which matters with 10 000 tunnels.
+    ///   directions the SA serves get one. An EVP context with its key schedule is most of an
+    ///   SA's memory (~1.2 KB), which matters with 10 000 tunnels, most of them idle: so ESP
+    ///   contexts are built on the direction's first packet, and only the parameters are
+    ///   checked here.
     public init(_ config: SAConfig, isOutbound: Bool, servesInbound: Bool = true, now: UInt64) throws(CryptoError) {
         self.config = config
         self.isOutbound = isOutbound
@@ -49,12 +51,14 @@ public final class SecurityAssociation: @unchecked Sendable {
         counters = CounterBlock(count: SACounter.allCases.count)
         switch config.proto {
         case .esp:
-            let cipher = try ESPCipher(encryption: config.encryption, encryptionKey: config.encryptionKey.bytes,
-                                       integrity: config.integrity, integrityKey: config.integrityKey.bytes)
-            outboundCipher = isOutbound ? cipher : nil
-            inboundCipher = !isOutbound ? cipher : (servesInbound ? cipher.copy() : nil)
+            try ESPCipher.validate(encryption: config.encryption, encryptionKeyLength: config.encryptionKey.count,
+                                   integrity: config.integrity, integrityKeyLength: config.integrityKey.count)
+            outboundCipherSlot = isOutbound ? ESPCipherSlot() : nil
+            inboundCipherSlot = !isOutbound || servesInbound ? ESPCipherSlot() : nil
             outboundMAC = nil; inboundMAC = nil
-            ivLength = cipher.ivLength; icvLength = cipher.icvLength; blockSize = cipher.blockSize
+            ivLength = config.encryption.ivLength
+            icvLength = config.encryption.isCombinedMode ? config.encryption.combinedICVLength : config.integrity.icvLength
+            blockSize = config.encryption.blockSize
         case .ah:
             guard config.encryption == .null else {
                 throw CryptoError("AH authenticates only: it takes no encryption algorithm")
@@ -63,7 +67,7 @@ public final class SecurityAssociation: @unchecked Sendable {
             let mac = try IntegrityMAC(algorithm: config.integrity, key: config.integrityKey.bytes)
             outboundMAC = isOutbound ? mac : nil
             inboundMAC = !isOutbound ? mac : (servesInbound ? mac.copy() : nil)
-            outboundCipher = nil; inboundCipher = nil
+            outboundCipherSlot = nil; inboundCipherSlot = nil
             ivLength = 0; icvLength = mac.icvLength; blockSize = 4
         }
     }
@@ -87,13 +91,22 @@ public final class SecurityAssociation: @unchecked Sendable {
         self.config = config
         self.isOutbound = isOutbound
         created = old.created
-        outboundCipher = old.outboundCipher; inboundCipher = old.inboundCipher
+        outboundCipherSlot = old.outboundCipherSlot; inboundCipherSlot = old.inboundCipherSlot
         outboundMAC = old.outboundMAC; inboundMAC = old.inboundMAC
         replay = old.replay
         sequence = old.sequence
         counters = old.counters
         ivLength = old.ivLength; icvLength = old.icvLength; blockSize = old.blockSize
     }
+
+    /// The outbound worker's ESP context, built on first use; nil for AH, for an SA we do not
+    /// send on, or when libcrypto cannot build it (out of memory: the packet is dropped).
+    @inline(__always)
+    func outboundCipher() -> ESPCipher? { outboundCipherSlot?.cipher(for: config) }
+
+    /// The inbound worker's ESP context, as `outboundCipher()`.
+    @inline(__always)
+    func inboundCipher() -> ESPCipher? { inboundCipherSlot?.cipher(for: config) }
 
     public var lastSequenceSent: UInt64 { sequence.load(ordering: .relaxed) }
 
@@ -151,4 +164,27 @@ struct SAEndpointKey: Hashable {
     var proto: IPSecProtocol
     var source: IPAddress
     var destination: IPAddress
+}
+
+/// One direction's ESP context of an SA, built from the SA's keys when that direction's worker
+/// first needs it, then kept: the hot path stays a load and a nil check, allocation-free after
+/// the first packet. Only that worker calls `cipher(for:)`, so the lazy write has one writer.
+/// A moved SA shares the slot with the object it continues, so both use one context (one IV
+/// mask for the shared sequence counter); the context and its key schedule go with the SA.
+final class ESPCipherSlot: @unchecked Sendable {
+    private var built: ESPCipher?
+
+    @inline(__always)
+    func cipher(for config: SAConfig) -> ESPCipher? {
+        if let built { return built }
+        return build(config)
+    }
+
+    @inline(never)
+    private func build(_ config: SAConfig) -> ESPCipher? {
+        // The parameters were validated at install, so only an allocation can fail here.
+        built = try? ESPCipher(encryption: config.encryption, encryptionKey: config.encryptionKey.bytes,
+                               integrity: config.integrity, integrityKey: config.integrityKey.bytes)
+        return built
+    }
 }

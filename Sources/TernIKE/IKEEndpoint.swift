@@ -41,6 +41,9 @@ public final class IKEEndpoint {
 
     private var sessions: [UInt64: IKESession] = [:]                // by our SPI
     private var halfOpen: [HalfOpenKey: UInt64] = [:]               // responder SAs before IKE_AUTH
+    /// The same entries by our SPI, so one leaves in O(1) (the session's address may have moved
+    /// to port 4500 since its IKE_SA_INIT, so its key cannot be rebuilt from the session).
+    private var halfOpenKeys: [UInt64: HalfOpenKey] = [:]
     private var childSPIs: Set<UInt32> = []
     private var nextReqid: UInt32 = 1
     private var nextUniqueID: UInt32 = 1
@@ -141,6 +144,7 @@ public final class IKEEndpoint {
         if s.processInitRequest(message, bytes: bytes, from: from, to: to, candidates: candidates, now: now, &out) {
             sessions[spi] = s
             halfOpen[key] = spi
+            halfOpenKeys[spi] = key
         }
     }
 
@@ -401,7 +405,7 @@ public final class IKEEndpoint {
     }
 
     func sessionEstablished(_ s: IKESession, now: Double, _ out: inout [IKEAction]) {
-        halfOpen = halfOpen.filter { $0.value != s.localSPI }
+        removeHalfOpen(spi: s.localSPI)
         if let old = s.replaces {
             s.replaces = nil
             if old.state != .dead { old.enqueue(.deleteIKE(reason: "reauthenticated"), now: now, &out) }
@@ -410,7 +414,12 @@ public final class IKEEndpoint {
 
     func remove(_ s: IKESession) {
         sessions[s.localSPI] = nil
-        halfOpen = halfOpen.filter { $0.value != s.localSPI }
+        removeHalfOpen(spi: s.localSPI)
+    }
+
+    private func removeHalfOpen(spi: UInt64) {
+        guard let key = halfOpenKeys.removeValue(forKey: spi), halfOpen[key] == spi else { return }
+        halfOpen[key] = nil
     }
 
     /// Creates the IKE SA that replaces `old` after a CREATE_CHILD_SA rekey (§2.18).

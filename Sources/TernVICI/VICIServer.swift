@@ -217,6 +217,12 @@ public final class VICIServer: @unchecked Sendable {
 
     // MARK: Events
 
+    /// Whether any client is registered for `event`: lets a publisher skip building a message
+    /// nobody would receive (the daemon reports an event for every SA change).
+    public func hasListeners(for event: String) -> Bool {
+        lock.withLock { clients.values.contains { $0.isRegistered(for: event) } }
+    }
+
     /// Sends `event` to every client registered for it. Never blocks: a client that lets
     /// `maxQueuedBytes` pile up unread is dropped instead.
     public func publish(event: String, _ message: VICIMessage) {
