@@ -308,14 +308,28 @@ class Peer:
         self.label = proc.label
 
     def initiate(self, child: str = "net", timeout: float = 20) -> tuple[bool, str]:
-        """(succeeded, output): the initiate command's own verdict."""
+        """(succeeded, output): ternd's `tern initiate` verdict; for charon, what its log says next.
+
+        charon is asked not to wait (VICI initiate with timeout -1): a waiting initiate registers a
+        level-4 logger, and 5.9.8 then sometimes deadlocks when the IKE_SA fails in IKE_AUTH (the
+        bus lock; strongSwan issue #566, fixed in 5.9.11): charon stops logging and ignores SIGTERM."""
         if self.kind == "ternd":
             p = self.proc.tern("initiate", "--child", child, check=False, timeout=timeout + 10)
             return p.returncode == 0, (p.stdout + p.stderr).decode(errors="replace")
-        try:
-            return True, "\n".join(self.proc.initiate(child=child, timeout=timeout))
-        except HarnessError as e:
-            return False, str(e)
+        ch: Charon = self.proc
+        start = len(ch.log())
+        ch._command("initiate", lambda s: s.request("initiate", {"child": child, "timeout": "-1"}), 10)
+
+        def outcome():
+            new = ch.log()[start:]
+            if re.search(r"CHILD_SA \S+\{\d+\} established", new):
+                return "up"
+            if re.search(r"IKE_SA \S+\[\d+\] state change: \w+ => DESTROYING", new):
+                return "failed"
+            return None
+        verdict = wait_for(outcome, timeout=timeout, what=f"{self.label}: initiate {child} to finish",
+                           diag=self.describe)
+        return verdict == "up", ch.log()[start:]
 
     def installed(self, child: str = "net") -> Optional[dict]:
         if self.kind == "ternd":
