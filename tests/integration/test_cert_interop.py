@@ -16,6 +16,7 @@ from __future__ import annotations
 import os
 import re
 import shutil
+import signal
 import subprocess
 from dataclasses import dataclass
 from pathlib import Path
@@ -162,6 +163,77 @@ def test_intermediate_ca_sent_in_cert_payload(harness, pair, pki_store, strongsw
         if peer.kind == "charon":
             # charon names the intermediate it took from the CERT payload as "untrusted".
             assert re.search(rf'using untrusted intermediate certificate ".*chain-im-{other}', peer.log()), peer.describe()
+
+
+# ---------------------------------------------------------------------------------------------
+# send_cert = never, send_certreq = no: both sides use the peer certificates they were given
+
+
+@pytest.mark.parametrize("roles", ["charon-charon", "ternd-a-initiator", "ternd-b-responder", "ternd-ternd"])
+def test_pinned_peer_certs_without_cert_payloads(harness, pair, pki_store, strongswan, roles):
+    """A: send_cert = never, send_certreq = no. B (send_cert default ifasked) gets no CERTREQ, so it
+    sends no certificate either. Each side has the other's certificate as remote.certs; A initiates."""
+    kind_a = "ternd" if roles in ("ternd-a-initiator", "ternd-ternd") else "charon"
+    kind_b = "ternd" if roles in ("ternd-b-responder", "ternd-ternd") else "charon"
+    root = pki_store.root("pki", "ecdsa256")
+    leaves = {s: pki_store.leaf("pki", root, "ecdsa256", s) for s in "ab"}
+    conf = {}
+    for s, o, addr, peer_addr, ts, peer_ts in (("a", "b", "192.0.2.1", "192.0.2.2", "203.0.113.1/32", "198.51.100.1/32"),
+                                               ("b", "a", "192.0.2.2", "192.0.2.1", "198.51.100.1/32", "203.0.113.1/32")):
+        conf[s] = cert_conn("gw", local_addr=addr, remote_addr=peer_addr, local_id=leaves[s].fqdn,
+                            remote_id=leaves[o].fqdn, local_ts=ts, remote_ts=peer_ts, certs="gw-cert.pem",
+                            remote_extra="certs = peer-cert.pem",
+                            local_extra="", conn_extra="send_cert = never\n        send_certreq = no" if s == "a" else "")
+    sides = {s: SideDir(harness.artifacts / f"conf-{s}", conf[s]).cert((leaves[s].cert, "gw-cert.pem"),
+                                                                      (leaves[o].cert, "peer-cert.pem"))
+             .ca(root.cert).key(leaves[s].key) for s, o in (("a", "b"), ("b", "a"))}
+    a, b = start_pair(harness, pair, sides["a"], sides["b"], kind_a, kind_b, "a")
+    tunnel_up(a, b, pair)
+    # No CERT payload either way; A sends no CERTREQ (B's own CERTREQ is allowed: B did not opt out).
+    never = {"a": ["sending cert request", "sending end entity cert", "received end entity cert"],
+             "b": ["received cert request", "sending end entity cert", "received end entity cert"]}
+    for peer, s in ((a, "a"), (b, "b")):
+        if peer.kind == "charon":
+            for line in never[s]:
+                assert line not in peer.log(), f"{peer.label} logged {line!r}\n{peer.describe()}"
+
+
+# ---------------------------------------------------------------------------------------------
+# A CRL added later takes effect after a reload (ternd: SIGHUP; charon: swanctl --load-all)
+
+
+@pytest.mark.parametrize("verifier", ["charon", "ternd"])
+def test_crl_added_then_reload_refuses(harness, pair, pki_store, strongswan, verifier):
+    root = pki_store.root("tern", "ecdsa256")
+    leaf_a = pki_store.leaf("tern", root, "ecdsa256", "a", tag="revoked-later")
+    leaf_b = pki_store.leaf("tern", root, "ecdsa256", "b")
+    crl = pki_store.crl("tern", root, [leaf_a])
+    conf_a = cert_conn("gw", local_addr="192.0.2.1", remote_addr="192.0.2.2", local_id="gateway-a.example.com",
+                       remote_id="gateway-b.example.com", local_ts="203.0.113.1/32", remote_ts="198.51.100.1/32",
+                       certs="gw-cert.pem")
+    conf_b = cert_conn("gw", local_addr="192.0.2.2", remote_addr="192.0.2.1", local_id="gateway-b.example.com",
+                       remote_id="gateway-a.example.com", local_ts="198.51.100.1/32", remote_ts="203.0.113.1/32",
+                       certs="gw-cert.pem")
+    side_a = SideDir(harness.artifacts / "conf-a", conf_a).cert((leaf_a.cert, "gw-cert.pem")).ca(root.cert).key(leaf_a.key)
+    side_b = SideDir(harness.artifacts / "conf-b", conf_b).cert((leaf_b.cert, "gw-cert.pem")).ca(root.cert).key(leaf_b.key)
+    a, b = start_pair(harness, pair, side_a, side_b, "charon", verifier, "a")
+    tunnel_up(a, b, pair)
+    a.proc.terminate(ike="gw")
+    wait_for(lambda: not a.any_child() and not b.any_child(), timeout=15, what="tunnel down")
+    shutil.copyfile(crl, side_b.path / "x509crl" / "root.crl.pem")
+    if verifier == "ternd":
+        before = len(b.log())
+        b.proc.send_signal(signal.SIGHUP)
+        wait_for(lambda: re.search(r"^.*reload.*$", b.log()[before:], re.M), timeout=10,
+                 what="ternd to log its reload", diag=b.describe)
+        assert "reload failed" not in b.log()[before:], b.describe()
+    else:
+        b.proc.load()
+    ok, out = a.initiate()
+    assert not ok, f"initiate succeeded after the CRL was loaded:\n{out}"
+    wait_for(lambda: not a.any_child() and not b.any_child(), timeout=15, what="no CHILD SA on either side")
+    want = TERND_REASON["revoked_x509crl"] if verifier == "ternd" else r"certificate was revoked"
+    wait_for(lambda: re.search(want, b.log(), re.I), timeout=10, what=f"{verifier} to log /{want}/", diag=b.describe)
 
 
 # ---------------------------------------------------------------------------------------------
