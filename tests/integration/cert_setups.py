@@ -215,7 +215,6 @@ def cert_conn(name: str, *, local_addr: str, remote_addr: str, local_id: str, re
         local_addrs = {local_addr}
         remote_addrs = {remote_addr}
         proposals = {proposals}
-        rekey_time = 0
         {conn_extra}
         local {{
             auth = pubkey
@@ -235,7 +234,6 @@ def cert_conn(name: str, *, local_addr: str, remote_addr: str, local_id: str, re
                 esp_proposals = {esp}
                 start_action = {start_action}
                 dpd_action = clear
-                rekey_time = 0
             }}
         }}
     }}

@@ -446,6 +446,13 @@ def test_bad_certificate_refused(harness, pair, pki_store, strongswan, case, com
     wait_for(lambda: not a.any_child() and not b.any_child(), timeout=15, what="no CHILD SA on either side",
              diag=lambda: a.describe() + b.describe())
     assert not a.installed() and not b.installed()
+    if case == "id_mismatch" and a.kind == "ternd":
+        # Stricter than charon (which sends the certificate and lets the peer refuse it): ternd will
+        # not authenticate as an identity its own certificate does not confirm.
+        want = r"local identity 'gateway-a\.example\.com' is not confirmed by our certificate"
+        wait_for(lambda: re.search(want, a.log(), re.I), timeout=10, what=f"ternd (presenter) to log /{want}/",
+                 diag=a.describe)
+        return
     if b.kind == "ternd":
         wait_for(lambda: re.search(TERND_REASON[case], b.log(), re.I), timeout=10,
                  what=f"ternd (verifier) to log /{TERND_REASON[case]}/", diag=b.describe)
