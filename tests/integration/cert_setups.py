@@ -242,6 +242,21 @@ def cert_conn(name: str, *, local_addr: str, remote_addr: str, local_id: str, re
 """
 
 
+# side -> (outer address, inner /32 selector) as netns.make_pair lays them out.
+SITES = {"a": ("192.0.2.1", "203.0.113.1/32"), "b": ("192.0.2.2", "198.51.100.1/32")}
+
+
+def other_side(side: str) -> str:
+    return "b" if side == "a" else "a"
+
+
+def gw_conf(side: str, local_id: str, remote_id: str, **kw) -> str:
+    """cert_conn for connection "gw" on host `side` towards the other host, own cert x509/gw-cert.pem."""
+    (addr, ts), (peer_addr, peer_ts) = SITES[side], SITES[other_side(side)]
+    return cert_conn("gw", local_addr=addr, remote_addr=peer_addr, local_id=local_id, remote_id=remote_id,
+                     local_ts=ts, remote_ts=peer_ts, certs="gw-cert.pem", **kw)
+
+
 class SideDir:
     """One side's configuration directory: swanctl.conf plus the credential folders beside it.
     Files keep their names unless given as (source, name)."""
@@ -355,7 +370,8 @@ class Peer:
         return self.proc.describe()
 
 
-def launch(harness: Harness, kind: str, ns: NetNS, side: SideDir, *, label: str, charon_debug: str = "ike 2, cfg 2, knl 1, net 1, lib 1") -> Peer:
+def launch(harness: Harness, kind: str, ns: NetNS, side: SideDir, *, label: str,
+           charon_debug: str = "ike 2, cfg 2, knl 1, net 1, lib 1") -> Peer:
     """Starts ternd (`--conf DIR/swanctl.conf`) or charon (loading DIR with swanctl --load-all) on a
     written SideDir; waits until it is ready and its configuration is loaded."""
     if kind == "ternd":

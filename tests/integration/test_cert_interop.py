@@ -23,7 +23,7 @@ from pathlib import Path
 
 import pytest
 
-from cert_setups import (FAR_AHEAD, LONG_AGO, PkiStore, SideDir, cert_conn, dn_cn, launch, tunnel_up)
+from cert_setups import (FAR_AHEAD, LONG_AGO, PkiStore, SideDir, dn_cn, gw_conf, launch, other_side, tunnel_up)
 from netns import wait_for
 
 pytestmark = pytest.mark.needs_ternd
@@ -103,21 +103,19 @@ def row_sides(store: PkiStore, artifacts: Path, row: Row) -> tuple[SideDir, Side
     leaf_a = store.leaf(row.tool_a, root_a, row.keytype, "a")
     leaf_b = store.leaf(row.tool_b, root_b, row.keytype, "b")
     sides = []
-    for here, there, addr, peer_addr, ts, peer_ts in ((leaf_a, leaf_b, "192.0.2.1", "192.0.2.2", "203.0.113.1/32", "198.51.100.1/32"),
-                                                      (leaf_b, leaf_a, "192.0.2.2", "192.0.2.1", "198.51.100.1/32", "203.0.113.1/32")):
+    for side, here, there in (("a", leaf_a, leaf_b), ("b", leaf_b, leaf_a)):
         key_name = "gw-key.pem"
         secrets = ""
         if row.key_folder == "encrypted":
             key_src, folder = store.encrypted(here.key, KEY_PASSPHRASE), "private"
-            secrets = f'secrets {{\n    private-gw {{\n        file = {key_name}\n        secret = "{KEY_PASSPHRASE}"\n    }}\n}}'
+            # swanctl matches a `private<suffix>` secret to a key in private/ by its `file` name.
+            secrets = f'secrets {{\n    private-gw {{\n        file = {key_name}\n'
+            secrets += f'        secret = "{KEY_PASSPHRASE}"\n    }}\n}}'
         else:
             key_src, folder = here.key, row.key_folder
-        conf = cert_conn("gw", local_addr=addr, remote_addr=peer_addr, local_id=here.identity(row.id_kind),
-                         remote_id=there.identity(row.id_kind), local_ts=ts, remote_ts=peer_ts, certs="gw-cert.pem",
-                         sections=secrets)
-        side = (SideDir(artifacts / f"conf-{'a' if here is leaf_a else 'b'}", conf)
-                .cert((here.cert, "gw-cert.pem")).ca(root_a.cert, root_b.cert).key((key_src, key_name), folder))
-        sides.append(side)
+        conf = gw_conf(side, here.identity(row.id_kind), there.identity(row.id_kind), sections=secrets)
+        sides.append(SideDir(artifacts / f"conf-{side}", conf).cert((here.cert, "gw-cert.pem"))
+                     .ca(root_a.cert, root_b.cert).key((key_src, key_name), folder))
     return sides[0], sides[1]
 
 
@@ -150,10 +148,8 @@ def test_intermediate_ca_sent_in_cert_payload(harness, pair, pki_store, strongsw
     ims = {s: pki_store.intermediate(tool, root, "rsa2048", f"chain-im-{s}") for s in "ab"}
     leaves = {s: pki_store.leaf(tool, ims[s], "ecdsa256", s, chain=(ims[s],)) for s in "ab"}
     sides = {}
-    for s, o, addr, peer_addr, ts, peer_ts in (("a", "b", "192.0.2.1", "192.0.2.2", "203.0.113.1/32", "198.51.100.1/32"),
-                                               ("b", "a", "192.0.2.2", "192.0.2.1", "198.51.100.1/32", "203.0.113.1/32")):
-        conf = cert_conn("gw", local_addr=addr, remote_addr=peer_addr, local_id=leaves[s].identity("dn"),
-                         remote_id=leaves[o].identity("dn"), local_ts=ts, remote_ts=peer_ts, certs="gw-cert.pem")
+    for s in "ab":
+        conf = gw_conf(s, leaves[s].identity("dn"), leaves[other_side(s)].identity("dn"))
         sides[s] = (SideDir(harness.artifacts / f"conf-{s}", conf).cert((leaves[s].cert, "gw-cert.pem"), ims[s].cert)
                     .ca(root.cert).key(leaves[s].key))
     a, b = start_pair(harness, pair, sides["a"], sides["b"], kind_a, kind_b, initiator)
@@ -162,7 +158,8 @@ def test_intermediate_ca_sent_in_cert_payload(harness, pair, pki_store, strongsw
     for peer, other in ((a, "b"), (b, "a")):
         if peer.kind == "charon":
             # charon names the intermediate it took from the CERT payload as "untrusted".
-            assert re.search(rf'using untrusted intermediate certificate ".*chain-im-{other}', peer.log()), peer.describe()
+            assert re.search(rf'using untrusted intermediate certificate ".*chain-im-{other}', peer.log()), \
+                peer.describe()
 
 
 # ---------------------------------------------------------------------------------------------
@@ -177,16 +174,14 @@ def test_pinned_peer_certs_without_cert_payloads(harness, pair, pki_store, stron
     kind_b = "ternd" if roles in ("ternd-b-responder", "ternd-ternd") else "charon"
     root = pki_store.root("pki", "ecdsa256")
     leaves = {s: pki_store.leaf("pki", root, "ecdsa256", s) for s in "ab"}
-    conf = {}
-    for s, o, addr, peer_addr, ts, peer_ts in (("a", "b", "192.0.2.1", "192.0.2.2", "203.0.113.1/32", "198.51.100.1/32"),
-                                               ("b", "a", "192.0.2.2", "192.0.2.1", "198.51.100.1/32", "203.0.113.1/32")):
-        conf[s] = cert_conn("gw", local_addr=addr, remote_addr=peer_addr, local_id=leaves[s].fqdn,
-                            remote_id=leaves[o].fqdn, local_ts=ts, remote_ts=peer_ts, certs="gw-cert.pem",
-                            remote_extra="certs = peer-cert.pem",
-                            local_extra="", conn_extra="send_cert = never\n        send_certreq = no" if s == "a" else "")
-    sides = {s: SideDir(harness.artifacts / f"conf-{s}", conf[s]).cert((leaves[s].cert, "gw-cert.pem"),
-                                                                      (leaves[o].cert, "peer-cert.pem"))
-             .ca(root.cert).key(leaves[s].key) for s, o in (("a", "b"), ("b", "a"))}
+    sides = {}
+    for s in "ab":
+        o = other_side(s)
+        conf = gw_conf(s, leaves[s].fqdn, leaves[o].fqdn, remote_extra="certs = peer-cert.pem",
+                       conn_extra="send_cert = never\n        send_certreq = no" if s == "a" else "")
+        sides[s] = (SideDir(harness.artifacts / f"conf-{s}", conf)
+                    .cert((leaves[s].cert, "gw-cert.pem"), (leaves[o].cert, "peer-cert.pem"))
+                    .ca(root.cert).key(leaves[s].key))
     a, b = start_pair(harness, pair, sides["a"], sides["b"], kind_a, kind_b, "a")
     tunnel_up(a, b, pair)
     # No CERT payload either way; A sends no CERTREQ (B's own CERTREQ is allowed: B did not opt out).
@@ -208,14 +203,10 @@ def test_crl_added_then_reload_refuses(harness, pair, pki_store, strongswan, ver
     leaf_a = pki_store.leaf("tern", root, "ecdsa256", "a", tag="revoked-later")
     leaf_b = pki_store.leaf("tern", root, "ecdsa256", "b")
     crl = pki_store.crl("tern", root, [leaf_a])
-    conf_a = cert_conn("gw", local_addr="192.0.2.1", remote_addr="192.0.2.2", local_id="gateway-a.example.com",
-                       remote_id="gateway-b.example.com", local_ts="203.0.113.1/32", remote_ts="198.51.100.1/32",
-                       certs="gw-cert.pem")
-    conf_b = cert_conn("gw", local_addr="192.0.2.2", remote_addr="192.0.2.1", local_id="gateway-b.example.com",
-                       remote_id="gateway-a.example.com", local_ts="198.51.100.1/32", remote_ts="203.0.113.1/32",
-                       certs="gw-cert.pem")
-    side_a = SideDir(harness.artifacts / "conf-a", conf_a).cert((leaf_a.cert, "gw-cert.pem")).ca(root.cert).key(leaf_a.key)
-    side_b = SideDir(harness.artifacts / "conf-b", conf_b).cert((leaf_b.cert, "gw-cert.pem")).ca(root.cert).key(leaf_b.key)
+    side_a = (SideDir(harness.artifacts / "conf-a", gw_conf("a", leaf_a.fqdn, leaf_b.fqdn))
+              .cert((leaf_a.cert, "gw-cert.pem")).ca(root.cert).key(leaf_a.key))
+    side_b = (SideDir(harness.artifacts / "conf-b", gw_conf("b", leaf_b.fqdn, leaf_a.fqdn))
+              .cert((leaf_b.cert, "gw-cert.pem")).ca(root.cert).key(leaf_b.key))
     a, b = start_pair(harness, pair, side_a, side_b, "charon", verifier, "a")
     tunnel_up(a, b, pair)
     a.proc.terminate(ike="gw")
@@ -375,7 +366,8 @@ CHARON_REASON = {
     "wrong_key": [r"constraint check failed: peer not authenticated with peer cert "
                   r"'C=CA, O=Tern tests, CN=gateway-a\.example\.com'"],
 }
-CHARON_OTHER_REASONS = r"subject certificate invalid|no issuer certificate|certificate was revoked|constraint check failed"
+CHARON_OTHER_REASONS = (r"subject certificate invalid|no issuer certificate|certificate was revoked"
+                        r"|constraint check failed")
 
 # (A's kind, B's kind, initiating side); A presents, B verifies.
 COMBOS = {
@@ -421,13 +413,11 @@ def negative_sides(store: PkiStore, artifacts: Path, case: str) -> tuple[SideDir
         b_certs = [(good_a.cert, "gw-a-pinned.pem")]
     else:
         raise ValueError(case)
-    conf_a = cert_conn("gw", local_addr="192.0.2.1", remote_addr="192.0.2.2", local_id="gateway-a.example.com",
-                       remote_id="gateway-b.example.com", local_ts="203.0.113.1/32", remote_ts="198.51.100.1/32",
-                       certs="gw-cert.pem")
-    conf_b = cert_conn("gw", local_addr="192.0.2.2", remote_addr="192.0.2.1", local_id="gateway-b.example.com",
-                       remote_id="gateway-a.example.com", local_ts="198.51.100.1/32", remote_ts="203.0.113.1/32",
-                       certs="gw-cert.pem", remote_extra=remote_extra, sections=sections)
-    side_a = SideDir(artifacts / "conf-a", conf_a).cert((bad.cert, "gw-cert.pem")).ca((root.cert, "root.pem")).key(bad.key)
+    conf_a = gw_conf("a", "gateway-a.example.com", "gateway-b.example.com")
+    conf_b = gw_conf("b", "gateway-b.example.com", "gateway-a.example.com", remote_extra=remote_extra,
+                     sections=sections)
+    side_a = (SideDir(artifacts / "conf-a", conf_a).cert((bad.cert, "gw-cert.pem")).ca((root.cert, "root.pem"))
+              .key(bad.key))
     side_b = (SideDir(artifacts / "conf-b", conf_b).cert((good_b.cert, "gw-cert.pem"), *b_certs)
               .ca((root.cert, "root.pem")).crl(*crls).key(good_b.key))
     return side_a, side_b
