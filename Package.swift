@@ -37,7 +37,8 @@ let package = Package(
             "TernWire", "TernCrypto", .product(name: "Atomics", package: "swift-atomics"),
         ]),
         .target(name: "TernIKE", dependencies: [
-            "TernWire", "TernCrypto", "TernDataPlane", .product(name: "Crypto", package: "swift-crypto"),
+            "TernWire", "TernCrypto", "TernDataPlane", "TernPKI", .product(name: "Crypto", package: "swift-crypto"),
+            .product(name: "X509", package: "swift-certificates"),
         ]),
         .target(name: "TernConfig", dependencies: ["TernWire", "TernCrypto", "TernDataPlane"]),
         .target(name: "TernVICI"),
@@ -52,6 +53,7 @@ let package = Package(
         .target(name: "TernDaemon", dependencies: [
             "TernWire", "TernCrypto", "TernDataPlane", "TernConfig", "TernVICI", "TernPlatform", "TernIKE", "TernPKI", "CTernLinux",
             .product(name: "Logging", package: "swift-log"), .product(name: "Atomics", package: "swift-atomics"),
+            .product(name: "X509", package: "swift-certificates"),
         ]),
         .target(name: "TernTestSupport", dependencies: ["TernWire", "TernCrypto", "TernDataPlane"]),
         .target(name: "CTernMallocCounter"),
@@ -73,8 +75,13 @@ let package = Package(
         .testTarget(name: "TernDataPlaneTests", dependencies: ["TernDataPlane", "TernTestSupport", "TernWire", "TernCrypto"]),
         .testTarget(name: "TernConfigTests", dependencies: ["TernConfig", "TernDataPlane"], resources: [.copy("Fixtures")]),
         .testTarget(name: "TernVICITests", dependencies: ["TernVICI"]),
-        .testTarget(name: "TernDaemonTests", dependencies: ["TernDaemon", "TernVICI", "TernConfig", "TernIKE", "TernWire", .product(name: "Logging", package: "swift-log")]),
-        .testTarget(name: "TernIKETests", dependencies: ["TernIKE", "TernWire", "TernCrypto", "TernDataPlane"]),
+        .testTarget(name: "TernDaemonTests", dependencies: [
+            "TernDaemon", "TernVICI", "TernConfig", "TernIKE", "TernWire", "TernPKI", .product(name: "Logging", package: "swift-log"),
+            .product(name: "X509", package: "swift-certificates"),
+        ]),
+        .testTarget(name: "TernIKETests", dependencies: [
+            "TernIKE", "TernWire", "TernCrypto", "TernDataPlane", "TernPKI", .product(name: "X509", package: "swift-certificates"),
+        ]),
         .testTarget(name: "TernPKITests", dependencies: [
             "TernPKI", .product(name: "X509", package: "swift-certificates"),
             .product(name: "SwiftASN1", package: "swift-asn1"),

@@ -17,6 +17,7 @@ let package = Package(
         .executableTarget(name: "FuzzIKEEngine", dependencies: [
             "FuzzSupport", .product(name: "TernIKE", package: "Tern"), .product(name: "TernCrypto", package: "Tern"),
             .product(name: "TernWire", package: "Tern"), .product(name: "TernDataPlane", package: "Tern"),
+            .product(name: "TernPKI", package: "Tern"),
         ]),
         .executableTarget(name: "FuzzSwanctl", dependencies: ["FuzzSupport", .product(name: "TernConfig", package: "Tern")]),
         .executableTarget(name: "FuzzIKEMessage", dependencies: ["FuzzSupport", .product(name: "TernWire", package: "Tern")]),

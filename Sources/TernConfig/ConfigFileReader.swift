@@ -10,15 +10,15 @@ private let systemRead = Glibc.read
 private let systemRead = Darwin.read
 #endif
 
-/// Reads configuration files for the loaders (setkey, swanctl.conf), so that the permission
-/// checks and the contents come from the same open file.
-enum ConfigFileReader {
+/// Reads configuration files for the loaders (setkey, swanctl.conf, the credential folders
+/// beside swanctl.conf), so that the permission checks and the contents come from the same open file.
+public enum ConfigFileReader {
     /// Files larger than this are refused before they are read into memory.
-    static let maximumSize = 16 << 20
+    public static let maximumSize = 16 << 20
 
     /// Reads a regular file through one descriptor (so the checks and the contents agree) and
     /// returns its bytes, permission bits and owner.
-    static func read(_ path: String, kind: String) throws(ConfigError) -> ([UInt8], UInt32, UInt32) {
+    public static func read(_ path: String, kind: String) throws(ConfigError) -> ([UInt8], UInt32, UInt32) {
         let at = SourceLocation(file: path, line: 1, column: 1)
         let fd = open(path, O_RDONLY | O_CLOEXEC)
         guard fd >= 0 else {
@@ -58,8 +58,16 @@ enum ConfigFileReader {
         return (bytes, mode & 0o7777, UInt32(st.st_uid))
     }
 
+    /// The refusal of a file holding `what` ("a secret", "a private key") that group or others
+    /// may access: whoever can read it can impersonate us, so ternd does not start with it.
+    public static func exposureError(file: String, mode: UInt32, holding what: String, at location: SourceLocation) -> ConfigError {
+        ConfigError(location: location,
+                    message: "\(file) holds \(what) but group or others may access it (mode \(octal(mode)))",
+                    hint: "run `chmod 600 \(file)`; ternd refuses secrets others can read, as racoon refuses psk.txt")
+    }
+
     /// `0644`-style text for messages.
-    static func octal(_ mode: UInt32) -> String {
+    public static func octal(_ mode: UInt32) -> String {
         let s = String(mode & 0o7777, radix: 8)
         return String(repeating: "0", count: max(0, 4 - s.count)) + s
     }

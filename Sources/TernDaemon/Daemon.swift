@@ -14,6 +14,8 @@ public struct DaemonOptions: Sendable {
     public var setkeyFiles: [String] = []
     /// swanctl.conf for IKE connections and secrets (nil: IKE answers nothing until configured).
     public var swanctlFile: String?
+    /// The folder holding swanctl's x509/, x509ca/, x509crl/, private/ … (nil: swanctl.conf's folder).
+    public var swanctlDirectory: String?
     /// UDP port for IKE (500; 0 turns IKE off).
     public var ikePort: UInt16 = 500
     /// Test-only: append each IKE SA's keys as JSON lines (for Wireshark/tshark decryption).
@@ -80,6 +82,8 @@ public final class Daemon: @unchecked Sendable {
     /// Connections, shared keys and pools loaded over VICI, merged with the file's.
     let viciConfig = VICIConfigStore()
     let credentials = VICICredentialStore()
+    /// Reads `file://` CRL URIs for chain validation, for file and VICI credentials alike.
+    let crlFetcher = FileCRLFetcher()
     let startedAt = Date()
     /// What setkey configured, and what IKE installed; the data plane gets both.
     private var setkeyDatabase = SecurityDatabaseConfig()
@@ -120,8 +124,27 @@ public final class Daemon: @unchecked Sendable {
         }
         guard let path = options.swanctlFile else { return viciConfig.replacingFile(base) }
         let parsed = try SwanctlLoader.load(path: path)
-        for w in parsed.warnings { cfgLog.warning("\(w)") }
-        return viciConfig.replacingFile(try SwanctlMapping.engineConfiguration(parsed, base: base))
+        var loader = SwanctlCredentialLoader(directory: credentialDirectory(swanctlFile: path), crlFetcher: crlFetcher)
+        let credentials = try loader.load(parsed)
+        for w in parsed.warnings + loader.warnings { cfgLog.warning("\(w)") }
+        // Keys loaded over VICI count for `certs =` too: charon holds one credential store.
+        let available = credentials.merged(with: viciConfig.credentialsFromVICI)
+        let folders = loader
+        let source = CertificateSource(certificates: { reference, folder, at throws(ConfigError) in
+            try folders.certificates(named: reference, folder: folder, at: at)
+        }, hasPrivateKey: available.hasPrivateKey(for:))
+        let configuration = try SwanctlMapping.engineConfiguration(parsed, base: base, credentials: credentials, certificates: source)
+        for c in parsed.connections { for w in SwanctlMapping.authWarnings(c) { cfgLog.warning("\(w)") } }
+        let set = configuration.credentials
+        cfgLog.info("credentials: \(set.certificates.count) certificates, \(set.authorities.count) CAs, \(set.privateKeys.count) private keys, \(set.crls.count) CRLs from \(loader.directory)")
+        return viciConfig.replacingFile(configuration)
+    }
+
+    /// swanctl's directory (x509/, x509ca/, private/ …): `--swanctl-dir`, else swanctl.conf's.
+    func credentialDirectory(swanctlFile path: String) -> String {
+        if let dir = options.swanctlDirectory { return dir }
+        let dir = (path as NSString).deletingLastPathComponent
+        return dir.isEmpty ? "." : dir
     }
 
     public func start() throws {

@@ -2,19 +2,27 @@ import TernConfig
 import TernCrypto
 import TernDataPlane
 import TernIKE
+import TernPKI
 import TernWire
+import X509
 
 /// Turns a parsed swanctl.conf into the IKE engine's configuration, refusing (with file:line
 /// and a fix) what the engine cannot honour rather than running something weaker.
 enum SwanctlMapping {
-    static func engineConfiguration(_ s: SwanctlConfiguration, base: EngineConfiguration = EngineConfiguration()) throws(ConfigError) -> EngineConfiguration {
+    /// `credentials` are what the folders beside swanctl.conf hold; `certificates` resolves the
+    /// connections' `certs`/`cacerts`. Certificates the connections name join the credentials.
+    static func engineConfiguration(_ s: SwanctlConfiguration, base: EngineConfiguration = EngineConfiguration(),
+                                    credentials: CredentialSet = CredentialSet(),
+                                    certificates: CertificateSource = .unavailable) throws(ConfigError) -> EngineConfiguration {
         var e = base
         e.connections = []
         for c in s.connections {
-            var p = try connection(c)
+            var p = try connection(c, certificates: certificates)
             p.fragmentSize = base.fragmentSize
             e.connections.append(p)
         }
+        e.credentials = credentials
+        e.credentials.insertCertificates(of: e.connections)
         e.sharedKeys = []
         for secret in s.secrets where secret.kind == .ike {
             guard let value = secret.secret else { continue }
@@ -29,7 +37,7 @@ enum SwanctlMapping {
         return e
     }
 
-    static func connection(_ c: ConnectionConfig) throws(ConfigError) -> ConnectionPolicy {
+    static func connection(_ c: ConnectionConfig, certificates: CertificateSource = .unavailable) throws(ConfigError) -> ConnectionPolicy {
         func fail(_ message: String, hint: String? = nil) -> ConfigError {
             ConfigError(location: c.location, message: "connection '\(c.name)': \(message)", hint: hint)
         }
@@ -61,12 +69,9 @@ enum SwanctlMapping {
             throw fail("\(max(c.local.count, c.remote.count)) authentication rounds; only one round per side is supported",
                        hint: "remove local-2/remote-2 sections")
         }
-        for (side, a) in [("local", c.local[0]), ("remote", c.remote[0])] {
-            guard a.auth == "psk" else {
-                throw ConfigError(location: a.location, message: "connection '\(c.name)' \(side): auth = \(a.auth) is not supported yet",
-                                  hint: "use auth = psk with a secrets { ike-… } entry (certificate authentication is coming)")
-            }
-        }
+        p.localAuth = try authMethod(c.local[0], side: "local", c)
+        p.remoteAuth = try authMethod(c.remote[0], side: "remote", c)
+        p.certificates = try certificatePolicy(c, source: certificates)
         do {
             if let id = c.local[0].id { p.localIdentity = try Identity(parsing: id) }
             if let id = c.remote[0].id { p.remoteIdentity = try Identity(parsing: id) }
@@ -75,6 +80,74 @@ enum SwanctlMapping {
         }
         for child in c.children { p.children.append(try childPolicy(child, c)) }
         return p
+    }
+
+    /// strongSwan's parse_auth: `psk`; `pubkey`, `rsa…`, `ecdsa…` and `ike:…` are signatures
+    /// (their key-strength and scheme constraints are not enforced; `authWarnings` says so).
+    static func authMethod(_ a: AuthConfig, side: String, _ c: ConnectionConfig) throws(ConfigError) -> AuthMethod {
+        if a.auth.lowercased() == "psk" { return .psk }
+        if ["pubkey", "rsa", "ecdsa", "ike:"].contains(where: { a.auth.hasPrefix($0) }) { return .pubkey }
+        throw ConfigError(location: a.location, message: "connection '\(c.name)' \(side): auth = \(a.auth) is not supported yet",
+                          hint: "use auth = psk with a secrets { ike-… } entry, or auth = pubkey with certificates")
+    }
+
+    /// Accepted but weaker than written: signature constraints ternd does not check.
+    static func authWarnings(_ c: ConnectionConfig) -> [ConfigWarning] {
+        var out: [ConfigWarning] = []
+        for (side, rounds) in [("local", c.local), ("remote", c.remote)] {
+            for a in rounds where a.auth != "pubkey" && a.auth.lowercased() != "psk" && (try? authMethod(a, side: side, c)) == .pubkey {
+                out.append(ConfigWarning(location: a.location,
+                                         message: "connection '\(c.name)' \(side): auth = \(a.auth) is read as pubkey; its key type, strength and signature-scheme constraints are not enforced"))
+            }
+        }
+        return out
+    }
+
+    /// `local.certs`, `remote.cacerts`, `remote.certs`, `remote.revocation`, `send_cert`,
+    /// `send_certreq`. Our first certificate must have its private key loaded, so a missing key
+    /// shows at load rather than as a failed IKE_AUTH.
+    static func certificatePolicy(_ c: ConnectionConfig, source: CertificateSource) throws(ConfigError) -> CertificatePolicy {
+        let local = c.local[0], remote = c.remote[0]
+        func fail(_ a: AuthConfig, _ side: String, _ message: String, hint: String) -> ConfigError {
+            ConfigError(location: a.location, message: "connection '\(c.name)' \(side): \(message)", hint: hint)
+        }
+        for (side, a) in [("local", local), ("remote", remote)] {
+            if !a.pubkeys.isEmpty {
+                throw fail(a, side, "pubkeys (raw public keys) are not supported", hint: "use certificates (certs/cacerts)")
+            }
+            if let caID = a.caID {
+                throw fail(a, side, "ca_id = \(caID) is not enforced by ternd", hint: "name the CA with cacerts = FILE instead")
+            }
+            if !a.certPolicies.isEmpty {
+                throw fail(a, side, "cert_policy is not enforced by ternd", hint: "remove it, or issue peers from a CA of their own and use cacerts")
+            }
+        }
+        if !local.cacerts.isEmpty {
+            throw fail(local, "local", "cacerts on the local side are not supported", hint: "move them to remote { cacerts = … }")
+        }
+        var policy = CertificatePolicy()
+        for reference in local.certs {
+            policy.localCertificates += try source.certificates(reference, SwanctlCredentialLoader.certificateFolder, local.location)
+        }
+        for reference in remote.cacerts {
+            for ca in try source.certificates(reference, SwanctlCredentialLoader.authorityFolder, remote.location) {
+                try SwanctlCredentialLoader.requireCA(ca, at: remote.location)
+                policy.remoteCACertificates.append(ca)
+            }
+        }
+        for reference in remote.certs {
+            policy.remoteCertificates += try source.certificates(reference, SwanctlCredentialLoader.certificateFolder, remote.location)
+        }
+        if local.auth.lowercased() != "psk", let ours = policy.localCertificates.first, let hasKey = source.hasPrivateKey, !hasKey(ours) {
+            throw fail(local, "local", "no private key for certificate \(ours.subject.strongSwanDescription) in private/, rsa/, ecdsa/ or pkcs8/",
+                       hint: "put the certificate's private key into private/ beside swanctl.conf (chmod 600)")
+        }
+        policy.revocation = TernIKE.RevocationPolicy(rawValue: remote.revocation.rawValue) ?? .relaxed
+        policy.sendCertificate = SendCertificatePolicy(rawValue: c.sendCert.rawValue) ?? .ifAsked
+        policy.sendCertificateRequest = c.sendCertreq
+        // `rsa/pss` or `ike:rsa/pss…`: we sign with RSASSA-PSS (strongSwan's spelling of that wish).
+        policy.preferPSS = local.auth.lowercased().contains("pss")
+        return policy
     }
 
     static func address(_ a: AddressSpec, _ c: ConnectionConfig) throws(ConfigError) -> AddressMatch {
@@ -141,5 +214,20 @@ enum SwanctlMapping {
         case .prefix(let p): return SelectorPolicy(prefix: p, ipProtocol: t.ipProtocol, startPort: lo, endPort: hi)
         case .range(let a, let b): return SelectorPolicy(.range(a, b), ipProtocol: t.ipProtocol, startPort: lo, endPort: hi)
         }
+    }
+}
+
+/// What the connection mapping needs from the credentials: the certificates `certs`/`cacerts`
+/// entries name (files beside swanctl.conf, or blobs VICI sent), and whether a private key is
+/// loaded for a certificate (nil: not checked).
+struct CertificateSource {
+    var certificates: (_ reference: String, _ folder: String, _ at: SourceLocation) throws(ConfigError) -> [Certificate]
+    var hasPrivateKey: ((Certificate) -> Bool)?
+
+    /// Nothing to read certificates from: naming one is an error.
+    static var unavailable: CertificateSource {
+        CertificateSource(certificates: { reference, _, at throws(ConfigError) in
+            throw ConfigError(location: at, message: "certificate '\(reference)' cannot be loaded here")
+        }, hasPrivateKey: nil)
     }
 }

@@ -1,7 +1,9 @@
 import Foundation
 import TernConfig
 import TernIKE
+import TernPKI
 import TernVICI
+import X509
 
 /// strongSwan's configuration commands (vici_config.c, vici_cred.c's shared keys,
 /// vici_attribute.c's pools): load-conn, unload-conn, get-conns, list-conns, load-shared,
@@ -19,10 +21,7 @@ extension Daemon {
                 guard case .section(let body) = entry.element else { continue }
                 let name = entry.key
                 do throws(ConfigError) {
-                    let tree = try VICITree.section(named: name, from: body, origin: "vici:load-conn:\(name)")
-                    let (config, warnings) = try SwanctlLoader.connection(name: name, section: tree)
-                    for w in warnings { self.cfgLog.warning("\(w)") }
-                    loaded.append(.init(config: config, policy: try SwanctlMapping.connection(config)))
+                    loaded.append(try self.viciConnection(name: name, body: body))
                 } catch {
                     return Self.failure("loading connection '\(name)' failed: \(error)")
                 }
@@ -161,6 +160,22 @@ extension Daemon {
         }
     }
 
+    /// A `load-conn` section converted as the file's connections are. Certificates come as
+    /// blobs; a missing private key is only a warning, since swanctl may load keys afterwards.
+    func viciConnection(name: String, body: VICIMessage) throws(ConfigError) -> VICIConfigStore.LoadedConnection {
+        var blobs = VICICertificateBlobs()
+        let stripped = blobs.extract(body)
+        let tree = try VICITree.section(named: name, from: stripped, origin: "vici:load-conn:\(name)")
+        let (config, warnings) = try SwanctlLoader.connection(name: name, section: tree)
+        for w in warnings + SwanctlMapping.authWarnings(config) { cfgLog.warning("\(w)") }
+        let policy = try SwanctlMapping.connection(config, certificates: blobs.source(hasPrivateKey: nil))
+        let available = viciConfig.merged.credentials
+        if policy.localAuth == .pubkey, let ours = policy.certificates.localCertificates.first, !available.hasPrivateKey(for: ours) {
+            cfgLog.warning("vici: connection '\(name)': no private key loaded yet for certificate \(ours.subject.strongSwanDescription)")
+        }
+        return .init(config: config, policy: policy)
+    }
+
     /// One `list-conn` entry, as vici_query.c's list_conns builds it.
     static func connectionSection(_ c: ConnectionPolicy) -> VICIMessage {
         var m = VICIMessage()
@@ -173,14 +188,18 @@ extension Daemon {
         // charon 5.9 lists DPD only when configured.
         if c.dpdDelay != 0 { m.set("dpd_delay", c.dpdDelay) }
         if c.dpdTimeout != 0 { m.set("dpd_timeout", c.dpdTimeout) }
-        for (key, auth, id) in [("local-1", c.localAuth, c.localIdentity), ("remote-1", c.remoteAuth, c.remoteIdentity)] {
+        let subjects = { (certificates: [Certificate]) in certificates.map(\.subject.strongSwanDescription) }
+        let rounds = [("local-1", c.localAuth, c.localIdentity, subjects(c.certificates.localCertificates), [String]()),
+                      ("remote-1", c.remoteAuth, c.remoteIdentity, subjects(c.certificates.remoteCertificates),
+                       subjects(c.certificates.remoteCACertificates))]
+        for (key, auth, id, certs, cacerts) in rounds {
             var a = VICIMessage()
             a.set("id", id.map { "\($0)" } ?? "%any")
             a.set("class", auth == .psk ? "pre-shared key" : "public key")
             a.set("groups", list: [])
             a.set("cert_policy", list: [])
-            a.set("certs", list: [])
-            a.set("cacerts", list: [])
+            a.set("certs", list: certs)
+            a.set("cacerts", list: cacerts)
             m.set(key, section: a)
         }
         var children = VICIMessage()

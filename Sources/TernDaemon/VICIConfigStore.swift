@@ -1,7 +1,9 @@
 import Foundation
 import TernConfig
 import TernIKE
+import TernPKI
 import TernVICI
+import X509
 
 /// Configuration loaded over VICI, kept beside the file configuration as charon keeps it:
 /// connections by name (a VICI connection replaces a file one of the same name), shared keys
@@ -26,6 +28,8 @@ final class VICIConfigStore: @unchecked Sendable {
     private var pools: [String: VICIMessage] = [:]
     private var poolOrder: [String] = []
     private var nextSharedID = 0
+    /// Certificates, keys and CRLs loaded over VICI (load-cert, load-key, load-authority).
+    private var viciCredentials = CredentialSet()
 
     /// The mutex every change takes, so merged configurations reach the engine in order.
     func withLock<T>(_ body: () throws -> T) rethrows -> T { try lock.withLock(body) }
@@ -43,8 +47,18 @@ final class VICIConfigStore: @unchecked Sendable {
         e.connections = file.connections.filter { !names.contains($0.name) } + connections.map(\.policy)
         // VICI keys first: they were loaded last and charon's VICI credential set wins.
         e.sharedKeys = shared.map(\.key) + file.sharedKeys
+        e.credentials = file.credentials.merged(with: viciCredentials)
+        e.credentials.insertCertificates(of: e.connections)
         return e
     }
+
+    // MARK: Credentials
+
+    /// Replaces what VICI loaded (callers hold the lock through `withLock`).
+    func setVICICredentials(_ credentials: CredentialSet) { viciCredentials = credentials }
+
+    /// What VICI loaded, for checks made while the file configuration loads.
+    var credentialsFromVICI: CredentialSet { lock.withLock { viciCredentials } }
 
     // MARK: Connections (callers hold the lock through `withLock`)
 
@@ -132,5 +146,63 @@ enum VICITree {
             }
         }
         return out
+    }
+}
+
+/// swanctl sends `certs`, `cacerts` and `pubkeys` of a connection as the files' contents
+/// (load_conns.c add_file_list_key), PEM or DER. The tree conversion takes text, so each blob
+/// becomes a `%vici-blob-N` reference that `source` resolves from the table.
+struct VICICertificateBlobs {
+    static let blobKeys: Set<String> = ["certs", "cacerts", "pubkeys"]
+    static let prefix = "%vici-blob-"
+    private(set) var blobs: [[UInt8]] = []
+
+    /// The connection body with its authentication rounds' blobs replaced by references.
+    mutating func extract(_ connection: VICIMessage) -> VICIMessage {
+        var out = connection
+        for i in out.entries.indices {
+            guard case .section(var round) = out.entries[i].element,
+                  out.entries[i].key.hasPrefix("local") || out.entries[i].key.hasPrefix("remote") else { continue }
+            for j in round.entries.indices where Self.blobKeys.contains(round.entries[j].key) {
+                let items: [[UInt8]] = switch round.entries[j].element {
+                case .list(let items): items
+                case .value(let item): [item]
+                case .section: []
+                }
+                var references: [[UInt8]] = []
+                for item in items {
+                    references.append(Array((Self.prefix + String(blobs.count)).utf8))
+                    blobs.append(item)
+                }
+                round.entries[j].element = .list(references)
+            }
+            out.entries[i].element = .section(round)
+        }
+        return out
+    }
+
+    /// Resolves references to blobs; anything else (a `cert<suffix> { file = … }` path) is read
+    /// from disk as charon reads it, an absolute path only.
+    func source(hasPrivateKey: ((Certificate) -> Bool)?) -> CertificateSource {
+        let blobs = self.blobs
+        return CertificateSource(certificates: { reference, _, at throws(ConfigError) in
+            if reference.hasPrefix(Self.prefix), let index = Int(reference.dropFirst(Self.prefix.count)), blobs.indices.contains(index) {
+                do {
+                    let found = try CertificateFile.load(blobs[index])
+                    guard !found.isEmpty else { throw PKIError(.notACertificate, "no certificate found") }
+                    return found
+                } catch {
+                    throw ConfigError(location: at, message: "certificate \(index + 1) sent (\(blobs[index].count) bytes): \(error)")
+                }
+            }
+            guard reference.hasPrefix("/") else {
+                throw ConfigError(location: at, message: "certificate file '\(reference)' is not an absolute path",
+                                  hint: "send certificates as data (swanctl does), or name them by absolute path")
+            }
+            let (bytes, _, _) = try ConfigFileReader.read(reference, kind: "certificate")
+            do { return try CertificateFile.load(bytes) } catch {
+                throw ConfigError(location: at, message: "\(reference) is not a usable X.509 certificate: \(error)")
+            }
+        }, hasPrivateKey: hasPrivateKey)
     }
 }

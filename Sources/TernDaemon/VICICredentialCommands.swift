@@ -1,26 +1,43 @@
 import Foundation
+import TernIKE
 import TernPKI
 import TernVICI
+import X509
 
-/// Certificates, private keys and authorities loaded over VICI. Certificate authentication is
-/// not wired into the engine yet: these are validated, stored, listed and unloaded as charon
-/// does, so swanctl --load-creds/--list-certs work and nothing changes when the engine learns.
+/// Certificates, CRLs, private keys and authorities loaded over VICI, as charon's vici_cred.c
+/// and vici_authority.c keep them. `credentialSet` is what reaches the engine, merged with the
+/// file's credentials: flag CA certificates and authorities' cacerts are trusted CAs, flag NONE
+/// certificates are end-entity or intermediate certificates; AA and OCSP certificates are
+/// stored and listed only.
 final class VICICredentialStore: @unchecked Sendable {
     struct StoredCertificate {
+        /// `X509` or `X509_CRL`.
         var type: String
         var flag: String
         var der: [UInt8]
+        var certificate: Certificate?
+        var crl: CRL?
     }
 
     struct StoredKey {
         var id: String
         var type: String
+        var key: PrivateKeyBundle
+    }
+
+    struct StoredAuthority {
+        var name: String
+        var body: VICIMessage
+        var caDER: [UInt8]
+        var ca: Certificate
+        /// What its `file://` crl_uris held when it was loaded.
+        var crls: [CRL]
     }
 
     private let lock = NSLock()
     private var certificates: [StoredCertificate] = []
     private var keys: [StoredKey] = []
-    private var authorities: [(name: String, body: VICIMessage, caDER: [UInt8]?)] = []
+    private var authorities: [StoredAuthority] = []
 
     func add(certificate c: StoredCertificate) {
         lock.withLock { if !certificates.contains(where: { $0.der == c.der }) { certificates.append(c) } }
@@ -38,9 +55,9 @@ final class VICICredentialStore: @unchecked Sendable {
         }
     }
 
-    func putAuthority(_ name: String, _ body: VICIMessage, caDER: [UInt8]?) {
+    func putAuthority(_ a: StoredAuthority) {
         lock.withLock {
-            if let i = authorities.firstIndex(where: { $0.name == name }) { authorities[i] = (name, body, caDER) } else { authorities.append((name, body, caDER)) }
+            if let i = authorities.firstIndex(where: { $0.name == a.name }) { authorities[i] = a } else { authorities.append(a) }
         }
     }
 
@@ -52,18 +69,42 @@ final class VICICredentialStore: @unchecked Sendable {
         }
     }
 
+    /// Certificates and CRLs for list-certs: loaded ones, then the authorities' CA certificates.
     var allCertificates: [StoredCertificate] {
-        lock.withLock { certificates + authorities.compactMap { a in a.caDER.map { StoredCertificate(type: "X509", flag: "CA", der: $0) } } }
+        lock.withLock { certificates + authorities.map { StoredCertificate(type: "X509", flag: "CA", der: $0.caDER, certificate: $0.ca) } }
     }
     var keyIDs: [String] { lock.withLock { keys.map(\.id) } }
-    var allAuthorities: [(name: String, body: VICIMessage, caDER: [UInt8]?)] { lock.withLock { authorities } }
+    var allAuthorities: [StoredAuthority] { lock.withLock { authorities } }
 
     func flushCertificates(type: String?) {
-        lock.withLock { if type == nil || type?.uppercased() == "X509" { certificates.removeAll() } }
+        let t = type?.uppercased()
+        lock.withLock { if t == nil || t == "ANY" { certificates.removeAll() } else { certificates.removeAll { $0.type == t } } }
     }
 
     func clear() {
         lock.withLock { certificates = []; keys = []; authorities = [] }
+    }
+
+    /// The engine's view of what VICI loaded.
+    var credentialSet: CredentialSet {
+        lock.withLock {
+            var set = CredentialSet()
+            for c in certificates {
+                if let crl = c.crl { set.crls.append(crl); continue }
+                guard let certificate = c.certificate else { continue }
+                switch c.flag {
+                case "CA": set.insert(authorities: [certificate])
+                case "NONE": set.insert(certificates: [certificate])
+                default: break   // AA, OCSP: not used for IKE authentication
+                }
+            }
+            for a in authorities {
+                set.insert(authorities: [a.ca])
+                set.crls += a.crls
+            }
+            set.privateKeys = keys.map(\.key)
+            return set
+        }
     }
 }
 
@@ -72,40 +113,18 @@ extension Daemon {
         server.register(event: "list-cert")
         server.register(event: "list-authority")
 
-        server.register(command: "load-cert") { [weak self] req, _ in
-            guard let self else { return Self.failure("daemon stopping") }
-            let type = (req.string("type") ?? "X509").uppercased()
-            let flag = (req.string("flag") ?? "NONE").uppercased()
-            guard type == "X509" else { return Self.failure("certificate type \(type) is not supported by ternd (only X509)") }
-            guard ["NONE", "CA", "AA", "OCSP"].contains(flag) else { return Self.failure("invalid certificate flag '\(flag)'") }
-            guard let data = req.bytes("data") else { return Self.failure("certificate data missing") }
-            do {
-                let der = try Self.certificateDER(data)
-                self.credentials.add(certificate: .init(type: type, flag: flag, der: der))
-                return Self.success()
-            } catch {
-                return Self.failure("parsing \(type) certificate failed: \(error)")
-            }
-        }
-
-        server.register(command: "load-key") { [weak self] req, _ in
-            guard let self else { return Self.failure("daemon stopping") }
-            let type = req.string("type") ?? "any"
-            guard let data = req.bytes("data") else { return Self.failure("key data missing") }
-            do {
-                let key = try PrivateKeyBundle.load(data)
-                let id = key.publicKey.subjectKeyID.map { String(format: "%02x", $0) }.joined()
-                self.credentials.add(key: .init(id: id, type: type))
-                return Self.success(["id": .string(id)])
-            } catch {
-                return Self.failure("loading private key of type '\(type)' failed: \(error)")
-            }
-        }
+        server.register(command: "load-cert") { [weak self] req, _ in self?.loadCertificate(req) ?? Self.failure("daemon stopping") }
+        server.register(command: "load-key") { [weak self] req, _ in self?.loadKey(req) ?? Self.failure("daemon stopping") }
+        server.register(command: "load-authority") { [weak self] req, _ in self?.loadAuthority(req) ?? Self.failure("daemon stopping") }
 
         server.register(command: "unload-key") { [weak self] req, _ in
+            guard let self else { return Self.failure("daemon stopping") }
             guard let id = req.string("id") else { return Self.failure("key id missing") }
-            return self?.credentials.removeKey(id.lowercased().replacingOccurrences(of: ":", with: "")) == true
-                ? Self.success() : Self.failure("key '\(id)' not found")
+            guard self.credentials.removeKey(id.lowercased().replacingOccurrences(of: ":", with: "")) else {
+                return Self.failure("key '\(id)' not found")
+            }
+            self.publishVICICredentials()
+            return Self.success()
         }
 
         server.register(command: "get-keys") { [weak self] _, _ in
@@ -114,28 +133,12 @@ extension Daemon {
             return m
         }
 
-        server.register(command: "load-authority") { [weak self] req, _ in
-            guard let self else { return Self.failure("daemon stopping") }
-            // Each section is an authority named after it; all are checked before any is stored.
-            var loaded: [(String, VICIMessage, [UInt8]?)] = []
-            for e in req.entries {
-                guard case .section(let body) = e.element else { continue }
-                var caDER: [UInt8]?
-                if let data = body.bytes("cacert") {
-                    do { caDER = try Self.certificateDER(data) } catch { return Self.failure("authority '\(e.key)': cacert: \(error)") }
-                } else {
-                    // `file`/`handle` name the CA certificate on disk or a token: not read by ternd.
-                    return Self.failure("authority '\(e.key)': missing cacert (file and handle are not supported)")
-                }
-                loaded.append((e.key, body, caDER))
-            }
-            for (name, body, der) in loaded { self.credentials.putAuthority(name, body, caDER: der) }
-            return Self.success()
-        }
-
         server.register(command: "unload-authority") { [weak self] req, _ in
+            guard let self else { return Self.failure("daemon stopping") }
             guard let name = req.string("name") else { return Self.failure("missing authority name to unload") }
-            return self?.credentials.removeAuthority(name) == true ? Self.success() : Self.failure("authority '\(name)' not found")
+            guard self.credentials.removeAuthority(name) else { return Self.failure("authority '\(name)' not found") }
+            self.publishVICICredentials()
+            return Self.success()
         }
 
         server.register(command: "get-authorities") { [weak self] _, _ in
@@ -148,7 +151,7 @@ extension Daemon {
             let filter = req.string("name")
             for a in self?.credentials.allAuthorities ?? [] where filter == nil || a.name == filter {
                 var s = VICIMessage()
-                if let der = a.caDER, let cert = try? CertificateFile.loadOne(der) { s.set("cacert", cert.subject.strongSwanDescription) }
+                s.set("cacert", a.ca.subject.strongSwanDescription)
                 s.set("crl_uris", list: a.body.list("crl_uris") ?? [])
                 s.set("ocsp_uris", list: a.body.list("ocsp_uris") ?? [])
                 if let base = a.body.string("cert_uri_base") { s.set("cert_uri_base", base) }
@@ -160,28 +163,14 @@ extension Daemon {
         }
 
         server.register(command: "list-certs") { [weak self] req, stream in
-            let type = req.string("type")?.uppercased(), flag = req.string("flag")?.uppercased()
-            let subject = req.string("subject")
-            let keys = Set(self?.credentials.keyIDs ?? [])
-            for c in self?.credentials.allCertificates ?? [] {
-                if let type, type != "ANY", type != c.type { continue }
-                if let flag, flag != "ANY", flag != c.flag { continue }
-                let parsed = try? CertificateFile.loadOne(c.der)
-                if let subject, parsed?.subject.strongSwanDescription != subject { continue }
-                let keyID = parsed.flatMap { try? PublicKeyBundle(certificate: $0) }?.subjectKeyID
-                    .map { String(format: "%02x", $0) }.joined()
-                var m = VICIMessage()
-                m.set("type", c.type)
-                m.set("flag", c.flag)
-                if let keyID, keys.contains(keyID) { m.set("has_privkey", "yes") }
-                m["data"] = .value(c.der)
-                stream.send(event: "list-cert", m)
-            }
+            for m in self?.listCertificates(req) ?? [] { stream.send(event: "list-cert", m) }
             return VICIMessage()
         }
 
         server.register(command: "flush-certs") { [weak self] req, _ in
-            self?.credentials.flushCertificates(type: req.string("type"))
+            guard let self else { return Self.failure("daemon stopping") }
+            self.credentials.flushCertificates(type: req.string("type"))
+            self.publishVICICredentials()
             return Self.success()
         }
 
@@ -190,10 +179,125 @@ extension Daemon {
             self.credentials.clear()
             self.viciConfig.withLock {
                 self.viciConfig.clearShared()
+                self.viciConfig.setVICICredentials(self.credentials.credentialSet)
                 self.ike?.update(configuration: self.viciConfig.mergedUnlocked)
             }
             return Self.success()
         }
+    }
+
+    /// Hands what VICI loaded to the engine, merged with the file's credentials.
+    func publishVICICredentials() {
+        viciConfig.withLock {
+            viciConfig.setVICICredentials(credentials.credentialSet)
+            ike?.update(configuration: viciConfig.mergedUnlocked)
+        }
+    }
+
+    /// `load-cert`: type X509 (flag NONE, CA, AA, OCSP) or X509_CRL, data PEM or DER.
+    func loadCertificate(_ req: VICIMessage) -> VICIMessage {
+        let type = (req.string("type") ?? "X509").uppercased()
+        let flag = (req.string("flag") ?? "NONE").uppercased()
+        guard type == "X509" || type == "X509_CRL" else {
+            return Self.failure("certificate type \(type) is not supported by ternd (only X509 and X509_CRL)")
+        }
+        guard ["NONE", "CA", "AA", "OCSP"].contains(flag) else { return Self.failure("invalid certificate flag '\(flag)'") }
+        guard let data = req.bytes("data"), !data.isEmpty else { return Self.failure("certificate data missing") }
+        if type == "X509_CRL" {
+            do {
+                guard let crl = try CRL.load(data).first else { return Self.failure("parsing X509_CRL certificate failed: no CRL found") }
+                credentials.add(certificate: .init(type: type, flag: "NONE", der: crl.der, crl: crl))   // flag: not listed for CRLs
+            } catch {
+                return Self.failure("parsing X509_CRL certificate failed: \(error)")
+            }
+            publishVICICredentials()
+            return Self.success()
+        }
+        do {
+            let der = try Self.certificateDER(data)
+            let certificate = try CertificateFile.loadOne(der)
+            if flag == "CA" && !certificate.isCA { return Self.failure("ca certificate lacks CA basic constraint, rejected") }
+            credentials.add(certificate: .init(type: type, flag: flag, der: der, certificate: certificate))
+        } catch {
+            return Self.failure("parsing \(type) certificate failed: \(error)")
+        }
+        publishVICICredentials()
+        return Self.success()
+    }
+
+    /// `load-key`: type any, rsa, ecdsa or ed25519; data an unencrypted key (swanctl decrypts
+    /// encrypted ones itself and sends the DER).
+    func loadKey(_ req: VICIMessage) -> VICIMessage {
+        let type = req.string("type") ?? "any"
+        guard let data = req.bytes("data"), !data.isEmpty else { return Self.failure("key data missing") }
+        let key: PrivateKeyBundle
+        do { key = try PrivateKeyBundle.load(data) } catch {
+            return Self.failure("loading private key of type '\(type)' failed: \(error)")
+        }
+        let fits: Bool = switch (type.lowercased(), key.keyType) {
+        case ("any", _), ("rsa", .rsa), ("ecdsa", .ecdsa), ("ed25519", .ed25519): true
+        default: false
+        }
+        guard fits else { return Self.failure("loading private key of type '\(type)' failed: the key is \(key.keyType)") }
+        let id = key.publicKey.subjectKeyID.map { String(format: "%02x", $0) }.joined()
+        credentials.add(key: .init(id: id, type: type, key: key))
+        publishVICICredentials()
+        return Self.success(["id": .string(id)])
+    }
+
+    /// `load-authority`: each section is an authority named after it, with `cacert` (PEM or
+    /// DER) and `crl_uris` (file:// ones are read now); all are checked before any is stored.
+    func loadAuthority(_ req: VICIMessage) -> VICIMessage {
+        var loaded: [VICICredentialStore.StoredAuthority] = []
+        for e in req.entries {
+            guard case .section(let body) = e.element else { continue }
+            guard let data = body.bytes("cacert") else {
+                // `file`/`handle` name the CA certificate on disk or a token: not read by ternd.
+                return Self.failure("authority '\(e.key)': missing cacert (file and handle are not supported)")
+            }
+            let der: [UInt8], ca: Certificate
+            do {
+                der = try Self.certificateDER(data)
+                ca = try CertificateFile.loadOne(der)
+            } catch {
+                return Self.failure("authority '\(e.key)': cacert: \(error)")
+            }
+            guard ca.isCA else { return Self.failure("authority '\(e.key)': cacert lacks CA basic constraint, rejected") }
+            var crls: [CRL] = []
+            for uri in body.list("crl_uris") ?? [] {
+                if FileCRLFetcher.path(of: uri) == nil {
+                    cfgLog.warning("vici: authority '\(e.key)': CRL URI \(uri) is not fetched (ternd reads only file:// URIs)")
+                    continue
+                }
+                crls += crlFetcher.fetch(uri) ?? []
+            }
+            loaded.append(.init(name: e.key, body: body, caDER: der, ca: ca, crls: crls))
+        }
+        for a in loaded { credentials.putAuthority(a) }
+        publishVICICredentials()
+        return Self.success()
+    }
+
+    /// `list-cert` events for `list-certs` (filters: type, flag, subject).
+    func listCertificates(_ req: VICIMessage) -> [VICIMessage] {
+        let type = req.string("type")?.uppercased(), flag = req.string("flag")?.uppercased()
+        let subject = req.string("subject")
+        let keys = Set(credentials.keyIDs)
+        var out: [VICIMessage] = []
+        for c in credentials.allCertificates {
+            if let type, type != "ANY", type != c.type { continue }
+            if let flag, flag != "ANY", flag != c.flag { continue }
+            if let subject, c.certificate?.subject.strongSwanDescription != subject { continue }
+            let keyID = c.certificate.flatMap { try? PublicKeyBundle(certificate: $0) }?.subjectKeyID
+                .map { String(format: "%02x", $0) }.joined()
+            var m = VICIMessage()
+            m.set("type", c.type)
+            if c.crl == nil { m.set("flag", c.flag) }
+            if let keyID, keys.contains(keyID) { m.set("has_privkey", "yes") }
+            m["data"] = .value(c.der)
+            out.append(m)
+        }
+        return out
     }
 
     /// The DER of the first certificate in PEM or DER bytes, checked to be X.509.

@@ -5,20 +5,64 @@ import TernWire
 // IKE_AUTH with pre-shared keys (RFC 7296 §1.2, §2.15) and the first CHILD SA.
 
 extension IKESession {
-    /// AUTH = prf(prf(Shared Secret, "Key Pad for IKEv2"), <SignedOctets>), where SignedOctets =
-    /// our IKE_SA_INIT message | the peer's nonce | prf(SK_p, RestOfIDPayload) (§2.15).
-    func pskAuth(secret: [UInt8], asInitiator: Bool, identity: IKEIdentification) -> [UInt8] {
-        let prf = algorithms!.prf!
-        let k = keys!
-        let message = asInitiator ? initRequestBytes : initResponseBytes
-        let nonce = asInitiator ? nonceR : nonceI
-        let macedID = prf.compute(key: asInitiator ? k.skPi : k.skPr, data: identity.restOfPayload)
-        return prf.compute(key: prfKeyPad(secret), data: message + nonce + macedID)
+    /// AUTH = prf(prf(Shared Secret, "Key Pad for IKEv2"), <SignedOctets>) (§2.15).
+    func pskAuth(secret: [UInt8], ofInitiator: Bool, identity: IKEIdentification) -> [UInt8] {
+        algorithms!.prf!.compute(key: prfKeyPad(secret), data: signedOctets(ofInitiator: ofInitiator, identity: identity))
     }
 
+    /// Our identity: `local.id`, else our certificate's subject with public-key authentication,
+    /// else our IP address.
     var effectiveLocalIdentity: Identity {
         if let id = policy.localIdentity, id != .any { return id }
+        if policy.localAuth == .pubkey, let certificate = policy.certificates.localCertificates.first {
+            return .distinguishedName(certificate.subject)
+        }
         return .address(local.address)
+    }
+
+    /// Our AUTH payload (and CERT payloads), by `local.auth`.
+    func localAuthentication(ofInitiator: Bool, identity: IKEIdentification, peer: Identity) -> Result<[IKEPayload], AuthFailure> {
+        switch policy.localAuth {
+        case .psk:
+            guard let secret = endpoint.sharedKey(local: localIdentity, remote: peer) else {
+                return .failure(AuthFailure("no shared key found for '\(localIdentity)' - '\(peer)'"))
+            }
+            return .success([.authentication(method: IKEAuthMethod.sharedKeyMIC.rawValue,
+                                             data: pskAuth(secret: secret, ofInitiator: ofInitiator, identity: identity))])
+        case .pubkey:
+            let signer: LocalSigner
+            switch localSigner(for: policy.localIdentity == nil || policy.localIdentity == .any ? nil : localIdentity) {
+            case .failure(let f): return .failure(f)
+            case .success(let s): signer = s
+            }
+            guard signer.certificate.confirms(localIdentity) else {
+                return .failure(AuthFailure("local identity '\(localIdentity)' is not confirmed by our certificate \"\(signer.certificate.subject.strongSwanDescription)\""))
+            }
+            return signatureAuthentication(signer, ofInitiator: ofInitiator, identity: identity).map { certificatePayloads(signer) + [$0] }
+        }
+    }
+
+    /// Checks the peer's AUTH by `remote.auth`; nil when it holds.
+    func verifyPeerAuthentication(method: UInt8, data: [UInt8], identity: IKEIdentification, peer: Identity,
+                                  certificates: [[UInt8]]) -> AuthFailure? {
+        switch policy.remoteAuth {
+        case .psk:
+            guard method == IKEAuthMethod.sharedKeyMIC.rawValue else {
+                return AuthFailure("peer '\(peer)' authenticated with method \(method); connection \(policy.name) expects a pre-shared key")
+            }
+            guard let secret = endpoint.sharedKey(local: localIdentity, remote: peer) else {
+                return AuthFailure("no shared key found for '\(localIdentity)' - '\(peer)'")
+            }
+            guard constantTimeEqual(pskAuth(secret: secret, ofInitiator: !isInitiator, identity: identity), data) else {
+                return AuthFailure("authentication of '\(peer)' with pre-shared key failed (wrong key or identity)")
+            }
+            return nil
+        case .pubkey:
+            guard method != IKEAuthMethod.sharedKeyMIC.rawValue else {
+                return AuthFailure("peer '\(peer)' authenticated with a pre-shared key; connection \(policy.name) expects a signature (auth = pubkey)")
+            }
+            return verifySignatureAuthentication(method: method, data: data, identity: identity, peer: peer, certificatePayloads: certificates)
+        }
     }
 
     // MARK: Initiator
@@ -26,19 +70,27 @@ extension IKESession {
     func startAuth(now: Double, _ out: inout [IKEAction]) {
         localIdentity = effectiveLocalIdentity
         let idi = localIdentity.payload
-        guard let secret = endpoint.sharedKey(local: localIdentity, remote: policy.remoteIdentity ?? .address(remote.address)) else {
-            fail(reason: "no shared key found for '\(localIdentity)' - '\(policy.remoteIdentity ?? .any)'", now: now, &out)
+        let expectedPeer = policy.remoteIdentity ?? .address(remote.address)
+        let authPayloads: [IKEPayload]
+        switch localAuthentication(ofInitiator: true, identity: idi, peer: expectedPeer) {
+        case .failure(let f):
+            fail(reason: f.reason, now: now, &out)
             return
+        case .success(let p):
+            authPayloads = p
         }
         var payloads: [IKEPayload] = [.identificationInitiator(idi)]
+        payloads += certificateRequestPayloads()
         if let r = policy.remoteIdentity, r != .any { payloads.append(.identificationResponder(r.payload)) }
         // Only the first IKE SA with this peer says INITIAL_CONTACT: an SA still being set up
         // counts too, or simultaneous initiations would each have the peer drop the others.
         if policy.sendInitialContact && !endpoint.hasOtherSA(with: policy, excluding: self, includingConnecting: true) {
             payloads.append(.notify(IKENotify(type: .initialContact)))
         }
-        payloads.append(.authentication(method: IKEAuthMethod.sharedKeyMIC.rawValue,
-                                        data: pskAuth(secret: secret, asInitiator: true, identity: idi)))
+        // CERT payloads come before AUTH (§1.2): IDi, [CERT+], [CERTREQ+], [IDr], AUTH.
+        let certificates = authPayloads.filter { if case .certificate = $0 { true } else { false } }
+        payloads.insert(contentsOf: certificates, at: 1)
+        payloads += authPayloads.filter { if case .certificate = $0 { false } else { true } }
         var childRequest: ChildRequest?
         // The first child rides in IKE_AUTH; it stays in pendingChildren until IKE_AUTH completes
         // so a failure can report (and release) it.
@@ -54,10 +106,12 @@ extension IKESession {
     func processAuthResponse(_ payloads: [IKEPayload], child: ChildRequest?, now: Double, _ out: inout [IKEAction]) {
         var idr: IKEIdentification?, auth: (UInt8, [UInt8])?
         var errors: [IKENotify] = []
+        var certificates: [[UInt8]] = []
         for p in payloads {
             switch p {
             case .identificationResponder(let i): idr = i
             case .authentication(let m, let d): auth = (m, d)
+            case .certificate(let encoding, let d) where encoding == IKECertificateEncoding.x509Signature.rawValue: certificates.append(d)
             case .notify(let n) where n.type.isError: errors.append(n)
             default: break
             }
@@ -75,16 +129,16 @@ extension IKESession {
             fail(reason: "peer identity '\(peer)' does not match the configured '\(expected)'", now: now, &out)
             return
         }
-        guard method == IKEAuthMethod.sharedKeyMIC.rawValue else {
-            fail(reason: "peer authenticated with method \(method); this connection expects a pre-shared key", now: now, &out)
-            return
-        }
-        guard let secret = endpoint.sharedKey(local: localIdentity, remote: peer),
-              constantTimeEqual(pskAuth(secret: secret, asInitiator: false, identity: idr), authData) else {
-            fail(reason: "authentication of '\(peer)' with pre-shared key failed (wrong key or identity)", now: now, &out)
+        if let failure = verifyPeerAuthentication(method: method, data: authData, identity: idr, peer: peer, certificates: certificates) {
+            // Tell the responder, which already considers the SA up (RFC 7296 §2.21.2).
+            let notice = protect(exchange: .informational, payloads: [.notify(IKENotify(type: .authenticationFailed))],
+                                 messageID: nextRequestID, isResponse: false)
+            for d in notice { out.append(.send(datagram: d, from: local, to: remote)) }
+            fail(reason: failure.reason, now: now, &out)
             return
         }
         remoteIdentity = peer
+        log(.info, "authentication of '\(peer)' with \(peerAuthenticatedWith) successful", &out)
         if child != nil && !pendingChildren.isEmpty { pendingChildren.removeFirst() }
         established(now: now, &out)
         if let child {
@@ -99,15 +153,18 @@ extension IKESession {
     func processAuthRequest(_ payloads: [IKEPayload], messageID: UInt32, now: Double, _ out: inout [IKEAction]) {
         var idi: IKEIdentification?, idr: IKEIdentification?, auth: (UInt8, [UInt8])?
         var initialContact = false
+        var certificates: [[UInt8]] = []
         for p in payloads {
             switch p {
             case .identificationInitiator(let i): idi = i
             case .identificationResponder(let i): idr = i
             case .authentication(let m, let d): auth = (m, d)
+            case .certificate(let encoding, let d) where encoding == IKECertificateEncoding.x509Signature.rawValue: certificates.append(d)
             case .notify(let n) where n.type == .initialContact: initialContact = true
             default: break
             }
         }
+        peerAuth.record(payloads)
         func refuse(_ reason: String) {
             sendResponse(.ikeAuth, messageID: messageID, payloads: [.notify(IKENotify(type: .authenticationFailed))], &out)
             out.append(.event(.ikeFailed(connection: policy.name, reason: reason)))
@@ -122,25 +179,19 @@ extension IKESession {
         let wantedLocal = idr.map { Identity(payload: $0) }
         // Pick the connection by identities among those that matched addresses and proposals.
         guard let conn = endpoint.connectionForAuth(current: policy, local: local.address, remote: remote.address,
-                                                    peer: peer, requestedLocal: wantedLocal, algorithms: algorithms!) else {
+                                                    peer: peer, requestedLocal: wantedLocal, algorithms: algorithms!,
+                                                    signature: method != IKEAuthMethod.sharedKeyMIC.rawValue) else {
             refuse("no connection for peer identity '\(peer)'\(wantedLocal.map { " asking for '\($0)'" } ?? "") from \(remote)")
             return
         }
         policy = conn
-        guard conn.remoteAuth == .psk, method == IKEAuthMethod.sharedKeyMIC.rawValue else {
-            refuse("peer '\(peer)' used authentication method \(method); connection \(conn.name) expects \(conn.remoteAuth.rawValue)")
-            return
-        }
         localIdentity = effectiveLocalIdentity
-        guard let secret = endpoint.sharedKey(local: localIdentity, remote: peer) else {
-            refuse("no shared key found for '\(localIdentity)' - '\(peer)'")
-            return
-        }
-        guard constantTimeEqual(pskAuth(secret: secret, asInitiator: true, identity: idi), authData) else {
-            refuse("authentication of '\(peer)' with pre-shared key failed (wrong key or identity)")
+        if let failure = verifyPeerAuthentication(method: method, data: authData, identity: idi, peer: peer, certificates: certificates) {
+            refuse(failure.reason)
             return
         }
         remoteIdentity = peer
+        log(.info, "authentication of '\(peer)' with \(peerAuthenticatedWith) successful", &out)
         // unique = never ignores INITIAL_CONTACT too, as strongSwan does.
         if (initialContact && conn.unique != .never) || conn.unique == .replace {
             endpoint.removeDuplicates(of: self, identity: peer, now: now, &out, initialContact: initialContact)
@@ -149,10 +200,14 @@ extension IKESession {
             return
         }
         let idrOut = localIdentity.payload
-        var response: [IKEPayload] = [
-            .identificationResponder(idrOut),
-            .authentication(method: IKEAuthMethod.sharedKeyMIC.rawValue, data: pskAuth(secret: secret, asInitiator: false, identity: idrOut)),
-        ]
+        var response: [IKEPayload] = [.identificationResponder(idrOut)]
+        switch localAuthentication(ofInitiator: false, identity: idrOut, peer: peer) {
+        case .failure(let f):
+            refuse(f.reason)
+            return
+        case .success(let p):
+            response += p
+        }
         if payloads.contains(where: { if case .securityAssociation = $0 { true } else { false } }) {
             response += respondToChild(payloads, ikeAuth: true, nonceI: nonceI, nonceR: nonceR, sharedSecret: nil, now: now, &out).payloads
         }
@@ -169,6 +224,7 @@ extension IKESession {
         // The IKE_SA_INIT messages are only signed in IKE_AUTH; keep no copy per SA after it.
         initRequestBytes = []
         initResponseBytes = []
+        peerAuth = PeerAuthCapabilities()
         keepOnlySKd()
         establishedAt = now
         halfOpenDeadline = nil

@@ -137,6 +137,7 @@ extension IKESession {
                     peerDeletedChild(c, now: now, &out)
                 }
             case .notify(let n) where n.type == .authenticationFailed:
+                log(.warning, "peer refused our authentication (AUTHENTICATION_FAILED); deleting the IKE_SA", &out)
                 deleteIKE = true
             default: break
             }

@@ -70,7 +70,9 @@ extension IKESession {
         payloads.append(.nonce(nonceI))
         payloads += natPayloads(spiR: 0)
         if policy.fragmentation != .no { payloads.append(.notify(IKENotify(type: .ikev2FragmentationSupported))) }
-        payloads.append(.notify(IKENotify(type: .signatureHashAlgorithms, data: signatureHashAlgorithms)))
+        if endpoint.configuration.signatureAuthentication {
+            payloads.append(.notify(IKENotify(type: .signatureHashAlgorithms, data: signatureHashAlgorithms)))
+        }
         // A restarted IKE_SA_INIT starts again at message ID 0 (RFC 7296 §2.6, §1.3.1).
         nextRequestID = 0
         responderSPI = 0
@@ -113,6 +115,7 @@ extension IKESession {
             fail(reason: "peer answered IKE_SA_INIT with \(e.type)", now: now, &out)
             return
         }
+        peerAuth.record(payloads)
         var proposals: [IKEProposal]?, keData: (UInt16, [UInt8])?, nonce: [UInt8]?
         for p in payloads {
             switch p {
@@ -238,6 +241,7 @@ extension IKESession {
         nonceI = nonce
         nonceR = endpoint.random.bytes(32)
         initRequestBytes = bytes
+        peerAuth.record(message.payloads)
         evaluateNAT(message.payloads, spiR: 0, packetSource: from, packetDestination: to)
         fragmentationSupported = notifies.contains { $0.type == .ikev2FragmentationSupported } && policy.fragmentation != .no
         var payloads: [IKEPayload] = [
@@ -247,7 +251,10 @@ extension IKESession {
         ]
         payloads += natPayloads(spiR: responderSPI)
         if fragmentationSupported { payloads.append(.notify(IKENotify(type: .ikev2FragmentationSupported))) }
-        payloads.append(.notify(IKENotify(type: .signatureHashAlgorithms, data: signatureHashAlgorithms)))
+        if endpoint.configuration.signatureAuthentication {
+            payloads.append(.notify(IKENotify(type: .signatureHashAlgorithms, data: signatureHashAlgorithms)))
+        }
+        payloads += certificateRequestPayloads(candidates: candidates)
         let response = IKEMessage(header: header(.ikeSAInit, messageID: 0, isResponse: true), payloads: payloads).encode()
         initResponseBytes = response
         cachedResponse = (0, [response])

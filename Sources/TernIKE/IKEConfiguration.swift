@@ -18,6 +18,8 @@ public struct ConnectionPolicy: Sendable {
     public var remoteIdentity: Identity?         // nil: any peer identity (%any)
     public var localAuth: AuthMethod = .psk
     public var remoteAuth: AuthMethod = .psk
+    /// Certificates and their handling for `pubkey` authentication.
+    public var certificates = CertificatePolicy()
     /// `encap = yes`: pretend a NAT so ESP is UDP-encapsulated even without one (RFC 3948).
     public var forceEncapsulation = false
     public var dpdDelay: UInt64 = 0
@@ -188,6 +190,7 @@ public struct SharedKey: Sendable, CustomStringConvertible {
 public struct EngineConfiguration: Sendable {
     public var connections: [ConnectionPolicy]
     public var sharedKeys: [SharedKey]
+    public var credentials = CredentialSet()
     public var retransmission = RetransmissionPolicy()
     /// Half-open IKE SAs before cookies are required (RFC 7296 §2.6); strongSwan's cookie_threshold.
     public var cookieThreshold = 30
@@ -196,6 +199,9 @@ public struct EngineConfiguration: Sendable {
     /// `initiate` on a connection with an established IKE SA adds a CHILD SA to it (strongSwan's
     /// reuse_ikesa = yes); false makes every initiate negotiate a new IKE SA.
     public var reuseIKESA = true
+    /// RFC 7427 signature authentication: announce SIGNATURE_HASH_ALGORITHMS and sign with it when
+    /// the peer does too (strongSwan's signature_authentication); false: the classic RSA/ECDSA methods.
+    public var signatureAuthentication = true
     /// Seconds a half-open SA may wait for IKE_AUTH (strongSwan's half_open_timeout).
     public var halfOpenTimeout: UInt64 = 30
     /// NAT keepalive interval (strongSwan's keep_alive).

@@ -1,3 +1,4 @@
+import Foundation
 import Crypto
 import TernCrypto
 import TernDataPlane
@@ -34,6 +35,8 @@ public final class IKEEndpoint {
     public var sourceAddressFor: (IPAddress) -> IPAddress?
     /// Host names in local_addrs/remote_addrs (the daemon asks the resolver, with a cache).
     public var resolve: (String) -> [IPAddress] = { _ in [] }
+    /// The calendar time certificates are checked against (tests set it; `now` is monotonic).
+    public var wallClock: () -> Date = { Date() }
     public private(set) var stats = IKEEndpointStats()
 
     private var sessions: [UInt64: IKESession] = [:]                // by our SPI
@@ -333,7 +336,7 @@ public final class IKEEndpoint {
 
     /// The connection a responder uses once IDi (and maybe IDr) are known.
     func connectionForAuth(current: ConnectionPolicy, local: IPAddress, remote: IPAddress, peer: Identity,
-                           requestedLocal: Identity?, algorithms: NegotiatedAlgorithms) -> ConnectionPolicy? {
+                           requestedLocal: Identity?, algorithms: NegotiatedAlgorithms, signature: Bool = false) -> ConnectionPolicy? {
         let candidates = connections(local: local, remote: remote).filter { c in
             c.proposals.contains { p in
                 p.encryption.contains(algorithms.encryption) && (algorithms.integrity == .none || p.integrity.contains(algorithms.integrity))
@@ -352,6 +355,8 @@ public final class IKEEndpoint {
                 s += 1
             }
             if c.name == current.name { s += 1 }
+            // A connection expecting the kind of AUTH the peer sent beats one that would refuse it.
+            if (c.remoteAuth == .pubkey) == signature { s += 8 }
             return s
         }
         return candidates.compactMap { c in score(c).map { (c, $0) } }.max { $0.1 < $1.1 }?.0

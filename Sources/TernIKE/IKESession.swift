@@ -42,6 +42,10 @@ final class IKESession {
     var fragmentationSupported = false
     var localIdentity: Identity = .any
     var remoteIdentity: Identity = .any
+    /// Signature hashes and CERTREQ seen before IKE_AUTH completes.
+    var peerAuth = PeerAuthCapabilities()
+    /// How the peer proved its identity, for the log line once it did.
+    var peerAuthenticatedWith = "pre-shared key"
 
     // Message IDs (window size 1 in each direction).
     var nextRequestID: UInt32 = 0

@@ -1,4 +1,6 @@
+import TernPKI
 import TernWire
+import X509
 
 /// An IKE identity (RFC 7296 §3.5) as strongSwan writes it in `id =` and `secrets`:
 /// `192.0.2.1`, `2001:db8::1`, `gw.example.com` or `@gw.example.com` (FQDN),
@@ -11,7 +13,10 @@ public enum Identity: Sendable, Hashable, CustomStringConvertible {
     case fqdn(String)
     case rfc822(String)
     case keyID([UInt8])
-    /// A DER ASN.1 distinguished name or anything else we carry as bytes (certificate issue).
+    /// An X.500 distinguished name (ID_DER_ASN1_DN), written as strongSwan does:
+    /// `C=CA, O=kldload, CN=gateway-a.example.com`; `CN=*` style wildcards match any value.
+    case distinguishedName(DistinguishedName)
+    /// Any other ID type, carried as bytes.
     case other(type: UInt8, data: [UInt8])
 
     public struct ParseError: Error, Sendable, CustomStringConvertible {
@@ -31,6 +36,11 @@ public enum Identity: Sendable, Hashable, CustomStringConvertible {
                     throw ParseError(description: "keyid '\(rest)' is not hex")
                 }
                 self = .keyID(bytes); return
+            case "asn1dn":
+                do { self = .distinguishedName(try DistinguishedName(strongSwan: rest)) } catch {
+                    throw ParseError(description: "'\(rest)' is not a distinguished name: \(error)")
+                }
+                return
             case "ipv4", "ipv6":
                 guard let a = IPAddress(rest) else { throw ParseError(description: "'\(rest)' is not an IP address") }
                 self = a.family == .v4 ? .ipv4(a) : .ipv6(a); return
@@ -43,8 +53,11 @@ public enum Identity: Sendable, Hashable, CustomStringConvertible {
             self = .keyID(bytes); return
         }
         if t.hasPrefix("@") { self = .fqdn(String(t.dropFirst())); return }
-        if t.contains("=") {
-            throw ParseError(description: "distinguished-name identity '\(t)' needs certificate authentication, which this build does not support yet")
+        if DNString.looksLikeDN(t) {
+            do { self = .distinguishedName(try DistinguishedName(strongSwan: t)) } catch {
+                throw ParseError(description: "'\(t)' is not a distinguished name: \(error)")
+            }
+            return
         }
         if t.contains("@") { self = .rfc822(t); return }
         self = .fqdn(t)
@@ -59,6 +72,7 @@ public enum Identity: Sendable, Hashable, CustomStringConvertible {
         case .fqdn(let s): IKEIdentification(type: IKEIdentificationType.fqdn.rawValue, data: Array(s.utf8))
         case .rfc822(let s): IKEIdentification(type: IKEIdentificationType.rfc822Address.rawValue, data: Array(s.utf8))
         case .keyID(let b): IKEIdentification(type: IKEIdentificationType.keyID.rawValue, data: b)
+        case .distinguishedName(let n): IKEIdentification(type: IKEIdentificationType.derASN1DN.rawValue, data: n.derEncoded)
         case .other(let t, let d): IKEIdentification(type: t, data: d)
         }
     }
@@ -70,6 +84,7 @@ public enum Identity: Sendable, Hashable, CustomStringConvertible {
         case .fqdn: self = .fqdn(String(decoding: p.data, as: UTF8.self))
         case .rfc822Address: self = .rfc822(String(decoding: p.data, as: UTF8.self))
         case .keyID: self = .keyID(p.data)
+        case .derASN1DN: self = (try? DistinguishedName(der: p.data)).map { .distinguishedName($0) } ?? .other(type: p.type, data: p.data)
         default: self = .other(type: p.type, data: p.data)
         }
     }
@@ -85,6 +100,8 @@ public enum Identity: Sendable, Hashable, CustomStringConvertible {
             let x = a.lowercased(), y = b.lowercased()
             if x.hasPrefix("*") { return y.hasSuffix(String(x.dropFirst())) }
             return x == y
+        case (.distinguishedName(let pattern), .distinguishedName(let name)):
+            return name.matches(pattern)
         default: return self == other
         }
     }
@@ -96,6 +113,7 @@ public enum Identity: Sendable, Hashable, CustomStringConvertible {
         case .fqdn(let s): s
         case .rfc822(let s): s
         case .keyID(let b): "@#" + b.map { String($0, radix: 16).leftPadded(2) }.joined()
+        case .distinguishedName(let n): n.strongSwanDescription
         case .other(let t, let d): "ID type \(t) (\(d.count) bytes)"
         }
     }

@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import TernConfig
+import TernPKI
 import TernVICI
 
 /// swanctl's --load-all/--load-conns/--load-creds/--load-pools: read swanctl.conf (and the
@@ -118,6 +119,26 @@ enum SwanctlRequests {
     /// Key folders and the load-key type (private/pkcs8: any).
     static let keyFolders: [(folder: String, type: String)] = [("private", "any"), ("rsa", "rsa"), ("ecdsa", "ecdsa"), ("pkcs8", "any")]
 
+    /// swanctl's decrypt_with_config: an encrypted key is decrypted with the `secret` of a
+    /// `secrets` section named after its folder (private…, rsa…, ecdsa…, pkcs8…) whose `file` is
+    /// the key's name, and sent decrypted; nil when the key is not encrypted (sent as it is).
+    static func decryptedKey(_ data: [UInt8], path: String, folder: String, secrets: [SwanctlSection]) throws -> [UInt8]? {
+        do {
+            _ = try PrivateKeyBundle.load(data)
+            return nil
+        } catch where error.code == .encryptedKey {
+            let name = (path as NSString).lastPathComponent.lowercased()
+            for s in secrets where s.name.hasPrefix(folder) && s.value("file")?.value.lowercased() == name {
+                guard let secret = s.value("secret")?.value else { continue }
+                if let key = try? PrivateKeyBundle.load(data, passphrase: secret) { return key.derEncoded }
+                throw LoadError("configured decryption secret for '\(path)' invalid")
+            }
+            throw LoadError("'\(path)' is encrypted and no secrets { \(folder)-… { file = \(name) } } gives its passphrase")
+        } catch {
+            return nil   // the daemon says what is wrong with it
+        }
+    }
+
     static func files(in dir: String) -> [String] {
         ((try? FileManager.default.contentsOfDirectory(atPath: dir)) ?? []).sorted().map { "\(dir)/\($0)" }
             .filter { var isDir: ObjCBool = false; return FileManager.default.fileExists(atPath: $0, isDirectory: &isDir) && !isDir.boolValue }
@@ -187,12 +208,17 @@ extension Tern {
                 try tally.submit(control, client, "load-cert", m, ok: "loaded certificate from '\(path)'", failed: "loading certificate from '\(path)'")
             }
         }
+        let secrets = root.subsection("secrets")?.subsections ?? []
         for f in SwanctlRequests.keyFolders {
             for path in SwanctlRequests.files(in: "\(load.directory)/\(f.folder)") {
                 guard let data = FileManager.default.contents(atPath: path) else { warn("cannot read \(path)"); tally.failed = true; continue }
+                let key: [UInt8]
+                do { key = try SwanctlRequests.decryptedKey(Array(data), path: path, folder: f.folder, secrets: secrets) ?? Array(data) } catch {
+                    warn("\(error)"); tally.failed = true; continue
+                }
                 var m = VICIMessage()
                 m.set("type", f.type)
-                m["data"] = .value(Array(data))
+                m["data"] = .value(key)
                 try tally.submit(control, client, "load-key", m, ok: "loaded key from '\(path)'", failed: "loading key from '\(path)'")
             }
         }
@@ -202,6 +228,38 @@ extension Tern {
             guard let m else { continue }
             let type = m.string("type") ?? ""
             try tally.submit(control, client, "load-shared", m, ok: "loaded \(type) secret '\(secret.name)'", failed: "loading \(type) secret '\(secret.name)'")
+        }
+    }
+
+    /// swanctl's load_authorities.c: `cacert` is sent as the file's contents (relative names
+    /// from x509ca/), URI lists as lists; authorities the daemon has and the file lacks go.
+    static func loadAuthorities(_ control: ControlOptions, _ client: VICIClient, _ load: LoadOptions, _ root: SwanctlSection, _ tally: inout LoadTally) throws {
+        let existing = try control.request(client, "get-authorities").list("authorities") ?? []
+        let authorities = root.subsection("authorities")?.subsections ?? []
+        for authority in authorities {
+            var body = VICIMessage()
+            var readable = true
+            for kv in authority.keyValues where !kv.value.isEmpty {
+                switch kv.key {
+                case "cacert":
+                    let path = kv.value.hasPrefix("/") ? kv.value : "\(load.directory)/x509ca/\(kv.value)"
+                    guard let data = FileManager.default.contents(atPath: path) else {
+                        warn("loading authority '\(authority.name)' failed: cannot read \(path)"); tally.failed = true; readable = false; continue
+                    }
+                    body["cacert"] = .value(Array(data))
+                case "crl_uris", "ocsp_uris": body.set(kv.key, list: SwanctlRequests.items(kv.value))
+                default: body.set(kv.key, kv.value)
+                }
+            }
+            guard readable else { continue }
+            var m = VICIMessage()
+            m.set(authority.name, section: body)
+            try tally.submit(control, client, "load-authority", m, ok: "loaded authority '\(authority.name)'", failed: "loading authority '\(authority.name)'")
+        }
+        for name in existing where !authorities.contains(where: { $0.name == name }) {
+            var m = VICIMessage()
+            m.set("name", name)
+            try tally.submit(control, client, "unload-authority", m, ok: "unloaded authority '\(name)'", failed: "unloading authority '\(name)'")
         }
     }
 
@@ -230,6 +288,7 @@ extension Tern {
         func run() throws {
             try Tern.runLoad(control, load) { c, root, t in
                 try Tern.loadCreds(control, c, load, root, &t)
+                try Tern.loadAuthorities(control, c, load, root, &t)
                 try Tern.loadPools(control, c, root, &t)
                 try Tern.loadConns(control, c, load, root, &t)
             }

@@ -23,8 +23,12 @@ struct Ternd: ParsableCommand {
     @Option(name: .customLong("setkey"), help: "KAME setkey file to load (repeatable; applied in order).")
     var setkeyFiles: [String] = []
 
-    @Option(help: "swanctl.conf with IKE connections and secrets (SIGHUP reloads it).")
+    @Option(help: "swanctl.conf with IKE connections and secrets; certificates and keys come from x509/, x509ca/, private/ … beside it (SIGHUP reloads them).")
     var conf: String?
+
+    @Option(name: .customLong("swanctl-dir"),
+            help: "Folder with swanctl's x509/, x509ca/, x509crl/, private/, rsa/, ecdsa/, pkcs8/ (default: the folder of --conf).")
+    var swanctlDir: String?
 
     @Option(help: "UDP port for IKE; 0 turns IKE off.")
     var ikePort: UInt16 = 500
@@ -157,6 +161,7 @@ struct Ternd: ParsableCommand {
         var o = DaemonOptions()
         o.setkeyFiles = setkeyFiles
         o.swanctlFile = conf
+        o.swanctlDirectory = swanctlDir
         o.ikePort = ikePort
         o.ikeKeyLog = ikeKeylog
         o.fragmentSize = fragmentSize

@@ -222,7 +222,7 @@ def test_malformed_requests_answer_errors_and_leave_the_daemon_running(harness, 
         ("load-conn", {"a": {"version": "2", "local": {"auth": "psk"}, "remote": {"auth": "psk"}},
                        "b": {"version": "1"}}),      # the bad second one keeps the first out too
         ("load-conn", {"a": {"children": {"c": {"mode": "bogus"}}, "local": {"auth": "psk"}, "remote": {"auth": "psk"}}}),
-        ("load-conn", {"a": {"local": {"auth": "pubkey"}, "remote": {"auth": "psk"}}}),   # not supported yet: said so
+        ("load-conn", {"a": {"local": {"auth": "eap-mschapv2"}, "remote": {"auth": "psk"}}}),   # EAP is not supported: said so
         ("unload-conn", {}),
         ("unload-conn", {"name": "never-loaded"}),
         ("load-shared", {"type": "IKE"}),

@@ -1,7 +1,9 @@
 import FuzzSupport
 import TernCrypto
 import TernDataPlane
+import Foundation
 import TernIKE
+import TernPKI
 import TernWire
 
 // The IKE engine's input path under hostile peers. Every input gets a fresh, deterministic
@@ -11,17 +13,51 @@ import TernWire
 //               with the real SK_ei into a valid request (exchange type = byte 2) on the
 //               established IKE SA, so every exchange handler sees arbitrary payloads.
 //   byte 0 = 2: as 1, but sent as a response to the responder's own pending request.
+//   byte 0 = 3: as 1, but as the IKE_AUTH request on a half-open SA whose responder wants a
+//               certificate (auth = pubkey), so CERT, CERTREQ, ID and AUTH parsing and the
+//               certificate checks see arbitrary bytes.
 // Must never crash or hang; afterwards the responder must still answer a liveness check.
 
 let a = SocketAddress(IPAddress("192.0.2.1")!, 500), b = SocketAddress(IPAddress("192.0.2.2")!, 500)
 
-func configuration(local: SocketAddress, remote: SocketAddress) -> EngineConfiguration {
+/// A CA for the certificate-authenticating responder. Made per input: held in static storage,
+/// its enum-packed references hide from the leak checker, which then reports them.
+func fuzzCA() -> CredentialSet {
+    let key = try! PrivateKeyBundle.generate(.ed25519)
+    var profile = CertificateProfile(subject: try! DNString.parse("CN=Fuzz CA"), now: Date(timeIntervalSince1970: 1_800_000_000))
+    profile.isCA = true
+    return CredentialSet(authorities: [try! CertificateIssuer.selfSigned(key: key, profile: profile)], crlFetcher: { _ in nil })
+}
+
+func configuration(local: SocketAddress, remote: SocketAddress, certificates: Bool = false) -> EngineConfiguration {
     let child = ChildPolicy(name: "net", localSelectors: [.dynamic], remoteSelectors: [.dynamic],
                             proposals: try! ProposalParser.parse("aes128gcm16", for: .esp))
     var c = ConnectionPolicy(name: "c", localAddresses: [.address(local.address)], remoteAddresses: [.address(remote.address)],
                              proposals: try! ProposalParser.parse("aes128gcm16-prfsha256-x25519", for: .ike), children: [child])
     c.fragmentSize = 512
-    return EngineConfiguration(connections: [c], sharedKeys: [SharedKey(owners: [], secret: Array("fuzz".utf8))])
+    var e = EngineConfiguration(connections: [c], sharedKeys: [SharedKey(owners: [], secret: Array("fuzz".utf8))])
+    if certificates {
+        c.remoteAuth = .pubkey
+        c.certificates.revocation = .ifuri
+        e.connections = [c]
+        e.credentials = fuzzCA()
+    }
+    return e
+}
+
+/// IKE_SA_INIT only: the responder waits for IKE_AUTH, the initiator's keys are known.
+func halfOpen() -> Established {
+    let ia = IKEEndpoint(configuration: configuration(local: a, remote: b), random: .seeded(7), keyLogEnabled: true, sourceAddressFor: { _ in a.address })
+    let rb = IKEEndpoint(configuration: configuration(local: b, remote: a, certificates: true), random: .seeded(8), keyLogEnabled: false,
+                         sourceAddressFor: { _ in b.address })
+    rb.wallClock = { Date(timeIntervalSince1970: 1_800_000_100) }
+    var keys: IKEKeyLogEntry?
+    guard case .send(let request, let f, let t)? = try! ia.initiate(connection: "c", child: "net", now: 0).first else { fatalError("no IKE_SA_INIT") }
+    for act in rb.handle(datagram: request, from: f, to: t, now: 0.1) {
+        guard case .send(let response, let rf, let rt) = act else { continue }
+        for a in ia.handle(datagram: response, from: rf, to: rt, now: 0.1) { if case .keyLog(let k) = a { keys = k } }
+    }
+    return Established(initiator: ia, responder: rb, keys: keys!)
 }
 
 struct Established {
@@ -54,23 +90,25 @@ func establish() -> Established {
 public func fuzzOne(_ data: UnsafePointer<UInt8>?, _ size: Int) -> CInt {
     let input = Array(UnsafeBufferPointer(start: data, count: size))
     guard let mode = input.first else { return 0 }
-    let e = establish()
+    let authMode = mode % 4 == 3
+    let e = authMode ? halfOpen() : establish()
     guard let sa = e.responder.listSAs(now: 1).first else { fatalError("FuzzIKEEngine: the pair did not establish") }
     let peer = SocketAddress(sa.remote.address, sa.remote.port), local = SocketAddress(sa.local.address, sa.local.port)
-    switch mode % 3 {
+    switch mode % 4 {
     case 0:
         _ = e.responder.handle(datagram: Array(input.dropFirst()), from: peer, to: local, now: 1)
     default:
         guard input.count >= 3 else { return 0 }
         let inner = Array(input.dropFirst(3))
         let protection = try! IKEPayloadProtection(encryption: e.keys.encryption, integrity: e.keys.integrity,
-                                                   encryptionKey: mode % 3 == 1 ? e.keys.skEi : e.keys.skEr, integrityKey: [])
-        let isResponse = mode % 3 == 2
+                                                   encryptionKey: mode % 4 == 2 ? e.keys.skEr : e.keys.skEi, integrityKey: [])
+        let isResponse = mode % 4 == 2
         var flags: IKEHeaderFlags = [.initiator]
         if isResponse { flags.insert(.response) }
-        let exchange = [IKEExchangeType.createChildSA, .informational, .ikeAuth][Int(input[2]) % 3].rawValue
+        let exchange = authMode ? IKEExchangeType.ikeAuth.rawValue
+            : [IKEExchangeType.createChildSA, .informational, .ikeAuth][Int(input[2]) % 3].rawValue
         let header = IKEHeader(initiatorSPI: sa.initiatorSPI, responderSPI: sa.responderSPI, exchangeType: exchange,
-                               flags: flags, messageID: isResponse ? 0 : 2)
+                               flags: flags, messageID: authMode ? 1 : isResponse ? 0 : 2)
         let body = [UInt8](repeating: 0, count: protection.bodyLength(plaintextLength: inner.count))
         var bytes = IKEMessage(header: header, payloads: [.encrypted(firstInnerPayload: input[1], body: body)]).encode()
         let sealed = protection.seal(plaintext: inner, aad: Array(bytes[0..<32]), iv: [UInt8](repeating: 1, count: protection.ivLength))

@@ -46,9 +46,7 @@ public enum SwanctlLoader {
         for d in definitions where (d.keyValue.key == "secret" || d.keyValue.key == "pin") && !d.keyValue.value.isEmpty {
             let file = d.keyValue.location.file
             guard let info = files[file], info.mode & 0o077 != 0 else { continue }
-            throw ConfigError(location: d.keyValue.location,
-                              message: "\(file) holds a secret but group or others may access it (mode \(ConfigFileReader.octal(info.mode)))",
-                              hint: "run `chmod 600 \(file)`; ternd refuses secrets others can read, as racoon refuses psk.txt")
+            throw ConfigFileReader.exposureError(file: file, mode: info.mode, holding: "a secret", at: d.keyValue.location)
         }
         let euid = geteuid()
         for (file, info) in files.sorted(by: { $0.key < $1.key }) {
