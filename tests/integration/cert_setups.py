@@ -203,7 +203,7 @@ class PkiStore:
 
 
 def cert_conn(name: str, *, local_addr: str, remote_addr: str, local_id: str, remote_id: str, local_ts: str,
-              remote_ts: str, certs: str, remote_extra: str = "", local_extra: str = "",
+              remote_ts: str, certs: str, remote_extra: str = "", local_extra: str = "", local_auth: str = "pubkey",
               proposals: str = "aes256gcm16-prfsha256-x25519", esp: str = "aes256gcm16", child: str = "net",
               start_action: str = "none", conn_extra: str = "", sections: str = "") -> str:
     """swanctl.conf of one pubkey-authenticated IKEv2 peer with one tunnel-mode CHILD.
@@ -217,7 +217,7 @@ def cert_conn(name: str, *, local_addr: str, remote_addr: str, local_id: str, re
         proposals = {proposals}
         {conn_extra}
         local {{
-            auth = pubkey
+            auth = {local_auth}
             certs = {certs}
             id = {local_id}
             {local_extra}

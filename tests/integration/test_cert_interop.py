@@ -133,6 +133,25 @@ def test_cert_tunnel(harness, pair, pki_store, strongswan, row, roles):
     assert any(want_a in dn_cn(i) for i in remote_ids(b)), remote_ids(b)
 
 
+@pytest.mark.parametrize("roles", list(ROLES))
+def test_rsa_pss_signatures(harness, pair, pki_store, strongswan, roles):
+    """A signs its AUTH with RSASSA-PSS (`local.auth = rsa/pss-sha256`, RFC 7427; plain `rsa/pss`
+    names no hash, and charon 5.9.8 then keeps signing with PKCS#1 v1.5); B verifies it."""
+    kind_a, kind_b, initiator = ROLES[roles]
+    root = pki_store.root("tern", "rsa2048")
+    leaves = {s: pki_store.leaf("tern", root, "rsa2048", s) for s in "ab"}
+    sides = {s: (SideDir(harness.artifacts / f"conf-{s}",
+                         gw_conf(s, leaves[s].fqdn, leaves[other_side(s)].fqdn,
+                                 local_auth="rsa/pss-sha256" if s == "a" else "pubkey"))
+                 .cert((leaves[s].cert, "gw-cert.pem")).ca(root.cert).key(leaves[s].key)) for s in "ab"}
+    a, b = start_pair(harness, pair, sides["a"], sides["b"], kind_a, kind_b, initiator)
+    init, resp = (a, b) if initiator == "a" else (b, a)
+    tunnel_up(init, resp, pair)
+    if b.kind == "charon":
+        assert re.search(r"authentication of 'gateway-a\.example\.com' with RSA_EMSA_PSS\S* successful", b.log()), \
+            b.describe()
+
+
 # ---------------------------------------------------------------------------------------------
 # A chain through an intermediate CA that only the presenter has
 
