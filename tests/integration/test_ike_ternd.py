@@ -105,3 +105,16 @@ def test_no_key_material_in_logs(harness, pair, ike_pair):
     for e in ike.tern_keylog(ta.keylog):
         for k in ("sk_ei", "sk_er"):
             assert e[k] not in logs.lower(), f"{k} appears in a log"
+
+
+def test_zero_lifetimes_mean_never_rekey_and_list_fine(harness, pair, ike_pair):
+    """rekey_time = 0 / life_time = 0 (strongSwan: never) once made list-sas and the VICI
+    events convert an infinite timer to an integer and abort the daemon."""
+    ta, tb = ike_pair(conn_extra="rekey_time = 0", child_extra="rekey_time = 0\n                life_time = 0")
+    ta.tern("initiate", "--child", "net", timeout=30)
+    ca, cb = ike.wait_child(ta), ike.wait_child(tb)
+    assert "rekey-time" not in ca and "life-time" not in ca, ca
+    sa = ike.list_sas(ta)[0]
+    assert "rekey-time" not in sa, sa
+    pair.a.ns.ping(pair.b.inner4, src=pair.a.inner4, count=3)
+    assert ta.alive() and tb.alive()
