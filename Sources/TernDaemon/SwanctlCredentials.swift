@@ -70,9 +70,9 @@ struct SwanctlCredentialLoader {
                                           message: "\(found.count) file(s) in \(folderPath(folder.folder)): \(folder.what) are not supported by ternd; ignored"))
         }
         for authority in configuration.authorities {
-            let (ca, crls) = try self.authority(authority)
+            let (ca, uris) = try self.authority(authority)
             set.insert(authorities: [ca])
-            set.crls.append(contentsOf: crls)
+            set.crlURIs += uris.filter { !set.crlURIs.contains($0) }
         }
         set.crlFetcher = crlFetcher.function
         return set
@@ -187,10 +187,11 @@ struct SwanctlCredentialLoader {
 
     // MARK: authorities { }
 
-    /// One `authorities.<name>` section: its CA certificate and the CRLs its `file://` crl_uris hold now.
-    mutating func authority(_ section: SwanctlSection) throws(ConfigError) -> (Certificate, [CRL]) {
+    /// One `authorities.<name>` section: its CA certificate and its `file://` crl_uris (each
+    /// read now so a broken file is an error at load; the engine fetches them when it checks).
+    mutating func authority(_ section: SwanctlSection) throws(ConfigError) -> (Certificate, [String]) {
         var ca: Certificate?
-        var crls: [CRL] = []
+        var uris: [String] = []
         for kv in section.keyValues where !kv.value.isEmpty {
             switch kv.key {
             case "cacert", "file":
@@ -208,12 +209,13 @@ struct SwanctlCredentialLoader {
                                                       message: "authority '\(section.name)': CRL URI \(uri) is not fetched (ternd reads only file:// URIs); ignored"))
                         continue
                     }
+                    uris.append(uri)
                     guard FileManager.default.fileExists(atPath: path) else {
                         warnings.append(ConfigWarning(location: kv.location,
                                                       message: "authority '\(section.name)': CRL \(path) does not exist yet; it is read when a certificate is checked"))
                         continue
                     }
-                    do { crls += try self.crls(inFile: path) } catch {
+                    do { _ = try self.crls(inFile: path) } catch {
                         throw ConfigError(location: kv.location, message: "authority '\(section.name)': crl_uris: \(error.message)", hint: error.hint)
                     }
                 }
@@ -234,7 +236,7 @@ struct SwanctlCredentialLoader {
             throw ConfigError(location: section.location, message: "authority '\(section.name)' has no cacert",
                               hint: "add cacert = ca-cert.pem (read from x509ca/ beside swanctl.conf)")
         }
-        return (ca, crls)
+        return (ca, uris)
     }
 
     // MARK: Helpers
@@ -321,6 +323,7 @@ extension CredentialSet {
         out.insert(certificates: other.certificates)
         out.privateKeys += other.privateKeys.filter { k in !out.privateKeys.contains { $0.publicKey == k.publicKey } }
         out.crls += other.crls.filter { c in !out.crls.contains { $0.der == c.der } }
+        out.crlURIs += other.crlURIs.filter { !out.crlURIs.contains($0) }
         out.crlFetcher = crlFetcher ?? other.crlFetcher
         return out
     }

@@ -30,8 +30,8 @@ final class VICICredentialStore: @unchecked Sendable {
         var body: VICIMessage
         var caDER: [UInt8]
         var ca: Certificate
-        /// What its `file://` crl_uris held when it was loaded.
-        var crls: [CRL]
+        /// Its `file://` crl_uris, fetched when a chain is checked.
+        var crlURIs: [String]
     }
 
     private let lock = NSLock()
@@ -100,7 +100,7 @@ final class VICICredentialStore: @unchecked Sendable {
             }
             for a in authorities {
                 set.insert(authorities: [a.ca])
-                set.crls += a.crls
+                set.crlURIs += a.crlURIs.filter { !set.crlURIs.contains($0) }
             }
             set.privateKeys = keys.map(\.key)
             return set
@@ -189,7 +189,9 @@ extension Daemon {
     /// Hands what VICI loaded to the engine, merged with the file's credentials.
     func publishVICICredentials() {
         viciConfig.withLock {
-            viciConfig.setVICICredentials(credentials.credentialSet)
+            var set = credentials.credentialSet
+            set.crlFetcher = crlFetcher.function
+            viciConfig.setVICICredentials(set)
             ike?.update(configuration: viciConfig.mergedUnlocked)
         }
     }
@@ -263,15 +265,15 @@ extension Daemon {
                 return Self.failure("authority '\(e.key)': cacert: \(error)")
             }
             guard ca.isCA else { return Self.failure("authority '\(e.key)': cacert lacks CA basic constraint, rejected") }
-            var crls: [CRL] = []
+            var uris: [String] = []
             for uri in body.list("crl_uris") ?? [] {
                 if FileCRLFetcher.path(of: uri) == nil {
                     cfgLog.warning("vici: authority '\(e.key)': CRL URI \(uri) is not fetched (ternd reads only file:// URIs)")
                     continue
                 }
-                crls += crlFetcher.fetch(uri) ?? []
+                uris.append(uri)
             }
-            loaded.append(.init(name: e.key, body: body, caDER: der, ca: ca, crls: crls))
+            loaded.append(.init(name: e.key, body: body, caDER: der, ca: ca, crlURIs: uris))
         }
         for a in loaded { credentials.putAuthority(a) }
         publishVICICredentials()

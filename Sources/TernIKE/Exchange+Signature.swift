@@ -251,6 +251,7 @@ extension IKESession {
         let pool = received + credentials.certificates.filter(\.isCA) + credentials.authorities
         var crls = credentials.crls
         if let fetch = credentials.crlFetcher {
+            for uri in credentials.crlURIs { crls += fetch(uri) ?? [] }
             for certificate in [leaf] + pool where !crls.contains(where: { $0.issuer == certificate.issuer }) {
                 for point in certificate.crlDistributionPoints {
                     if let fetched = fetch(point.uri) { crls += fetched }

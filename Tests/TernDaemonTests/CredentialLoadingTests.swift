@@ -255,7 +255,9 @@ func errorText(_ body: () throws -> Void) -> String {
         var loader = SwanctlCredentialLoader(directory: dir.path)
         let set = try loader.load(try SwanctlLoader.load(path: dir.path + "/swanctl.conf"))
         #expect(set.authorities.count == 2 && set.authorities.contains(pki.ca) && set.authorities.contains(second.ca))
-        #expect(set.crls.count == 2 && set.crls.contains { $0.der == crl.der })
+        // x509crl/ is loaded now; the authority's file:// URI is fetched whenever a chain is checked.
+        #expect(set.crls.count == 1 && !set.crls.contains { $0.der == crl.der })
+        #expect(set.crlURIs == ["file://\(crlPath)"])
         #expect(loader.warnings.count == 1 && loader.warnings[0].message.contains("http://crl.example.org/ca.crl is not fetched"))
         let fetched = try #require(set.crlFetcher?("file://\(crlPath)"))
         #expect(fetched.map(\.der) == [crl.der])
@@ -349,7 +351,8 @@ func errorText(_ body: () throws -> Void) -> String {
         m.set("kldload", section: body)
         #expect(daemon.loadAuthority(m).string("success") == "yes")
         let merged = daemon.viciConfig.merged.credentials
-        #expect(merged.authorities == [pki.ca] && merged.crls.map(\.der) == [crl.der])
+        #expect(merged.authorities == [pki.ca] && merged.crlURIs == ["file://\(crlPath)"])
+        #expect(merged.crlFetcher?("file://\(crlPath)")?.map(\.der) == [crl.der])
         #expect(daemon.credentials.removeAuthority("kldload"))
         daemon.publishVICICredentials()
         #expect(daemon.viciConfig.merged.credentials.authorities.isEmpty)

@@ -1,4 +1,5 @@
 import Foundation
+import Synchronization
 import Testing
 import TernIKE
 import TernPKI
@@ -216,6 +217,26 @@ struct CertificatePKI {
         let crl = try CRL.sign(caCertificate: PKI.root, caKey: PKI.rootKey, thisUpdate: PKI.now - 60, nextUpdate: PKI.now + 86400,
                                revoked: [RevokedCertificate(serial: [0x42, 0x02], date: PKI.now - 60)])
         let pair = Self.pair(a, Self.sideB(), tuneB: { _, e in e.credentials.crlFetcher = { $0 == "file:///crl/root.crl" ? [crl] : nil } })
+        try refused(pair, by: pair.b, reason: "is revoked")
+    }
+
+    @Test func authorityCRLURIsAreFetchedAtEveryCheck() throws {
+        var a = Self.sideA()
+        a.certificate = PKI.gateway("gateway-a.example.com", key: a.key, serial: [0x42, 0x03])
+        let revoking = try CRL.sign(caCertificate: PKI.root, caKey: PKI.rootKey, thisUpdate: PKI.now - 60, nextUpdate: PKI.now + 86400,
+                                    revoked: [RevokedCertificate(serial: [0x42, 0x03], date: PKI.now - 60)])
+        let clean = try CRL.sign(caCertificate: PKI.root, caKey: PKI.rootKey, thisUpdate: PKI.now - 120, nextUpdate: PKI.now + 86400, revoked: [])
+        // The file behind the authority's crl_uris is clean at first, then replaced.
+        let current = Mutex(clean)
+        let fetch: @Sendable (String) -> [CRL]? = { uri in uri == "file:///ca.crl" ? [current.withLock { $0 }] : nil }
+        let tune: (inout ConnectionPolicy, inout EngineConfiguration) -> Void = { c, e in
+            e.credentials.crlURIs = ["file:///ca.crl"]
+            e.credentials.crlFetcher = fetch
+            c.certificates.revocation = .strict
+        }
+        try establish(Self.pair(a, Self.sideB(), tuneB: tune))
+        current.withLock { $0 = revoking }
+        let pair = Self.pair(a, Self.sideB(), tuneB: tune)
         try refused(pair, by: pair.b, reason: "is revoked")
     }
 
