@@ -2,7 +2,7 @@ import Foundation
 import Synchronization
 import Testing
 import TernIKE
-import TernPKI
+@testable import TernPKI
 import TernWire
 import X509
 
@@ -125,7 +125,7 @@ struct CertificatePKI {
         #expect(pair.b.logLines.contains { $0.contains("(RFC 7427), certificate \"C=CA, O=kldload, CN=gateway-a.example.com\" successful") })
     }
 
-    @Test(arguments: [("p256", "ECDSA-256"), ("p384", "ECDSA-384"), ("rsa2048", "RSA signature with SHA-1")])
+    @Test(arguments: [("p256", "ECDSA-256"), ("p384", "ECDSA-384"), ("p521", "ECDSA-521"), ("rsa2048", "RSA signature with SHA-1")])
     func classicMethodsWithoutSignatureHashes(key: String, method: String) throws {
         let pair = Self.pair(Self.sideA(key), Self.sideB(key), tuneA: { _, e in e.signatureAuthentication = false },
                              tuneB: { _, e in e.signatureAuthentication = false })
@@ -184,6 +184,21 @@ struct CertificatePKI {
         a.certificate = PKI.gateway("gateway-a.example.com", key: a.key, start: PKI.now + 86400)
         let pair = Self.pair(a, Self.sideB())
         try refused(pair, by: pair.b, reason: "is not valid before")
+    }
+
+    @Test func keyUsageWithoutSignaturesIsRefused() throws {
+        // swift-certificates builds what CertificateIssuer would not: keyUsage keyEncipherment only.
+        var a = Self.sideA()
+        a.certificate = try Certificate(
+            version: .v3, serialNumber: .init(bytes: [0x77]), publicKey: a.key.publicKey.certificatePublicKey,
+            notValidBefore: PKI.now - 60, notValidAfter: PKI.now + 86400, issuer: PKI.root.subject,
+            subject: try DNString.parse("C=CA, O=kldload, CN=gateway-a.example.com"), signatureAlgorithm: .ecdsaWithSHA384,
+            extensions: try Certificate.Extensions {
+                KeyUsage(keyEncipherment: true)
+                SubjectAlternativeNames([.dnsName("gateway-a.example.com")])
+            }, issuerPrivateKey: PKI.rootKey.certificatePrivateKey)
+        let pair = Self.pair(a, Self.sideB())
+        try refused(pair, by: pair.b, reason: "wrong key usage")
     }
 
     @Test func unknownCAIsRefused() throws {
