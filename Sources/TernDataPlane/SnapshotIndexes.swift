@@ -12,6 +12,23 @@ struct ReqidKey: ShardHashable {
     var shardHash: Int { mixShardBits(reqid) }
 }
 
+/// The outbound SAs that could send for one reqid or endpoint pair, by merged rank; `newest`
+/// (the last) is cached so a packet reads one field.
+struct SendingSAs {
+    private(set) var all = RankedList<SecurityAssociation>()
+    private(set) var newest: SecurityAssociation?
+
+    mutating func insert(_ sa: SecurityAssociation, rank: UInt64) {
+        all.insert(sa, rank: rank)
+        newest = all.last
+    }
+
+    mutating func remove(rank: UInt64) {
+        all.remove(rank: rank)
+        newest = all.last
+    }
+}
+
 /// The SAD's lookup structures. Values share storage between snapshots (ShardedMap,
 /// RankedList), so adding or removing one SA costs O(shards + shard size), not O(SAs).
 struct SADIndex: @unchecked Sendable {
@@ -20,8 +37,8 @@ struct SADIndex: @unchecked Sendable {
     /// Outbound SAs only, by merged rank: the last one sends. IKE installs CHILD SAs in pairs
     /// that share a reqid, and an inbound SA must not take its outbound twin's place; after a
     /// rekey the newest SA is used for sending, as in Linux.
-    var byEndpoints = ShardedMap<SAEndpointKey, RankedList<SecurityAssociation>>()
-    var byReqid = ShardedMap<ReqidKey, RankedList<SecurityAssociation>>()
+    var byEndpoints = ShardedMap<SAEndpointKey, SendingSAs>()
+    var byReqid = ShardedMap<ReqidKey, SendingSAs>()
     /// Tunnel overhead of the outbound SAs → how many have it (for the TUN MTU).
     var overheads: [Int: Int] = [:]
 
@@ -31,14 +48,14 @@ struct SADIndex: @unchecked Sendable {
         bySPI.modify(c.spi) { list in list = (list ?? []) + [sa] }
         guard sa.isOutbound else { return }
         byEndpoints.modify(c.endpointKey) { list in
-            var l = list ?? RankedList()
+            var l = list ?? SendingSAs()
             list = nil   // the stored list's storage stays unique while it is changed
             l.insert(sa, rank: rank)
             list = l
         }
         if c.reqid != 0 {
             byReqid.modify(ReqidKey(proto: c.proto, reqid: c.reqid)) { list in
-                var l = list ?? RankedList()
+                var l = list ?? SendingSAs()
                 list = nil
                 l.insert(sa, rank: rank)
                 list = l
@@ -60,14 +77,14 @@ struct SADIndex: @unchecked Sendable {
             guard var l = list else { return }
             list = nil
             l.remove(rank: installed.rank)
-            list = l.isEmpty ? nil : l
+            list = l.newest == nil ? nil : l
         }
         if c.reqid != 0 {
             byReqid.modify(ReqidKey(proto: c.proto, reqid: c.reqid)) { list in
                 guard var l = list else { return }
                 list = nil
                 l.remove(rank: installed.rank)
-                list = l.isEmpty ? nil : l
+                list = l.newest == nil ? nil : l
             }
         }
         let o = sa.tunnelOverhead
