@@ -203,11 +203,11 @@ public final class DataPlaneSnapshot: @unchecked Sendable {
     @inline(__always)
     func outboundSA(for rule: IPSecRule, _ s: PacketSelectors) -> SecurityAssociation? {
         if case .unique(let id) = rule.level, id != 0 {
-            return sad.byReqid[ReqidKey(proto: rule.proto, reqid: id)]?.newest
+            return sad.byReqid[ReqidKey(proto: rule.proto, reqid: id)]
         }
         let src = rule.tunnelSource ?? s.source
         let dst = rule.tunnelDestination ?? s.destination
-        guard let sa = sad.byEndpoints[SAEndpointKey(proto: rule.proto, source: src, destination: dst)]?.newest else { return nil }
+        guard let sa = sad.byEndpoints[SAEndpointKey(proto: rule.proto, source: src, destination: dst)] else { return nil }
         if sa.config.mode != .any && sa.config.mode != rule.mode { return nil }
         return sa
     }

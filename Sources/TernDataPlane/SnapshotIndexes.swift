@@ -12,33 +12,20 @@ struct ReqidKey: ShardHashable {
     var shardHash: Int { mixShardBits(reqid) }
 }
 
-/// The outbound SAs that could send for one reqid or endpoint pair, by merged rank; `newest`
-/// (the last) is cached so a packet reads one field.
-struct SendingSAs {
-    private(set) var all = RankedList<SecurityAssociation>()
-    private(set) var newest: SecurityAssociation?
-
-    mutating func insert(_ sa: SecurityAssociation, rank: UInt64) {
-        all.insert(sa, rank: rank)
-        newest = all.last
-    }
-
-    mutating func remove(rank: UInt64) {
-        all.remove(rank: rank)
-        newest = all.last
-    }
-}
-
 /// The SAD's lookup structures. Values share storage between snapshots (ShardedMap,
 /// RankedList), so adding or removing one SA costs O(shards + shard size), not O(SAs).
 struct SADIndex: @unchecked Sendable {
     var byKey = ShardedMap<SAKey, InstalledSA>()
     var bySPI = ShardedMap<UInt32, [SecurityAssociation]>()
-    /// Outbound SAs only, by merged rank: the last one sends. IKE installs CHILD SAs in pairs
-    /// that share a reqid, and an inbound SA must not take its outbound twin's place; after a
-    /// rekey the newest SA is used for sending, as in Linux.
-    var byEndpoints = ShardedMap<SAEndpointKey, SendingSAs>()
-    var byReqid = ShardedMap<ReqidKey, SendingSAs>()
+    /// The outbound SA that sends, by reqid and by endpoints: the newest (highest merged rank)
+    /// of the candidates below. Only SAs we send on are candidates: IKE installs CHILD SAs in
+    /// pairs that share a reqid, and an inbound SA must not take its outbound twin's place;
+    /// after a rekey the newest SA is used for sending, as in Linux. Kept apart from the
+    /// candidate lists so a packet reads one value.
+    var byEndpoints = ShardedMap<SAEndpointKey, SecurityAssociation>()
+    var byReqid = ShardedMap<ReqidKey, SecurityAssociation>()
+    var endpointCandidates = ShardedMap<SAEndpointKey, RankedList<SecurityAssociation>>()
+    var reqidCandidates = ShardedMap<ReqidKey, RankedList<SecurityAssociation>>()
     /// Tunnel overhead of the outbound SAs → how many have it (for the TUN MTU).
     var overheads: [Int: Int] = [:]
 
@@ -47,21 +34,24 @@ struct SADIndex: @unchecked Sendable {
         byKey.updateValue(InstalledSA(rank: rank, sa: sa), forKey: c.key)
         bySPI.modify(c.spi) { list in list = (list ?? []) + [sa] }
         guard sa.isOutbound else { return }
-        byEndpoints.modify(c.endpointKey) { list in
-            var l = list ?? SendingSAs()
-            list = nil   // the stored list's storage stays unique while it is changed
-            l.insert(sa, rank: rank)
-            list = l
-        }
+        byEndpoints.updateValue(Self.change(&endpointCandidates, c.endpointKey) { $0.insert(sa, rank: rank) }, forKey: c.endpointKey)
         if c.reqid != 0 {
-            byReqid.modify(ReqidKey(proto: c.proto, reqid: c.reqid)) { list in
-                var l = list ?? SendingSAs()
-                list = nil
-                l.insert(sa, rank: rank)
-                list = l
-            }
+            let k = ReqidKey(proto: c.proto, reqid: c.reqid)
+            byReqid.updateValue(Self.change(&reqidCandidates, k) { $0.insert(sa, rank: rank) }, forKey: k)
         }
         overheads[sa.tunnelOverhead, default: 0] += 1
+    }
+
+    /// Changes one candidate list (dropping it when empty); returns its newest SA.
+    private static func change<K>(_ lists: inout ShardedMap<K, RankedList<SecurityAssociation>>, _ key: K,
+                                  _ body: (inout RankedList<SecurityAssociation>) -> Void) -> SecurityAssociation? {
+        lists.modify(key) { list in
+            var l = list ?? RankedList()
+            list = nil   // the stored list's storage stays unique while it is changed
+            body(&l)
+            list = l.isEmpty ? nil : l
+            return l.last
+        }
     }
 
     @discardableResult
@@ -73,19 +63,10 @@ struct SADIndex: @unchecked Sendable {
             list = rest.isEmpty ? nil : rest
         }
         guard sa.isOutbound else { return installed }
-        byEndpoints.modify(c.endpointKey) { list in
-            guard var l = list else { return }
-            list = nil
-            l.remove(rank: installed.rank)
-            list = l.newest == nil ? nil : l
-        }
+        byEndpoints.updateValue(Self.change(&endpointCandidates, c.endpointKey) { $0.remove(rank: installed.rank) }, forKey: c.endpointKey)
         if c.reqid != 0 {
-            byReqid.modify(ReqidKey(proto: c.proto, reqid: c.reqid)) { list in
-                guard var l = list else { return }
-                list = nil
-                l.remove(rank: installed.rank)
-                list = l.newest == nil ? nil : l
-            }
+            let k = ReqidKey(proto: c.proto, reqid: c.reqid)
+            byReqid.updateValue(Self.change(&reqidCandidates, k) { $0.remove(rank: installed.rank) }, forKey: k)
         }
         let o = sa.tunnelOverhead
         if let n = overheads[o] { overheads[o] = n > 1 ? n - 1 : nil }
