@@ -85,10 +85,11 @@ public final class Daemon: @unchecked Sendable {
     /// Reads `file://` CRL URIs for chain validation, for file and VICI credentials alike.
     let crlFetcher = FileCRLFetcher()
     let startedAt = Date()
-    /// What setkey configured, and what IKE installed; the data plane gets both.
+    /// What setkey configured; what IKE installed is in the snapshot (`DataPlaneSnapshot.dynamic`).
     private var setkeyDatabase = SecurityDatabaseConfig()
-    private var ikeSAs: [SAConfig] = []
-    private var ikePolicies: [PolicyConfig] = []
+    /// IKE's entries when the published snapshot lacks some: a change failed to install, and
+    /// every publish rebuilds from these until one succeeds (as the full rebuild always did).
+    private var unpublishedIKE: DynamicDatabase?
 
     /// Subsystem loggers, like charondebug's: configuration, network (TUN, sockets, routes), control.
     let cfgLog = Logger(label: "ternd.cfg")
@@ -162,7 +163,7 @@ public final class Daemon: @unchecked Sendable {
             throw DaemonError("\(error)")
         }
         box = SnapshotBox(snapshot)
-        cfgLog.info("loaded \(snapshot.associations.count) SAs and \(snapshot.policies.count) policies from \(options.setkeyFiles.joined(separator: ", "))")
+        cfgLog.info("loaded \(snapshot.associationCount) SAs and \(snapshot.policyCount) policies from \(options.setkeyFiles.joined(separator: ", "))")
 
         tun = try TunDevice(name: options.tunName)
         try applyTunMTU(snapshot)
@@ -193,8 +194,8 @@ public final class Daemon: @unchecked Sendable {
             let ikeLog = Logger(label: "ternd.ike")
             let controller = try IKEController(configuration: ikeConfiguration, sockets: sockets, ikePort: options.ikePort,
                                                mark: options.fwmark, keyLogPath: options.ikeKeyLog,
-                                               publishInterval: options.publishInterval, log: ikeLog) { [weak self] sas, policies in
-                self?.installIKE(sas: sas, policies: policies)
+                                               publishInterval: options.publishInterval, log: ikeLog) { [weak self] change in
+                self?.installIKE(change)
             }
             inb.onIKE = { [weak controller] bytes, src, port, dst in
                 controller?.receiveEncapsulated(bytes, source: src, sourcePort: port, destination: dst)
@@ -219,7 +220,7 @@ public final class Daemon: @unchecked Sendable {
             metrics = server
             log.notice("metrics on http://\(address)/metrics (port \(server.port))")
         }
-        log.notice("ternd ready: \(snapshot.associations.count) SAs, \(snapshot.policies.count) policies, control socket \(options.viciPath)")
+        log.notice("ternd ready: \(snapshot.associationCount) SAs, \(snapshot.policyCount) policies, control socket \(options.viciPath)")
     }
 
     private func openSockets() throws {
@@ -248,7 +249,7 @@ public final class Daemon: @unchecked Sendable {
 
     private func applyTunMTU(_ snapshot: DataPlaneSnapshot) throws {
         // Without SAs assume the worst case: IPv6 outer, UDP, AES-CBC, HMAC-SHA-512.
-        let overhead = snapshot.associations.isEmpty ? 40 + 8 + 8 + 16 + 17 + 32 : snapshot.worstCaseOverhead
+        let overhead = snapshot.associationCount == 0 ? 40 + 8 + 8 + 16 + 17 + 32 : snapshot.worstCaseOverhead
         let mtu = options.tunMTU ?? max(1280, options.underlayMTU - max(overhead, 1))
         if mtu != currentTunMTU {
             try tun.setMTU(mtu)
@@ -277,40 +278,59 @@ public final class Daemon: @unchecked Sendable {
         let db = try Daemon.loadConfiguration(options.setkeyFiles)
         let ikeConfiguration = try loadIKEConfiguration()
         setkeyDatabase = db
-        try publish(db: combined())
+        try publishFull(dynamic: ikeDatabase)
         ike?.update(configuration: ikeConfiguration)
-        log.notice("reloaded: \(box.load().associations.count) SAs, \(box.load().policies.count) policies")
+        log.notice("reloaded: \(box.load().associationCount) SAs, \(box.load().policyCount) policies")
     }
 
-    /// setkey's entries first, then IKE's (newest last, so a rekeyed SA sends).
-    private func combined() -> SecurityDatabaseConfig {
-        var db = setkeyDatabase
-        db.merge(sas: ikeSAs, policies: ikePolicies)   // a duplicate selector keeps the older policy
-        return db
-    }
+    /// Everything IKE has installed.
+    private var ikeDatabase: DynamicDatabase { unpublishedIKE ?? box.load().dynamic }
 
-    /// Called by the IKE controller (on its queue) with everything IKE has installed.
-    func installIKE(sas: [SAConfig], policies: [PolicyConfig]) {
+    /// Called by the IKE controller (on its queue) with what IKE changed since its last call.
+    /// Applied to the current snapshot in O(changes); a full rebuild only when local addresses
+    /// changed meanwhile or an earlier change failed.
+    func installIKE(_ change: DynamicDatabaseChange) {
         controlLock.lock(); defer { controlLock.unlock() }
-        ikeSAs = sas
-        ikePolicies = policies
+        let previous = box.load()
+        let addresses = LocalAddresses.current()
         do {
-            try publish(db: combined())
+            if unpublishedIKE == nil && addresses == previous.localAddresses {
+                let next: DataPlaneSnapshot
+                do {
+                    next = try previous.applying(change, now: Daemon.now)
+                } catch {
+                    var all = previous.dynamic
+                    all.apply(change)
+                    unpublishedIKE = all
+                    throw DaemonError("\(error)")
+                }
+                box.publish(next)
+                try applyTunMTU(next)
+                if next.policyVersion != previous.policyVersion { try installRoutes(next) }
+            } else {
+                var all = ikeDatabase
+                all.apply(change)
+                unpublishedIKE = all
+                try publishFull(dynamic: all, addresses: addresses)
+            }
         } catch {
             log.error("cannot install IKE SAs into the data plane: \(error)")
         }
     }
 
-    private func publish(db: SecurityDatabaseConfig) throws {
+    /// Rebuilds the snapshot from setkey's database and IKE's (newest last, so a rekeyed SA
+    /// sends; a duplicate selector keeps the older policy).
+    private func publishFull(dynamic: DynamicDatabase, addresses: Set<IPAddress>? = nil) throws {
         let previous = box.load()
         let next: DataPlaneSnapshot
         do {
-            next = try DataPlaneSnapshot(config: db, localAddresses: LocalAddresses.current(),
+            next = try DataPlaneSnapshot(static: setkeyDatabase, dynamic: dynamic, localAddresses: addresses ?? LocalAddresses.current(),
                                          underlayMTU: options.underlayMTU, previous: previous, now: Daemon.now)
         } catch {
             throw DaemonError("\(error)")
         }
         box.publish(next)
+        unpublishedIKE = nil
         try applyTunMTU(next)
         try installRoutes(next)
     }
@@ -322,7 +342,7 @@ public final class Daemon: @unchecked Sendable {
         let addresses = LocalAddresses.current()
         guard addresses != current.localAddresses else { return }
         do {
-            try publish(db: combined())
+            try publishFull(dynamic: ikeDatabase, addresses: addresses)
             netLog.info("local addresses changed; data plane updated")
         } catch {
             log.error("cannot apply address change: \(error)")

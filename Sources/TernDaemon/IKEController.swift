@@ -33,14 +33,17 @@ final class IKEController: @unchecked Sendable {
     private let keyLog: FileHandle?
     private let clockStart = DispatchTime.now().uptimeNanoseconds
     /// Applies SA/policy changes to the data plane (publishes a new snapshot).
-    private let publish: @Sendable (_ sas: [SAConfig], _ policies: [PolicyConfig]) -> Void
+    private let publish: @Sendable (_ change: DynamicDatabaseChange) -> Void
     /// What IKE has installed, with the order of installation (newest last, so a rekeyed SA sends);
     /// dictionaries because ten thousand IKE SAs made the linear searches quadratic.
     private var sas: [SAKey: (order: UInt64, config: SAConfig)] = [:]
     private var policies: [UInt32: (order: UInt64, policies: [PolicyConfig])] = [:]
     private var nextOrder: UInt64 = 0
-    /// Publishing rebuilds the whole data-plane snapshot, O(SAs): under load it happens at most
-    /// once per `publishInterval`, and datagrams that follow an unpublished change wait for it.
+    /// What changed since the last publish; a publish hands over only these entries.
+    private var changedSAs = Set<SAKey>()
+    private var changedPolicies = Set<UInt32>()
+    /// Under load, publishing happens at most once per `publishInterval`, and datagrams that
+    /// follow an unpublished change wait for it.
     private let publishInterval: Double
     private var unpublished = false
     private var heldSends: [(bytes: [UInt8], from: SocketAddress, to: SocketAddress)] = []
@@ -68,7 +71,7 @@ final class IKEController: @unchecked Sendable {
     var counters = IKECounters()
 
     init(configuration: EngineConfiguration, sockets: DataPlaneSockets, ikePort: UInt16, mark: UInt32,
-         keyLogPath: String?, publishInterval: Double = 0, log: Logger, publish: @escaping @Sendable ([SAConfig], [PolicyConfig]) -> Void) throws {
+         keyLogPath: String?, publishInterval: Double = 0, log: Logger, publish: @escaping @Sendable (DynamicDatabaseChange) -> Void) throws {
         self.log = log
         self.sockets = sockets
         self.publish = publish
@@ -267,12 +270,17 @@ final class IKEController: @unchecked Sendable {
             case .installSA(let c):
                 sas[c.key] = (nextOrder, c)
                 nextOrder += 1
+                changedSAs.insert(c.key)
                 unpublished = true
             case .updateSA(let old, let new):
-                if let e = sas.removeValue(forKey: old) { sas[new.key] = (e.order, new) }
+                if let e = sas.removeValue(forKey: old) {
+                    sas[new.key] = (e.order, new)
+                    changedSAs.insert(old); changedSAs.insert(new.key)
+                }
                 unpublished = true
             case .removeSA(let k):
                 sas[k] = nil
+                changedSAs.insert(k)
                 unpublished = true
             case .installPolicies(let reqid, let p):
                 if let e = policies[reqid] {
@@ -281,9 +289,11 @@ final class IKEController: @unchecked Sendable {
                     policies[reqid] = (nextOrder, p)
                     nextOrder += 1
                 }
+                changedPolicies.insert(reqid)
                 unpublished = true
             case .removePolicies(let reqid):
                 policies[reqid] = nil
+                changedPolicies.insert(reqid)
                 unpublished = true
             case .event(let e):
                 report(e)
@@ -338,12 +348,13 @@ final class IKEController: @unchecked Sendable {
     /// Publishes the pending data-plane changes, then sends the datagrams that waited for them.
     private func flush() {
         if unpublished {
-            // Sort positions, not entries: moving the ~200-byte configs through the sort was
-            // the largest memmove in a profile with thousands of SAs.
-            let installed = sas.indices.sorted { sas[$0].value.order < sas[$1].value.order }.map { sas[$0].value.config }
-            let policyList = policies.values.sorted { $0.order < $1.order }.flatMap(\.policies)
+            var change = DynamicDatabaseChange()
+            for k in changedSAs { change.sas.append((k, sas[k].map { OrderedSA(order: $0.order, config: $0.config) })) }
+            for r in changedPolicies { change.policyGroups.append((r, policies[r].map { PolicyGroup(order: $0.order, policies: $0.policies) })) }
+            changedSAs.removeAll(keepingCapacity: true)
+            changedPolicies.removeAll(keepingCapacity: true)
             let start = now
-            publish(installed, policyList)
+            publish(change)
             unpublished = false
             lastPublish = now
             lastPublishDuration = lastPublish - start

@@ -167,7 +167,7 @@ extension Daemon {
 
     func saCounters() -> [UInt32: (bytes: UInt64, packets: UInt64, lastUsed: UInt64)] {
         var out: [UInt32: (UInt64, UInt64, UInt64)] = [:]
-        for sa in currentSnapshot().associations {
+        currentSnapshot().forEachAssociation { sa in
             out[sa.config.spi] = (sa.counters.load(SACounter.bytes.rawValue), sa.counters.load(SACounter.packets.rawValue),
                                   sa.counters.load(SACounter.lastUsed.rawValue))
         }

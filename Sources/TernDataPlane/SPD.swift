@@ -42,6 +42,10 @@ struct PolicyTrie {
 
     private var nodes: [Node] = [Node()]
     let family: IPAddress.Family
+    /// Installed policies, and removals since the trie was last compacted (removals leave
+    /// empty nodes behind; rebuilding once they outnumber the policies keeps it amortized O(1)).
+    private(set) var count = 0
+    private var removals = 0
 
     init(family: IPAddress.Family) { self.family = family }
 
@@ -58,8 +62,33 @@ struct PolicyTrie {
             }
             node = Int(next)
         }
-        nodes[node].policies.append(policy)
-        nodes[node].policies.sort { $0.ranks(before: $1) }
+        // Keep the node's policies best rank first.
+        let pos = nodes[node].policies.firstIndex { policy.ranks(before: $0) } ?? nodes[node].policies.count
+        nodes[node].policies.insert(policy, at: pos)
+        count += 1
+    }
+
+    /// Removes this policy object (if installed).
+    mutating func remove(_ policy: Policy) {
+        let prefix = policy.config.destination
+        var node = 0
+        for depth in 0..<prefix.length {
+            let next = prefix.address.bit(depth) ? nodes[node].children.1 : nodes[node].children.0
+            if next < 0 { return }
+            node = Int(next)
+        }
+        guard let i = nodes[node].policies.firstIndex(where: { $0 === policy }) else { return }
+        nodes[node].policies.remove(at: i)
+        count -= 1
+        removals += 1
+        if removals > max(64, count) { compact() }
+    }
+
+    private mutating func compact() {
+        var all: [Policy] = []
+        for n in nodes { all.append(contentsOf: n.policies) }
+        self = PolicyTrie(family: family)
+        for p in all { insert(p) }
     }
 
     /// The best-ranked policy that matches, or nil.
@@ -90,6 +119,10 @@ struct CompiledSPD {
 
     mutating func insert(_ p: Policy) {
         if p.config.destination.family == .v4 { v4.insert(p) } else { v6.insert(p) }
+    }
+
+    mutating func remove(_ p: Policy) {
+        if p.config.destination.family == .v4 { v4.remove(p) } else { v6.remove(p) }
     }
 
     @inline(__always)
