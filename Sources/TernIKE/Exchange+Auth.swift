@@ -146,6 +146,7 @@ extension IKESession {
         }
         for name in pendingChildren { queue.append(.createChild(name)) }
         pendingChildren = []
+        forgetAuthState()
     }
 
     // MARK: Responder
@@ -215,6 +216,15 @@ extension IKESession {
         established(now: now, &out)
         // Children installed while responding are announced once the IKE SA is up.
         for c in children { out.append(.event(.childEstablished(info(now: now), c.info(now: now)))) }
+        forgetAuthState()
+    }
+
+    /// The nonces and how the peer authenticated served IKE_AUTH and its CHILD SA only (rekeys
+    /// bring their own nonces): less held per established SA.
+    func forgetAuthState() {
+        nonceI = []
+        nonceR = []
+        peerAuthenticatedWith = "pre-shared key"
     }
 
     // MARK: Common

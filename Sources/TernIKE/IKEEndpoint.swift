@@ -428,7 +428,6 @@ public final class IKEEndpoint {
                         now: Double, _ out: inout [IKEAction]) -> IKESession {
         let s = IKESession(uniqueID: allocateUniqueID(), endpoint: self, policy: old.policy, isInitiator: isInitiator,
                            initiatorSPI: initiatorSPI, responderSPI: responderSPI, local: old.local, remote: old.remote, now: now)
-        s.nonceI = nonceI; s.nonceR = nonceR
         s.localNAT = old.localNAT; s.remoteNAT = old.remoteNAT
         s.fragmentationSupported = old.fragmentationSupported
         s.localIdentity = old.localIdentity; s.remoteIdentity = old.remoteIdentity

@@ -51,7 +51,13 @@ final class IKESession {
     var nextRequestID: UInt32 = 0
     var expectedRequestID: UInt32 = 0
     var cachedResponse: (id: UInt32, datagrams: [[UInt8]])?
-    var outstanding: Outstanding?
+    /// Boxed: an IKE SA at rest has no request outstanding, and ~225 bytes inline in every
+    /// session add up with thousands of SAs.
+    private var outstandingBox: OutstandingBox?
+    var outstanding: Outstanding? {
+        get { outstandingBox?.value }
+        set { outstandingBox = newValue.map(OutstandingBox.init) }
+    }
     var queue: [PendingRequest] = []
     var fragments = FragmentBuffer()
 
@@ -102,6 +108,11 @@ final class IKESession {
         case deleteChild(UInt32, reason: String)
         case deleteIKE(reason: String)
         case dpd
+    }
+
+    final class OutstandingBox {
+        let value: Outstanding
+        init(_ value: Outstanding) { self.value = value }
     }
 
     struct Outstanding {
