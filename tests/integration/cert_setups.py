@@ -202,44 +202,12 @@ class PkiStore:
 # swanctl.conf text and the directory around it
 
 
-def cert_conn(name: str, *, local_addr: str, remote_addr: str, local_id: str, remote_id: str, local_ts: str,
-              remote_ts: str, certs: str, remote_extra: str = "", local_extra: str = "", local_auth: str = "pubkey",
-              proposals: str = "aes256gcm16-prfsha256-x25519", esp: str = "aes256gcm16", child: str = "net",
-              start_action: str = "none", conn_extra: str = "", sections: str = "") -> str:
+def cert_conn(name: str, *, certs: str, local_extra: str = "", **kw) -> str:
     """swanctl.conf of one pubkey-authenticated IKEv2 peer with one tunnel-mode CHILD.
     certs: file names relative to x509/; remote_extra: e.g. `certs = pinned.pem` or `cacerts = x`;
     sections: more top-level sections (secrets, authorities)."""
-    return f"""connections {{
-    {name} {{
-        version = 2
-        local_addrs = {local_addr}
-        remote_addrs = {remote_addr}
-        proposals = {proposals}
-        {conn_extra}
-        local {{
-            auth = {local_auth}
-            certs = {certs}
-            id = {local_id}
-            {local_extra}
-        }}
-        remote {{
-            auth = pubkey
-            id = {remote_id}
-            {remote_extra}
-        }}
-        children {{
-            {child} {{
-                local_ts = {local_ts}
-                remote_ts = {remote_ts}
-                esp_proposals = {esp}
-                start_action = {start_action}
-                dpd_action = clear
-            }}
-        }}
-    }}
-}}
-{sections}
-"""
+    kw.setdefault("local_auth", "pubkey")
+    return ike.conn(name, psk=None, remote_auth="pubkey", local_extra=f"certs = {certs}\n            {local_extra}", **kw)
 
 
 # side -> (outer address, inner /32 selector) as netns.make_pair lays them out.

@@ -15,7 +15,19 @@ PSK = "a-strong-pre-shared-key-used-only-by-tests-0123456789"
 def conn(name: str, *, local_addr: str, remote_addr: str, local_id: str, remote_id: str, local_ts: str,
          remote_ts: str, proposals: str = "aes256gcm16-prfsha256-x25519", esp: str = "aes256gcm16",
          child: str = "net", start_action: str = "none", dpd_action: str = "clear", conn_extra: str = "",
-         child_extra: str = "", psk: str = PSK) -> str:
+         child_extra: str = "", psk: Optional[str] = PSK, local_auth: str = "psk", remote_auth: str = "psk",
+         local_extra: str = "", remote_extra: str = "", sections: str = "") -> str:
+    """swanctl.conf of one IKEv2 peer with one CHILD. With psk (the default) a secrets section
+    holds the key for both ids; local_extra/remote_extra go into the local/remote sections (e.g.
+    `certs = gw.pem`), sections after everything (secrets, authorities)."""
+    secrets = f"""secrets {{
+    ike-{name} {{
+        id-a = {local_id}
+        id-b = {remote_id}
+        secret = "{psk}"
+    }}
+}}
+""" if psk is not None else ""
     return f"""connections {{
     {name} {{
         version = 2
@@ -24,12 +36,14 @@ def conn(name: str, *, local_addr: str, remote_addr: str, local_id: str, remote_
         proposals = {proposals}
         {conn_extra}
         local {{
-            auth = psk
+            auth = {local_auth}
             id = {local_id}
+            {local_extra}
         }}
         remote {{
-            auth = psk
+            auth = {remote_auth}
             id = {remote_id}
+            {remote_extra}
         }}
         children {{
             {child} {{
@@ -43,13 +57,7 @@ def conn(name: str, *, local_addr: str, remote_addr: str, local_id: str, remote_
         }}
     }}
 }}
-secrets {{
-    ike-{name} {{
-        id-a = {local_id}
-        id-b = {remote_id}
-        secret = "{psk}"
-    }}
-}}
+{secrets}{sections}
 """
 
 
