@@ -130,3 +130,16 @@ class Pinger:
         m = re.search(r"(\d+) packets transmitted, (\d+) received", out)
         assert m, self.proc.describe()
         return int(m.group(1)), int(m.group(2))
+
+
+def seed_gateways(harness: Harness):
+    """Seed 001's two gateways as written: A 203.0.113.1 and B 198.51.100.1 on one veth, each
+    with a route to the other; returns their namespaces once the underlay answers."""
+    na, nb = harness.netns("gw-a"), harness.netns("gw-b")
+    harness.veth(na, nb)
+    na.add_addr("veth0", "203.0.113.1/24")
+    nb.add_addr("veth0", "198.51.100.1/24")
+    na.ip("route", "add", "198.51.100.0/24", "dev", "veth0")
+    nb.ip("route", "add", "203.0.113.0/24", "dev", "veth0")
+    wait_for(lambda: na.ping("198.51.100.1", count=1, check=False).returncode == 0, what="underlay")
+    return na, nb

@@ -24,6 +24,7 @@ from pathlib import Path
 import pytest
 
 from cert_setups import (FAR_AHEAD, LONG_AGO, PkiStore, SideDir, dn_cn, gw_conf, launch, other_side, tunnel_up)
+import ike_setups as ike
 from netns import wait_for
 
 pytestmark = pytest.mark.needs_ternd
@@ -326,15 +327,9 @@ def test_seed_certificate_site_to_site(harness, seed_dir, strongswan, roles):
     """Gateway A's configuration as the seed writes it (start_action = start), gateway B its mirror."""
     kind_a = "ternd" if roles in ("ternd-a", "ternd-ternd") else "charon"
     kind_b = "ternd" if roles in ("ternd-b", "ternd-ternd") else "charon"
-    na, nb = harness.netns("gw-a"), harness.netns("gw-b")
-    harness.veth(na, nb)
-    na.add_addr("veth0", "203.0.113.1/24")
-    nb.add_addr("veth0", "198.51.100.1/24")
-    na.ip("route", "add", "198.51.100.0/24", "dev", "veth0")
-    nb.ip("route", "add", "203.0.113.0/24", "dev", "veth0")
+    na, nb = ike.seed_gateways(harness)
     na.add_addr("lo", SEED_INNER["a"] + "/32")
     nb.add_addr("lo", SEED_INNER["b"] + "/32")
-    wait_for(lambda: na.ping("198.51.100.1", count=1, check=False).returncode == 0, what="underlay")
     side = {}
     for gw, conf in (("a", seed_conf_a()), ("b", SEED_GATEWAY_B)):
         side[gw] = (SideDir(harness.artifacts / f"conf-{gw}", conf).cert(seed_dir / "x509" / f"gw-{gw}-cert.pem")

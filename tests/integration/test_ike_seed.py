@@ -6,7 +6,6 @@ from pathlib import Path
 import pytest
 
 import ike_setups as ike
-from netns import wait_for
 
 pytestmark = pytest.mark.needs_ternd
 
@@ -14,13 +13,7 @@ FIXTURES = Path(__file__).resolve().parents[2] / "Tests/TernConfigTests/Fixtures
 
 
 def test_seed_001_psk_site_to_site_as_written(harness, tern_bins):
-    na, nb = harness.netns("gw-a"), harness.netns("gw-b")
-    harness.veth(na, nb)
-    na.add_addr("veth0", "203.0.113.1/24")
-    nb.add_addr("veth0", "198.51.100.1/24")
-    na.ip("route", "add", "198.51.100.0/24", "dev", "veth0")
-    nb.ip("route", "add", "203.0.113.0/24", "dev", "veth0")
-    wait_for(lambda: na.ping("198.51.100.1", count=1, check=False).returncode == 0, what="underlay")
+    na, nb = ike.seed_gateways(harness)
     tb = ike.start_ternd(harness, nb, (FIXTURES / "seed001-gateway-b-psk.conf").read_text(), label="ternd-gw-b")
     ta = ike.start_ternd(harness, na, (FIXTURES / "seed001-gateway-a-psk.conf").read_text(), label="ternd-gw-a")
     ca = ike.wait_child(ta, "lan-to-lan", timeout=30)
