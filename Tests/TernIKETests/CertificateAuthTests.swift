@@ -318,24 +318,25 @@ struct CertificatePKI {
         try establish(pair)
     }
 
+    /// A before and after it moved to a new key and certificate for the same identity.
+    static func rekeyedA() -> (old: Side, new: Side) {
+        let old = sideA()
+        var new = old
+        new.key = PKI.keys["p384"]!
+        new.certificate = PKI.gateway("gateway-a.example.com", key: new.key)
+        return (old, new)
+    }
+
     @Test func pinnedCertificateRefusesAnotherOne() throws {
         // B expects A's old certificate; A authenticates with a new key and certificate.
-        let old = Self.sideA()
-        let newKey = PKI.keys["p384"]!
-        var a = old
-        a.key = newKey
-        a.certificate = PKI.gateway("gateway-a.example.com", key: newKey)
+        let (old, a) = Self.rekeyedA()
         let pair = Self.pair(a, Self.sideB(), tuneB: { c, _ in c.certificates.remoteCertificates = [old.certificate] })
         try refused(pair, by: pair.b, reason: "does not match the certificate configured in remote.certs")
     }
 
     @Test func signatureWithTheWrongKeyDoesNotVerify() throws {
         // A sends no CERT; B verifies with the certificate it holds for A, whose key A no longer uses.
-        let old = Self.sideA()
-        let newKey = PKI.keys["p384"]!
-        var a = old
-        a.key = newKey
-        a.certificate = PKI.gateway("gateway-a.example.com", key: newKey)
+        let (old, a) = Self.rekeyedA()
         var b = Self.sideB()
         b.extraCertificates = [old.certificate]
         let pair = Self.pair(a, b, tuneA: { c, _ in c.certificates.sendCertificate = .never })
