@@ -20,15 +20,16 @@ extension IKESession {
         return .address(local.address)
     }
 
-    /// Our AUTH payload (and CERT payloads), by `local.auth`.
-    func localAuthentication(ofInitiator: Bool, identity: IKEIdentification, peer: Identity) -> Result<[IKEPayload], AuthFailure> {
+    /// Our AUTH payload and the CERT payloads that go with it, by `local.auth`.
+    func localAuthentication(ofInitiator: Bool, identity: IKEIdentification, peer: Identity)
+        -> Result<(certificates: [IKEPayload], auth: IKEPayload), AuthFailure> {
         switch policy.localAuth {
         case .psk:
             guard let secret = endpoint.sharedKey(local: localIdentity, remote: peer) else {
                 return .failure(AuthFailure("no shared key found for '\(localIdentity)' - '\(peer)'"))
             }
-            return .success([.authentication(method: IKEAuthMethod.sharedKeyMIC.rawValue,
-                                             data: pskAuth(secret: secret, ofInitiator: ofInitiator, identity: identity))])
+            return .success(([], .authentication(method: IKEAuthMethod.sharedKeyMIC.rawValue,
+                                                 data: pskAuth(secret: secret, ofInitiator: ofInitiator, identity: identity))))
         case .pubkey:
             let signer: LocalSigner
             switch localSigner(for: policy.localIdentity == nil || policy.localIdentity == .any ? nil : localIdentity) {
@@ -38,7 +39,7 @@ extension IKESession {
             guard signer.certificate.confirms(localIdentity) else {
                 return .failure(AuthFailure("local identity '\(localIdentity)' is not confirmed by our certificate \"\(signer.certificate.subject.strongSwanDescription)\""))
             }
-            return signatureAuthentication(signer, ofInitiator: ofInitiator, identity: identity).map { certificatePayloads(signer) + [$0] }
+            return signatureAuthentication(signer, ofInitiator: ofInitiator, identity: identity).map { (certificatePayloads(signer), $0) }
         }
     }
 
@@ -71,15 +72,16 @@ extension IKESession {
         localIdentity = effectiveLocalIdentity
         let idi = localIdentity.payload
         let expectedPeer = policy.remoteIdentity ?? .address(remote.address)
-        let authPayloads: [IKEPayload]
+        let authentication: (certificates: [IKEPayload], auth: IKEPayload)
         switch localAuthentication(ofInitiator: true, identity: idi, peer: expectedPeer) {
         case .failure(let f):
             fail(reason: f.reason, now: now, &out)
             return
-        case .success(let p):
-            authPayloads = p
+        case .success(let a):
+            authentication = a
         }
-        var payloads: [IKEPayload] = [.identificationInitiator(idi)]
+        // IDi, [CERT+], [CERTREQ+], [IDr], AUTH (§1.2).
+        var payloads: [IKEPayload] = [.identificationInitiator(idi)] + authentication.certificates
         payloads += certificateRequestPayloads()
         if let r = policy.remoteIdentity, r != .any { payloads.append(.identificationResponder(r.payload)) }
         // Only the first IKE SA with this peer says INITIAL_CONTACT: an SA still being set up
@@ -87,10 +89,7 @@ extension IKESession {
         if policy.sendInitialContact && !endpoint.hasOtherSA(with: policy, excluding: self, includingConnecting: true) {
             payloads.append(.notify(IKENotify(type: .initialContact)))
         }
-        // CERT payloads come before AUTH (§1.2): IDi, [CERT+], [CERTREQ+], [IDr], AUTH.
-        let certificates = authPayloads.filter { if case .certificate = $0 { true } else { false } }
-        payloads.insert(contentsOf: certificates, at: 1)
-        payloads += authPayloads.filter { if case .certificate = $0 { false } else { true } }
+        payloads.append(authentication.auth)
         var childRequest: ChildRequest?
         // The first child rides in IKE_AUTH; it stays in pendingChildren until IKE_AUTH completes
         // so a failure can report (and release) it.
@@ -206,8 +205,8 @@ extension IKESession {
         case .failure(let f):
             refuse(f.reason)
             return
-        case .success(let p):
-            response += p
+        case .success(let a):
+            response += a.certificates + [a.auth]
         }
         if payloads.contains(where: { if case .securityAssociation = $0 { true } else { false } }) {
             response += respondToChild(payloads, ikeAuth: true, nonceI: nonceI, nonceR: nonceR, sharedSecret: nil, now: now, &out).payloads
