@@ -193,7 +193,7 @@ public final class Daemon: @unchecked Sendable {
         if options.ikePort != 0 {
             let ikeLog = Logger(label: "ternd.ike")
             let controller = try IKEController(configuration: ikeConfiguration, sockets: sockets, ikePort: options.ikePort,
-                                               mark: options.fwmark, keyLogPath: options.ikeKeyLog,
+                                               mark: options.fwmark, keyLogPath: options.ikeKeyLog, crlFetcher: crlFetcher,
                                                publishInterval: options.publishInterval, log: ikeLog) { [weak self] change in
                 self?.installIKE(change)
             }

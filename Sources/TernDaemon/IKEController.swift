@@ -51,13 +51,6 @@ final class IKEController: @unchecked Sendable {
     private var lastPublish = -Double.infinity
     private var lastPublishDuration = 0.0
     private var publishScheduled = false
-    /// `endpoint.nextDeadline` walks every IKE SA (~20 ms with 10 000): under load it is looked
-    /// at once per 10 ms or four times the walk, whichever is longer, so timers fire at most that
-    /// late (retransmission timeouts are seconds).
-    private static let deadlineGranularity = 0.01
-    private var deadlineCheckedAt = -Double.infinity
-    private var deadlineCheckSpacing = deadlineGranularity
-    private var timerDue = Double.infinity
     private var waiters: [UUID: (IKEEvent) -> Bool] = [:]
     /// Lifecycle events counted by connection, for the metrics endpoint; touched on `queue` only.
     private var counts = IKEEventCounts()
@@ -71,8 +64,12 @@ final class IKEController: @unchecked Sendable {
     /// strongSwan counters-plugin counters; touched only on the IKE queue.
     var counters = IKECounters()
 
+    /// DNS, route and CRL lookups the engine asks for, off this queue.
+    private let lookups: LookupService
+
     init(configuration: EngineConfiguration, sockets: DataPlaneSockets, ikePort: UInt16, mark: UInt32,
-         keyLogPath: String?, publishInterval: Double = 0, log: Logger, publish: @escaping @Sendable (DynamicDatabaseChange) -> Void) throws {
+         keyLogPath: String?, crlFetcher: FileCRLFetcher, publishInterval: Double = 0, log: Logger,
+         publish: @escaping @Sendable (DynamicDatabaseChange) -> Void) throws {
         self.log = log
         self.sockets = sockets
         self.publish = publish
@@ -85,10 +82,9 @@ final class IKEController: @unchecked Sendable {
         } else {
             keyLog = nil
         }
-        endpoint = IKEEndpoint(configuration: configuration, random: .system(), keyLogEnabled: keyLogPath != nil,
-                               sourceAddressFor: { IKEController.sourceAddress(toward: $0, mark: mark) })
-        let resolver = HostResolver()
-        endpoint.resolve = { resolver.resolve($0) }
+        endpoint = IKEEndpoint(configuration: Self.withPorts(configuration, ike: ikePort, nat: sockets.udpPort),
+                               random: .system(), keyLogEnabled: keyLogPath != nil)
+        lookups = LookupService(mark: mark, crlFetcher: crlFetcher)
         readerLoop = try EventLoop()
         for fam in [IPAddress.Family.v4, .v6] {
             do {
@@ -102,7 +98,22 @@ final class IKEController: @unchecked Sendable {
         }
     }
 
-    var now: Double { Double(DispatchTime.now().uptimeNanoseconds - clockStart) / 1e9 }
+    /// Monotonic seconds since start, for the engine. Reading it also hands the engine the
+    /// calendar time (certificate validity), so every input carries both.
+    var now: Double {
+        endpoint.calendarTime = Date()
+        return Double(DispatchTime.now().uptimeNanoseconds - clockStart) / 1e9
+    }
+
+    /// The engine's ports are ternd's (--ike-port/--udp-port); connections that kept swanctl's
+    /// default local_port (500) use ternd's IKE port.
+    static func withPorts(_ c: EngineConfiguration, ike: UInt16, nat: UInt16) -> EngineConfiguration {
+        var c = c
+        c.ikePort = ike
+        c.natPort = nat == 0 ? 4500 : nat
+        for i in c.connections.indices where c.connections[i].localPort == 500 { c.connections[i].localPort = ike }
+        return c
+    }
 
     func start() {
         let t = Thread { [weak self] in self?.readLoop() }
@@ -138,13 +149,14 @@ final class IKEController: @unchecked Sendable {
             }
         }
         readerLoop.wake()
+        lookups.stop()
         while let r = reader, !r.isFinished { usleep(10_000) }
     }
 
     /// Replaces connections and secrets (SIGHUP); running SAs stay.
     func update(configuration: EngineConfiguration) {
         queue.async {
-            self.endpoint.update(configuration: configuration)
+            self.endpoint.update(configuration: Self.withPorts(configuration, ike: self.ikePort, nat: self.sockets.udpPort))
             self.apply(self.endpoint.startConnections(now: self.now))
         }
     }
@@ -301,6 +313,14 @@ final class IKEController: @unchecked Sendable {
                 report(e)
             case .keyLog(let k):
                 writeKeyLog(k)
+            case .lookup(let id, let lookup):
+                lookups.start(lookup) { [weak self] result in
+                    guard let self else { return }
+                    self.queue.async {
+                        guard self.running else { return }
+                        self.apply(self.endpoint.complete(lookup: id, result: result, now: self.now))
+                    }
+                }
             case .releaseHeld(let reqid, let send):
                 // Held packets may only go out once the snapshot has their SA.
                 if publishing && unpublished { flush() }
@@ -311,17 +331,10 @@ final class IKEController: @unchecked Sendable {
         rescheduleTimer()
     }
 
+    /// Arms the timer for the engine's next deadline (O(1): the engine keeps a deadline heap).
     private func rescheduleTimer() {
         let t = now
-        let due: Double
-        if t - deadlineCheckedAt >= deadlineCheckSpacing {
-            due = endpoint.nextDeadline ?? .infinity
-            deadlineCheckedAt = now
-            deadlineCheckSpacing = max(Self.deadlineGranularity, 4 * (deadlineCheckedAt - t))
-        } else {
-            due = min(timerDue > t ? timerDue : .infinity, deadlineCheckedAt + deadlineCheckSpacing)
-        }
-        timerDue = due
+        let due = endpoint.nextDeadline ?? .infinity
         if due.isFinite {
             timer?.schedule(deadline: .now() + max(0, due - t) + 0.001, leeway: .milliseconds(5))
         } else {

@@ -74,7 +74,6 @@ struct SwanctlCredentialLoader {
             set.insert(authorities: [ca])
             set.crlURIs += uris.filter { !set.crlURIs.contains($0) }
         }
-        set.crlFetcher = crlFetcher.function
         return set
     }
 
@@ -324,7 +323,6 @@ extension CredentialSet {
         out.privateKeys += other.privateKeys.filter { k in !out.privateKeys.contains { $0.publicKey == k.publicKey } }
         out.crls += other.crls.filter { c in !out.crls.contains { $0.der == c.der } }
         out.crlURIs += other.crlURIs.filter { !out.crlURIs.contains($0) }
-        out.crlFetcher = crlFetcher ?? other.crlFetcher
         return out
     }
 

@@ -189,9 +189,7 @@ extension Daemon {
     /// Hands what VICI loaded to the engine, merged with the file's credentials.
     func publishVICICredentials() {
         viciConfig.withLock {
-            var set = credentials.credentialSet
-            set.crlFetcher = crlFetcher.function
-            viciConfig.setVICICredentials(set)
+            viciConfig.setVICICredentials(credentials.credentialSet)
             ike?.update(configuration: viciConfig.mergedUnlocked)
         }
     }

@@ -13,17 +13,15 @@ public struct CredentialSet: Sendable {
     public var certificates: [Certificate]
     public var privateKeys: [PrivateKeyBundle]
     public var crls: [CRL]
-    /// Resolves a CRL distribution point URI to CRLs (the daemon reads `file://` URIs); nil
-    /// when the URI cannot be fetched. Called while a peer's chain is checked.
-    public var crlFetcher: (@Sendable (String) -> [CRL]?)?
-    /// CRL URIs of the `authorities` (`crl_uris`), fetched through `crlFetcher` whenever a chain
-    /// is checked, so a CRL file replaced on disk counts without a reload.
+    /// CRL URIs of the `authorities` (`crl_uris`), fetched (an `IKELookup.fetchCRL`, as are
+    /// certificates' distribution points) whenever a chain is checked, so a CRL file replaced on
+    /// disk counts without a reload.
     public var crlURIs: [String]
 
     public init(authorities: [Certificate] = [], certificates: [Certificate] = [], privateKeys: [PrivateKeyBundle] = [],
-                crls: [CRL] = [], crlFetcher: (@Sendable (String) -> [CRL]?)? = nil, crlURIs: [String] = []) {
+                crls: [CRL] = [], crlURIs: [String] = []) {
         self.authorities = authorities; self.certificates = certificates; self.privateKeys = privateKeys
-        self.crls = crls; self.crlFetcher = crlFetcher; self.crlURIs = crlURIs
+        self.crls = crls; self.crlURIs = crlURIs
     }
 
     public var isEmpty: Bool { authorities.isEmpty && certificates.isEmpty && privateKeys.isEmpty && crls.isEmpty }

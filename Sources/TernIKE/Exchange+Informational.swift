@@ -82,7 +82,7 @@ extension IKESession {
         destroy(reason: reason, now: now, &out, notifyPeer: false)
         if !retry { endpoint.acquiresFailed(connection: policy.name, children: names, &out) }
         if retry {
-            endpoint.initiate(policy: policy, children: names, attempt: attempt + 1, now: now, &out)
+            endpoint.initiate(.init(connection: policy.name, children: names, attempt: attempt + 1), now: now, &out)
         }
     }
 
@@ -102,11 +102,11 @@ extension IKESession {
         destroy(reason: "peer dead: \(reason)", now: now, &out, notifyPeer: false)
         for (child, reqid) in trap where endpoint.trapReqid(connection: policy.name, child: child.name) == nil || endpoint.isTrap(reqid: reqid) {
             log(.info, "dpd_action = trap: trap policy for \(child.name) stays", &out)
-            endpoint.installTrap(connection: policy, child: child, reqid: reqid, &out)
+            endpoint.installTrap(connection: policy, child: child, reqid: reqid, now: now, &out)
         }
         if !restart.isEmpty {
             log(.info, "dpd_action = restart: re-initiating \(restart.joined(separator: ", "))", &out)
-            endpoint.initiate(policy: policy, children: restart, attempt: 1, now: now, &out)
+            endpoint.initiate(.init(connection: policy.name, children: restart, attempt: 1), now: now, &out)
         }
     }
 
@@ -114,9 +114,7 @@ extension IKESession {
     func reauthenticate(now: Double, _ out: inout [IKEAction]) {
         let names = children.filter { $0.state == .installed }.map(\.policy.name)
         log(.info, "reauthenticating", &out)
-        if let replacement = endpoint.initiate(policy: policy, children: names, attempt: 1, now: now, &out) {
-            replacement.replaces = self
-        }
+        endpoint.initiate(.init(connection: policy.name, children: names, attempt: 1, replaces: localSPI), now: now, &out)
     }
 
     // MARK: Peer requests
@@ -146,7 +144,7 @@ extension IKESession {
             sendResponse(.informational, messageID: messageID, payloads: [], &out)
             let closing = children.filter { $0.policy.closeAction == .start }.map(\.policy.name)
             destroy(reason: state == .rekeyed ? "rekeyed" : "deleted by peer", now: now, &out, notifyPeer: false)
-            if !closing.isEmpty { endpoint.initiate(policy: policy, children: closing, attempt: 1, now: now, &out) }
+            if !closing.isEmpty { endpoint.initiate(.init(connection: policy.name, children: closing, attempt: 1), now: now, &out) }
             return
         }
         if !ourSPIs.isEmpty { response.append(.delete(IKEDelete(protocolID: IKEProtocolID.esp.rawValue, spis: ourSPIs))) }
@@ -167,7 +165,7 @@ extension IKESession {
         // A successor that waited for this delete (collision losers delete their own new SA).
         let last = !children.contains { $0 !== c && $0.reqid == c.reqid }
         if last && c.policy.closeAction == .trap && !endpoint.isTrap(reqid: c.reqid) {
-            endpoint.installTrap(connection: policy, child: c.policy, reqid: c.reqid, &out)
+            endpoint.installTrap(connection: policy, child: c.policy, reqid: c.reqid, now: now, &out)
         }
         retire(c, reason: "deleted by peer", now: now, &out)
         if last && c.policy.closeAction == .start {
@@ -202,7 +200,6 @@ extension IKESession {
     func processRekeyIKEResponse(_ payloads: [IKEPayload], request: IKERekeyRequest, now: Double, _ out: inout [IKEAction]) {
         let offer = ChildOffer(payloads)
         func retryLater(_ why: String) {
-            endpoint.releaseIKESPI(request.newSPI)
             log(.info, "IKE_SA rekey failed (\(why)); retrying later", &out)
             if state == .rekeying { state = .established }
             rekeyAt = now + 10 + endpoint.random.jitter(10)

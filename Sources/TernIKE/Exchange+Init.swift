@@ -150,16 +150,18 @@ extension IKESession {
         evaluateNAT(payloads, spiR: responderSPI, packetSource: from, packetDestination: to)
         outstanding = nil
         if natDetected {
-            log(.info, "NAT detected (local \(localNAT), remote \(remoteNAT)); moving to port 4500", &out)
+            log(.info, "NAT detected (local \(localNAT), remote \(remoteNAT)); moving to port \(endpoint.configuration.natPort)", &out)
             floatToNATPort()
         }
         startAuth(now: now, &out)
     }
 
-    /// RFC 3948 / RFC 7296 §2.23: after NAT detection both sides use port 4500.
+    /// RFC 3948 / RFC 7296 §2.23: after NAT detection both sides use the NAT-T port (4500 unless
+    /// ternd runs with --ike-port/--udp-port; a peer on our IKE port floats to our NAT-T port).
     func floatToNATPort() {
-        if local.port == 500 { local.port = 4500 }
-        if remote.port == 500 { remote.port = 4500 }
+        let c = endpoint.configuration
+        if local.port == c.ikePort { local.port = c.natPort }
+        if remote.port == c.ikePort { remote.port = c.natPort }
     }
 
     func deriveKeys(chosen: NegotiatedAlgorithms, shared: [UInt8], _ out: inout [IKEAction]) {

@@ -206,7 +206,7 @@ extension IKESession {
         // A pinned self-signed certificate is trusted as itself (a raw-key style peer).
         if !(pinned.contains(leaf) && leaf.isSelfSigned) {
             if let failure = validateChain(leaf, received: Array(received.dropFirst())) { return failure }
-        } else if case .failure(let failure) = ChainValidator(trustedRoots: [leaf], now: endpoint.wallClock()).validate(leaf: leaf) {
+        } else if case .failure(let failure) = ChainValidator(trustedRoots: [leaf], now: endpoint.calendarTime).validate(leaf: leaf) {
             return AuthFailure("\(failure)")
         }
         guard let key = try? PublicKeyBundle(certificate: leaf) else {
@@ -242,6 +242,26 @@ extension IKESession {
         return nil
     }
 
+    /// The CRL URIs a signature-authenticated IKE_AUTH may need checked: the authorities'
+    /// crl_uris and the distribution points of every certificate that could be in the peer's
+    /// chain whose issuer has no loaded CRL. Fetched (lookups) before the message is handled;
+    /// empty for PSK and for certificates without distribution points, so nothing waits then.
+    func crlURIsToFetch(exchange: UInt8, _ payloads: [IKEPayload]) -> [String] {
+        guard exchange == IKEExchangeType.ikeAuth.rawValue,
+              payloads.contains(where: { if case .authentication(let m, _) = $0 { m != IKEAuthMethod.sharedKeyMIC.rawValue } else { false } })
+        else { return [] }
+        var uris = credentials.crlURIs
+        var candidates = credentials.certificates + credentials.authorities + policy.certificates.remoteCertificates
+        for case .certificate(_, let der) in payloads.prefix(64) {
+            if let c = try? Certificate(derEncoded: der) { candidates.append(c) }
+            if candidates.count > 64 + maxPeerCertificates { break }
+        }
+        for c in candidates where !credentials.crls.contains(where: { $0.issuer == c.issuer }) {
+            for point in c.crlDistributionPoints where !uris.contains(point.uri) { uris.append(point.uri) }
+        }
+        return uris
+    }
+
     /// Chain to a trusted CA (`remote.cacerts`, else every loaded CA), with CRLs loaded or fetched
     /// from the certificates' distribution points, and `remote.revocation` applied.
     func validateChain(_ leaf: Certificate, received: [Certificate]) -> AuthFailure? {
@@ -249,16 +269,15 @@ extension IKESession {
         let roots = constrained.isEmpty ? credentials.authorities : constrained
         guard !roots.isEmpty else { return AuthFailure("no trusted CA certificates are loaded (x509ca/, authorities, or remote.cacerts)") }
         let pool = received + credentials.certificates.filter(\.isCA) + credentials.authorities
+        // CRLs fetched for this message before it was handled (crlURIsToFetch names a superset).
         var crls = credentials.crls
-        if let fetch = credentials.crlFetcher {
-            for uri in credentials.crlURIs { crls += fetch(uri) ?? [] }
-            for certificate in [leaf] + pool where !crls.contains(where: { $0.issuer == certificate.issuer }) {
-                for point in certificate.crlDistributionPoints {
-                    if let fetched = fetch(point.uri) { crls += fetched }
-                }
+        for uri in credentials.crlURIs { crls += (fetchedCRLs[uri] ?? nil) ?? [] }
+        for certificate in [leaf] + pool where !crls.contains(where: { $0.issuer == certificate.issuer }) {
+            for point in certificate.crlDistributionPoints {
+                if let fetched = fetchedCRLs[point.uri] ?? nil { crls += fetched }
             }
         }
-        let validator = ChainValidator(trustedRoots: roots, intermediates: pool, crls: crls, now: endpoint.wallClock())
+        let validator = ChainValidator(trustedRoots: roots, intermediates: pool, crls: crls, now: endpoint.calendarTime)
         let chain: [Certificate]
         switch validator.validate(leaf: leaf) {
         case .failure(.unknownCA(let issuer)) where !constrained.isEmpty:

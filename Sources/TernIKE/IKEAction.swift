@@ -1,5 +1,6 @@
 import TernCrypto
 import TernDataPlane
+import TernPKI
 import TernWire
 
 /// A UDP endpoint (address and port) of an IKE exchange.
@@ -44,6 +45,40 @@ public enum IKEAction: Sendable {
     case event(IKEEvent)
     /// Test-only key log (never emitted unless the engine was built with a key log sink enabled).
     case keyLog(IKEKeyLogEntry)
+    /// Work that waits (DNS, the routing table, a file): carry it out off the engine's queue and
+    /// answer with `IKEEndpoint.complete(lookup:result:now:)`. The engine parks whatever needs the
+    /// answer (an initiation, a trap, an IKE_SA_INIT, an IKE_AUTH) and keeps serving every other SA.
+    case lookup(id: UInt64, IKELookup)
+}
+
+/// What the engine cannot find out without waiting.
+public enum IKELookup: Sendable, Hashable, CustomStringConvertible {
+    /// The addresses of a host name in local_addrs/remote_addrs.
+    case resolve(host: String)
+    /// The local address the routing table would use toward a peer.
+    case sourceAddress(toward: IPAddress)
+    /// The CRLs a distribution point or an authority's `crl_uris` entry names.
+    case fetchCRL(uri: String)
+
+    public var description: String {
+        switch self {
+        case .resolve(let h): "name lookup of '\(h)'"
+        case .sourceAddress(let a): "source address toward \(a)"
+        case .fetchCRL(let u): "CRL fetch of \(u)"
+        }
+    }
+}
+
+/// The answer to an `IKELookup`.
+public enum IKELookupResult: Sendable {
+    /// `.resolve`: the name's addresses (empty: it has none).
+    case addresses([IPAddress])
+    /// `.sourceAddress`: nil when no route reaches the peer.
+    case sourceAddress(IPAddress?)
+    /// `.fetchCRL`: nil when the URI cannot be fetched.
+    case crls([CRL]?)
+    /// The lookup failed; the reason ends up in the log line of whatever waited for it.
+    case failed(String)
 }
 
 public enum IKEEvent: Sendable, CustomStringConvertible {

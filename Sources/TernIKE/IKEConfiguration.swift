@@ -42,18 +42,6 @@ public struct ConnectionPolicy: Sendable {
         self.proposals = proposals; self.children = children
     }
 
-    /// The address to initiate to: the first single address (or resolvable name) in remote_addrs.
-    public func initiationTarget(resolve: (String) -> [IPAddress] = { _ in [] }) -> IPAddress? {
-        for m in remoteAddresses {
-            switch m {
-            case .address(let a): return a
-            case .hostname(let h): if let a = resolve(h).first { return a }
-            default: continue
-            }
-        }
-        return nil
-    }
-
     /// Whether remote_addrs names a single peer at all (an address or a host name).
     public var canInitiate: Bool {
         remoteAddresses.contains { if case .address = $0 { true } else if case .hostname = $0 { true } else { false } }
@@ -209,6 +197,13 @@ public struct EngineConfiguration: Sendable {
     /// IKE messages larger than this are fragmented (RFC 7383) when the peer supports it;
     /// strongSwan's charon.fragment_size. Applied to connections loaded from swanctl.conf.
     public var fragmentSize = 1280
+    /// A lookup (DNS, route, CRL file) that has not answered by then fails what waits for it.
+    public var lookupTimeout = 30.0
+    /// Our IKE port and our NAT-T port (ternd's --ike-port/--udp-port): after NAT detection an
+    /// IKE SA floats from the first to the second (RFC 3948), and a peer on our IKE port is
+    /// assumed to float to the same NAT-T port (with the defaults, 500 and 4500).
+    public var ikePort: UInt16 = 500
+    public var natPort: UInt16 = 4500
     public init(connections: [ConnectionPolicy] = [], sharedKeys: [SharedKey] = []) {
         self.connections = connections; self.sharedKeys = sharedKeys
     }

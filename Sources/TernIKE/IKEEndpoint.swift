@@ -18,6 +18,11 @@ public struct IKEEndpointStats: Sendable {
     public var cookiesSent = 0
     public var halfOpenLimited = 0
     public var noConnection = 0
+    /// Lookups (DNS, routes, CRL files) asked for, and those that failed or timed out.
+    public var lookups = 0
+    public var lookupsFailed = 0
+    /// IKE_SA_INIT requests dropped because too many already wait for a name lookup.
+    public var parkedDropped = 0
     public init() {}
 }
 
@@ -31,15 +36,25 @@ public final class IKEEndpoint {
     public private(set) var configuration: EngineConfiguration
     var random: EngineRandom
     let keyLogEnabled: Bool
-    /// Which local address reaches a peer (the daemon asks the routing table).
-    public var sourceAddressFor: (IPAddress) -> IPAddress?
-    /// Host names in local_addrs/remote_addrs (the daemon asks the resolver, with a cache).
-    public var resolve: (String) -> [IPAddress] = { _ in [] }
-    /// The calendar time certificates are checked against (tests set it; `now` is monotonic).
-    public var wallClock: () -> Date = { Date() }
-    public private(set) var stats = IKEEndpointStats()
+    /// The calendar time certificates are checked against: an input, like `now` (which is
+    /// monotonic). The daemon sets it before each call; the engine reads no clock.
+    public var calendarTime = Date(timeIntervalSince1970: 0)
+    public internal(set) var stats = IKEEndpointStats()
 
-    private var sessions: [UInt64: IKESession] = [:]                // by our SPI
+    var sessions: [UInt64: IKESession] = [:]                        // by our SPI
+    /// When each IKE SA next needs `tick` (DeadlineHeap.swift).
+    var deadlines = DeadlineHeap()
+    /// Sessions whose deadline may have moved during the current input.
+    var touched: [IKESession] = []
+
+    // Lookups in flight and what waits for them (IKEEndpoint+Lookups.swift).
+    var lookups: [UInt64: PendingLookup] = [:]
+    var lookupIDs: [IKELookup: UInt64] = [:]
+    var nextLookupID: UInt64 = 1
+    /// Host names resolved so far, with when the answer goes stale.
+    var names: [String: ResolvedName] = [:]
+    /// IKE_SA_INIT requests waiting for a name in remote_addrs, at most `maxParkedInits`.
+    var parkedInits = 0
     private var halfOpen: [HalfOpenKey: UInt64] = [:]               // responder SAs before IKE_AUTH
     /// The same entries by our SPI, so one leaves in O(1) (the session's address may have moved
     /// to port 4500 since its IKE_SA_INIT, so its key cannot be rebuilt from the session).
@@ -51,55 +66,59 @@ public final class IKEEndpoint {
 
     struct HalfOpenKey: Hashable { var initiatorSPI: UInt64; var remote: SocketAddress }
 
-    public init(configuration: EngineConfiguration, random: EngineRandom = .system(), keyLogEnabled: Bool = false,
-                sourceAddressFor: @escaping (IPAddress) -> IPAddress? = { _ in nil }) {
+    public init(configuration: EngineConfiguration, random: EngineRandom = .system(), keyLogEnabled: Bool = false) {
         self.configuration = configuration
         self.random = random
         self.keyLogEnabled = keyLogEnabled
-        self.sourceAddressFor = sourceAddressFor
         cookieSecret = self.random.bytes(32)
     }
 
     /// New connections and secrets; running IKE SAs keep the connection they were negotiated
-    /// with until rekeyed or re-established.
-    public func update(configuration c: EngineConfiguration) { configuration = c }
+    /// with until rekeyed or re-established. Names in the new configuration are resolved anew.
+    public func update(configuration c: EngineConfiguration) {
+        configuration = c
+        names = [:]
+    }
 
     // MARK: - Inputs
 
     public func handle(datagram bytes: [UInt8], from: SocketAddress, to: SocketAddress, now: Double) -> [IKEAction] {
         var out: [IKEAction] = []
         stats.received += 1
-        guard let header = try? IKEHeader(decoding: bytes[...]) else { stats.malformed += 1; return out }
+        handle(datagram: bytes, from: from, to: to, now: now, &out)
+        rescheduleTouched()
+        return out
+    }
+
+    func handle(datagram bytes: [UInt8], from: SocketAddress, to: SocketAddress, now: Double, _ out: inout [IKEAction]) {
+        guard let header = try? IKEHeader(decoding: bytes[...]) else { stats.malformed += 1; return }
         let isResponse = header.flags.contains(.response)
         let senderIsInitiator = header.flags.contains(.initiator)
         let ourSPI = senderIsInitiator ? header.responderSPI : header.initiatorSPI
 
         if header.exchangeType == IKEExchangeType.ikeSAInit.rawValue && !isResponse && header.responderSPI == 0 {
             respondToInit(bytes, header: header, from: from, to: to, now: now, &out)
-            return out
+            return
         }
         guard let session = sessions[ourSPI], session.state != .dead else {
             stats.unknownSPI += 1
-            return out
+            return
         }
+        touch(session)
         let message: IKEMessage
         do {
             message = try IKEMessage(decoding: bytes)
         } catch {
             stats.malformed += 1
             session.log(.debug, "malformed message from \(from): \(error)", &out)
-            return out
+            return
         }
         if header.exchangeType == IKEExchangeType.ikeSAInit.rawValue && isResponse {
-            guard session.isInitiator, session.keys == nil, session.outstanding?.messageID == 0, header.messageID == 0 else { return out }
+            guard session.isInitiator, session.keys == nil, session.outstanding?.messageID == 0, header.messageID == 0 else { return }
             session.processInitResponse(message, bytes: bytes, from: from, to: to, now: now, &out)
-            if session.state != .dead && session.responderSPI != 0 {
-                // Nothing else to re-key: the session stays under our (initiator) SPI.
-            }
-            return out
+            return
         }
         session.handle(message: message, bytes: bytes, from: from, to: to, now: now, &out)
-        return out
     }
 
     private func respondToInit(_ bytes: [UInt8], header: IKEHeader, from: SocketAddress, to: SocketAddress, now: Double, _ out: inout [IKEAction]) {
@@ -128,6 +147,13 @@ public final class IKEEndpoint {
             stats.halfOpenLimited += 1
             return
         }
+        let names = unresolvedNames(now: now, &out)
+        if !names.isEmpty {
+            // A connection names its peer by host name we have no answer for yet: this request
+            // waits for the lookups (the peer's retransmits are answered once it is handled).
+            parkInit(bytes, from: from, to: to, names: names, now: now, &out)
+            return
+        }
         let candidates = connections(local: to.address, remote: from.address)
         guard let first = candidates.first else {
             stats.noConnection += 1
@@ -145,6 +171,7 @@ public final class IKEEndpoint {
             sessions[spi] = s
             halfOpen[key] = spi
             halfOpenKeys[spi] = key
+            touch(s)
         }
     }
 
@@ -157,21 +184,64 @@ public final class IKEEndpoint {
 
     public func handleTimeout(now: Double) -> [IKEAction] {
         var out: [IKEAction] = []
-        let due = sessions.values.filter { ($0.nextDeadline ?? .infinity) <= now }
-        for s in due { s.tick(now: now, &out) }
+        expireLookups(now: now, &out)
+        // Each due session ticks once per call: a deadline tick leaves in place comes back next call.
+        for spi in deadlines.popDue(now: now) {
+            guard let s = sessions[spi] else { continue }
+            touch(s)
+            if let d = s.nextDeadline, d <= now { s.tick(now: now, &out) }
+        }
+        rescheduleTouched()
         return out
     }
 
+    /// The earliest time `handleTimeout` has something to do: O(1), from the deadline heap (and
+    /// the few lookups in flight). May be early (a deadline that moved later), never late.
     public var nextDeadline: Double? {
-        var m = Double.infinity
+        let m = min(deadlines.earliest ?? .infinity, earliestLookupDeadline ?? .infinity)
+        return m.isFinite ? m : nil
+    }
+
+    /// The same by walking every IKE SA: what the heap must never be later than (tests check it).
+    public var nextDeadlineByScan: Double? {
+        var m = earliestLookupDeadline ?? .infinity
         for s in sessions.values { if let d = s.nextDeadline, d < m { m = d } }
         return m.isFinite ? m : nil
+    }
+
+    /// Marks a session whose timers may change during this input; its heap entry is redone at the end.
+    func touch(_ s: IKESession) {
+        if !s.touched { s.touched = true; touched.append(s) }
+    }
+
+    /// Puts every session touched by this input back into the heap at its current deadline.
+    /// Sessions reachable from a touched one (its rekeyed successor, the SA it replaces) go too.
+    func rescheduleTouched() {
+        var i = 0
+        while i < touched.count {
+            let s = touched[i]
+            for related in [s.successor, s.replaces, s.peerRekeyNonces?.newSession] { if let r = related { touch(r) } }
+            i += 1
+        }
+        for s in touched {
+            s.touched = false
+            let d = s.state == .dead || sessions[s.localSPI] !== s ? nil : s.nextDeadline
+            if d != s.scheduledDeadline {
+                s.scheduledDeadline = d
+                if let d { deadlines.schedule(spi: s.localSPI, at: d) }
+            }
+        }
+        touched.removeAll(keepingCapacity: true)
+        if deadlines.count > 64 + 2 * sessions.count {
+            deadlines.rebuild(sessions.values.compactMap { s in s.scheduledDeadline.map { (s.localSPI, $0) } })
+        }
     }
 
     /// Traffic counters from the data plane, by SPI (inbound and outbound SAs). CHILD SAs
     /// that passed rekey_bytes/rekey_packets are rekeyed; past life_bytes/life_packets deleted.
     public func updateTraffic(_ usage: [UInt32: (bytes: UInt64, packets: UInt64)], now: Double) -> [IKEAction] {
         var out: [IKEAction] = []
+        defer { rescheduleTouched() }
         for s in sessions.values where s.isEstablished {
             for c in s.children {
                 let i = usage[c.inboundSPI], o = usage[c.outboundSPI]
@@ -208,57 +278,86 @@ public final class IKEEndpoint {
         guard c.canInitiate else {
             throw IKECommandError("connection '\(name)' has no single remote address to initiate to (remote_addrs = \(c.remoteAddresses))")
         }
+        var out: [IKEAction] = []
+        defer { rescheduleTouched() }
         // An established IKE SA of this connection gets a new CHILD SA instead.
         if configuration.reuseIKESA, let s = sessions.values.first(where: { $0.policy.name == name && $0.isEstablished && $0.successor == nil }) {
-            var out: [IKEAction] = []
             for n in names { s.enqueue(.createChild(n), now: now, &out) }
             return out
         }
-        var out: [IKEAction] = []
-        guard initiate(policy: c, children: names, attempt: 1, now: now, &out) != nil else {
-            throw IKECommandError(c.initiationTarget(resolve: resolve) == nil
-                ? "cannot resolve remote_addrs \(c.remoteAddresses) of connection '\(name)'"
-                : "no local address to reach \(c.initiationTarget(resolve: resolve)!) for connection '\(name)'")
-        }
+        // Where the peer's name or our source address is not known yet, the initiation waits for
+        // a lookup; a failure arrives as an ikeFailed event.
+        initiate(InitiationRequest(connection: c.name, children: names, attempt: 1), now: now, &out)
         return out
     }
 
     /// Installs trap policies and initiates every connection with a start_action = start child.
     public func startConnections(now: Double) -> [IKEAction] {
         var out: [IKEAction] = []
+        defer { rescheduleTouched() }
+        prefetchNames(now: now, &out)
         installTraps(now: now, &out)
         for c in configuration.connections {
             let names = c.children.filter { $0.startAction.starts }.map(\.name)
-            guard !names.isEmpty, !sessions.values.contains(where: { $0.policy.name == c.name && $0.state != .dead }) else { continue }
-            initiate(policy: c, children: names, attempt: 1, now: now, &out)
+            guard !names.isEmpty, !sessions.values.contains(where: { $0.policy.name == c.name && $0.state != .dead }),
+                  !initiationPending(connection: c.name) else { continue }
+            initiate(InitiationRequest(connection: c.name, children: names, attempt: 1), now: now, &out)
         }
         return out
     }
 
-    @discardableResult
-    func initiate(policy c: ConnectionPolicy, children names: [String], attempt: Int, now: Double, _ out: inout [IKEAction]) -> IKESession? {
-        guard let target = c.initiationTarget(resolve: resolve) else {
-            out.append(.event(.ikeFailed(connection: c.name, reason: "cannot resolve remote_addrs \(c.remoteAddresses)")))
-            return nil
+    /// An IKE SA to set up, waiting (if it must) for the peer's address and our source address.
+    struct InitiationRequest {
+        var connection: String
+        var children: [String]
+        var attempt: Int
+        /// The IKE SA (our SPI) this one reauthenticates: deleted once the new one is up.
+        var replaces: UInt64?
+        /// Filled in as lookups answer.
+        var target: IPAddress?
+        var sourceAddress: IPAddress?
+    }
+
+    /// Starts IKE_SA_INIT for `request`, or parks it behind the lookup it needs first. Failures
+    /// (no such connection any more, a name without addresses, no route) are ikeFailed events.
+    func initiate(_ request: InitiationRequest, now: Double, _ out: inout [IKEAction]) {
+        guard let c = configuration.connections.first(where: { $0.name == request.connection }) else {
+            out.append(.event(.ikeFailed(connection: request.connection, reason: "connection '\(request.connection)' is no longer configured")))
+            return
+        }
+        let target: IPAddress
+        switch request.target.map(TargetLookup.address) ?? initiationTarget(of: c, now: now) {
+        case .address(let a): target = a
+        case .wait(let host):
+            waitFor(.resolve(host: host), for: .initiation(request), now: now, &out)
+            return
+        case .failed(let why):
+            out.append(.event(.ikeFailed(connection: c.name, reason: why)))
+            acquiresFailed(connection: c.name, children: request.children, &out)
+            return
         }
         var localAddr: IPAddress?
         for m in c.localAddresses { if case .address(let a) = m, a.family == target.family { localAddr = a; break } }
-        guard let src = localAddr ?? sourceAddressFor(target) else {
-            out.append(.event(.ikeFailed(connection: c.name, reason: "no local address to reach \(target)")))
-            return nil
+        guard let src = localAddr ?? request.sourceAddress else {
+            var r = request
+            r.target = target
+            waitFor(.sourceAddress(toward: target), for: .initiation(r), now: now, &out)
+            return
         }
         let spi = allocateIKESPI()
         let s = IKESession(uniqueID: allocateUniqueID(), endpoint: self, policy: c, isInitiator: true, initiatorSPI: spi, responderSPI: 0,
                            local: SocketAddress(src, c.localPort), remote: SocketAddress(target, c.remotePort), now: now)
-        s.attempt = attempt
-        s.pendingChildren = names
+        s.attempt = request.attempt
+        s.pendingChildren = request.children
         sessions[spi] = s
+        touch(s)
+        if let old = request.replaces.flatMap({ sessions[$0] }), old.state != .dead { s.replaces = old }
         s.startInit(now: now, &out)
-        return s
     }
 
     /// Deletes IKE SAs of a connection (by name) or one by unique ID, telling the peer.
     public func terminate(ike name: String? = nil, uniqueID: UInt32? = nil, now: Double) throws(IKECommandError) -> [IKEAction] {
+        defer { rescheduleTouched() }
         let matching = sessions.values.filter { s in
             s.state != .dead && (name == nil || s.policy.name == name) && (uniqueID == nil || s.uniqueID == uniqueID)
         }
@@ -274,6 +373,7 @@ public final class IKEEndpoint {
     /// Deletes CHILD SAs by child name (or unique ID).
     public func terminate(child name: String? = nil, uniqueID: UInt32? = nil, now: Double) throws(IKECommandError) -> [IKEAction] {
         var out: [IKEAction] = []
+        defer { rescheduleTouched() }
         var found = false
         for s in sessions.values where s.isEstablished {
             for c in s.children where c.state == .installed && (name == nil || c.policy.name == name) && (uniqueID == nil || c.uniqueID == uniqueID) {
@@ -289,6 +389,7 @@ public final class IKEEndpoint {
     /// Rekeys IKE SAs (by connection name) or CHILD SAs (by child name) now.
     public func rekey(ike name: String? = nil, child: String? = nil, now: Double) throws(IKECommandError) -> [IKEAction] {
         var out: [IKEAction] = []
+        defer { rescheduleTouched() }
         var found = false
         for s in sessions.values.sorted(by: { $0.uniqueID < $1.uniqueID }) where s.state == .established {
             if let name, child == nil, s.policy.name == name {
@@ -329,8 +430,8 @@ public final class IKEEndpoint {
 
     func connections(local: IPAddress, remote: IPAddress) -> [ConnectionPolicy] {
         configuration.connections.filter { c in
-            (c.localAddresses.isEmpty || c.localAddresses.contains { $0.matches(local, resolve: resolve) })
-                && (c.remoteAddresses.isEmpty || c.remoteAddresses.contains { $0.matches(remote, resolve: resolve) })
+            (c.localAddresses.isEmpty || c.localAddresses.contains { $0.matches(local, resolve: cachedAddresses) })
+                && (c.remoteAddresses.isEmpty || c.remoteAddresses.contains { $0.matches(remote, resolve: cachedAddresses) })
         }.sorted { a, b in
             let sa = (a.remoteAddresses.map(\.specificity).max() ?? 0) + (a.localAddresses.map(\.specificity).max() ?? 0)
             let sb = (b.remoteAddresses.map(\.specificity).max() ?? 0) + (b.localAddresses.map(\.specificity).max() ?? 0)
@@ -428,6 +529,7 @@ public final class IKEEndpoint {
                         now: Double, _ out: inout [IKEAction]) -> IKESession {
         let s = IKESession(uniqueID: allocateUniqueID(), endpoint: self, policy: old.policy, isInitiator: isInitiator,
                            initiatorSPI: initiatorSPI, responderSPI: responderSPI, local: old.local, remote: old.remote, now: now)
+        touch(s)
         s.localNAT = old.localNAT; s.remoteNAT = old.remoteNAT
         s.fragmentationSupported = old.fragmentationSupported
         s.localIdentity = old.localIdentity; s.remoteIdentity = old.remoteIdentity
@@ -453,7 +555,6 @@ public final class IKEEndpoint {
             if sessions[spi] == nil { return spi }
         }
     }
-    func releaseIKESPI(_ spi: UInt64) {}
 
     func allocateChildSPI() -> UInt32 {
         while true {
@@ -473,7 +574,7 @@ public final class IKEEndpoint {
     // MARK: - Trap policies (start_action / dpd_action / close_action = trap)
 
     struct Trap: Hashable { var connection: String; var child: String }
-    private var traps: [UInt32: Trap] = [:]
+    var traps: [UInt32: Trap] = [:]
     private var acquiring: [UInt32: Double] = [:]
     /// An acquire for a reqid already being negotiated is ignored for this long.
     static let acquireHoldoff = 30.0
@@ -493,24 +594,33 @@ public final class IKEEndpoint {
     func installTraps(now: Double, _ out: inout [IKEAction]) {
         for c in configuration.connections {
             for child in c.children where child.startAction.traps && trapReqid(connection: c.name, child: child.name) == nil {
-                installTrap(connection: c, child: child, reqid: allocateReqid(), &out)
+                installTrap(connection: c, child: child, reqid: allocateReqid(), now: now, &out)
             }
         }
     }
 
     /// Makes `reqid` a trap for the child (dpd_action/close_action = trap reuse the CHILD SA's reqid).
-    func installTrap(connection c: ConnectionPolicy, child: ChildPolicy, reqid: UInt32, _ out: inout [IKEAction]) {
-        guard let remote = c.initiationTarget(resolve: resolve) else {
-            out.append(.event(.log(.warning, "\(c.name): cannot trap child \(child.name) without a single remote address")))
+    func installTrap(connection c: ConnectionPolicy, child: ChildPolicy, reqid: UInt32, now: Double = 0,
+                     sourceAddress: IPAddress? = nil, _ out: inout [IKEAction]) {
+        // The trap counts as installed while its addresses are looked up, so it is not installed twice.
+        traps[reqid] = Trap(connection: c.name, child: child.name)
+        let remote: IPAddress
+        switch initiationTarget(of: c, now: now) {
+        case .address(let a): remote = a
+        case .wait(let host):
+            waitFor(.resolve(host: host), for: .trap(connection: c.name, child: child.name, reqid: reqid), now: now, &out)
+            return
+        case .failed(let why):
+            traps[reqid] = nil
+            out.append(.event(.log(.warning, "\(c.name): cannot trap child \(child.name): \(why)")))
             return
         }
         var local: IPAddress?
         for m in c.localAddresses { if case .address(let a) = m, a.family == remote.family { local = a; break } }
-        guard let localAddress = local ?? sourceAddressFor(remote) else {
-            out.append(.event(.log(.warning, "\(c.name): no local address toward \(remote) to trap child \(child.name)")))
+        guard let localAddress = local ?? sourceAddress else {
+            waitFor(.sourceAddress(toward: remote), for: .trap(connection: c.name, child: child.name, reqid: reqid), now: now, &out)
             return
         }
-        traps[reqid] = Trap(connection: c.name, child: child.name)
         let policies = ChildSA.policies(localTS: child.localSelectors.map { $0.resolved(host: localAddress) },
                                         remoteTS: child.remoteSelectors.map { $0.resolved(host: remote) }, mode: child.mode,
                                         local: localAddress, remote: remote, reqid: reqid, acquire: true)
@@ -540,7 +650,7 @@ public final class IKEEndpoint {
         }
         if trapReqid(connection: c.name, child: child) != nil { throw IKECommandError("CHILD_SA '\(child)' is already installed") }
         var out: [IKEAction] = []
-        installTrap(connection: c, child: cp, reqid: allocateReqid(), &out)
+        installTrap(connection: c, child: cp, reqid: allocateReqid(), now: now, &out)
         if trapReqid(connection: c.name, child: child) == nil { throw IKECommandError("installing policy '\(child)' failed") }
         return out
     }
@@ -562,6 +672,7 @@ public final class IKEEndpoint {
     /// The data plane saw a packet for a trap policy without an SA: negotiate it.
     public func acquire(reqid: UInt32, now: Double) -> [IKEAction] {
         var out: [IKEAction] = []
+        defer { rescheduleTouched() }
         guard let trap = traps[reqid], let c = configuration.connections.first(where: { $0.name == trap.connection }) else { return out }
         if let t = acquiring[reqid], now - t < Self.acquireHoldoff { return out }
         if sessions.values.contains(where: { s in s.children.contains { $0.reqid == reqid && $0.state != .deleting } }) { return out }
@@ -569,9 +680,8 @@ public final class IKEEndpoint {
         out.append(.event(.log(.info, "acquire for \(trap.connection)/\(trap.child) (reqid \(reqid))")))
         if let s = sessions.values.first(where: { $0.policy.name == c.name && $0.isEstablished && $0.successor == nil }) {
             s.enqueue(.createChild(trap.child), now: now, &out)
-        } else if initiate(policy: c, children: [trap.child], attempt: 1, now: now, &out) == nil {
-            acquiring[reqid] = nil
-            out.append(.releaseHeld(reqid: reqid, send: false))
+        } else {
+            initiate(InitiationRequest(connection: c.name, children: [trap.child], attempt: 1), now: now, &out)
         }
         return out
     }

@@ -1,5 +1,6 @@
 import TernCrypto
 import TernDataPlane
+import TernPKI
 import TernWire
 
 /// One IKE SA (RFC 7296): its keys, message-ID windows (size 1 each way), retransmission of our
@@ -86,6 +87,23 @@ final class IKESession {
     /// The IKE SA this one reauthenticates; deleted once we are established.
     var replaces: IKESession?
 
+    /// The deadline of this session's entry in the endpoint's heap, and whether the current
+    /// input may have moved it (IKEEndpoint.touch).
+    var scheduledDeadline: Double?
+    var touched = false
+    /// A decrypted IKE_AUTH waiting for the CRLs its certificate check needs (lookups), and the
+    /// CRLs fetched for it so far (nil: that URI could not be fetched).
+    var parked: ParkedMessage?
+    var fetchedCRLs: [String: [CRL]?] = [:]
+
+    struct ParkedMessage {
+        var header: IKEHeader
+        var payloads: [IKEPayload]
+        var from: SocketAddress
+        var to: SocketAddress
+        var waiting: Set<String>
+    }
+
     init(uniqueID: UInt32, endpoint: IKEEndpoint, policy: ConnectionPolicy, isInitiator: Bool,
          initiatorSPI: UInt64, responderSPI: UInt64, local: SocketAddress, remote: SocketAddress, now: Double) {
         self.uniqueID = uniqueID; self.endpoint = endpoint; self.policy = policy; self.isInitiator = isInitiator
@@ -159,6 +177,7 @@ final class IKESession {
     }
 
     func enqueue(_ r: PendingRequest, now: Double, _ out: inout [IKEAction]) {
+        endpoint.touch(self)
         queue.append(r)
         startNextRequest(now: now, &out)
     }
@@ -292,6 +311,8 @@ final class IKESession {
     func handle(message: IKEMessage, bytes: [UInt8], from: SocketAddress, to: SocketAddress, now: Double, _ out: inout [IKEAction]) {
         let h = message.header
         let isResponse = h.flags.contains(.response)
+        // An IKE_AUTH waits for its CRLs: the only other messages now are retransmissions.
+        if parked != nil { return }
         if isResponse {
             guard let o = outstanding, o.messageID == h.messageID else { return }   // late or forged: ignore (§2.3)
         } else {
@@ -312,9 +333,35 @@ final class IKESession {
             return
         case .complete(let p): payloads = p
         }
+        let uris = crlURIsToFetch(exchange: h.exchangeType, payloads)
+        if !uris.isEmpty {
+            parked = ParkedMessage(header: h, payloads: payloads, from: from, to: to, waiting: Set(uris))
+            fetchedCRLs = [:]
+            for uri in uris { endpoint.waitFor(.fetchCRL(uri: uri), for: .session(localSPI), now: now, &out) }
+            return
+        }
+        handleDecrypted(header: h, payloads: payloads, from: from, to: to, now: now, &out)
+    }
+
+    /// A CRL a parked IKE_AUTH waited for arrived (nil: it could not be fetched); once all are
+    /// in, the message is handled as if it had just arrived.
+    func crlFetched(uri: String, crls: [CRL]?, now: Double, _ out: inout [IKEAction]) {
+        guard var p = parked, p.waiting.remove(uri) != nil else { return }
+        fetchedCRLs[uri] = crls
+        parked = p
+        guard p.waiting.isEmpty else { return }
+        parked = nil
+        handleDecrypted(header: p.header, payloads: p.payloads, from: p.from, to: p.to, now: now, &out)
+        fetchedCRLs = [:]
+    }
+
+    /// Handles a decrypted (and reassembled) message.
+    func handleDecrypted(header h: IKEHeader, payloads: [IKEPayload], from: SocketAddress, to: SocketAddress, now: Double,
+                         _ out: inout [IKEAction]) {
+        let isResponse = h.flags.contains(.response)
         lastInbound = now
         // The initiator floated to port 4500 after NAT detection: the responder follows (RFC 3947).
-        if to.port != local.port && to.port == 4500 { local = to }
+        if to.port != local.port && to.port == endpoint.configuration.natPort { local = to }
         if from != remote {
             if establishedAt == nil {
                 remote = from

@@ -128,7 +128,7 @@ func errorText(_ body: () throws -> Void) -> String {
         #expect(e.credentials.authorities == [pki.ca])
         #expect(e.credentials.certificates == [pki.gateway])
         #expect(Set(e.credentials.privateKeys.map(\.publicKey.subjectKeyID)) == [pki.caKey.publicKey.subjectKeyID, pki.gatewayKey.publicKey.subjectKeyID])
-        #expect(e.credentials.crls.isEmpty && e.credentials.crlFetcher != nil)
+        #expect(e.credentials.crls.isEmpty)
     }
 
     @Test func privateKeyReadableByOthersIsRefusedNamingTheFile() throws {
@@ -259,15 +259,16 @@ func errorText(_ body: () throws -> Void) -> String {
         #expect(set.crls.count == 1 && !set.crls.contains { $0.der == crl.der })
         #expect(set.crlURIs == ["file://\(crlPath)"])
         #expect(loader.warnings.count == 1 && loader.warnings[0].message.contains("http://crl.example.org/ca.crl is not fetched"))
-        let fetched = try #require(set.crlFetcher?("file://\(crlPath)"))
+        let fetcher = loader.crlFetcher
+        let fetched = try #require(fetcher.fetch("file://\(crlPath)"))
         #expect(fetched.map(\.der) == [crl.der])
-        #expect(set.crlFetcher?("http://crl.example.org/ca.crl") == nil)
-        #expect(set.crlFetcher?("file://\(dir.path)/missing.crl") == nil)
+        #expect(fetcher.fetch("http://crl.example.org/ca.crl") == nil)
+        #expect(fetcher.fetch("file://\(dir.path)/missing.crl") == nil)
         // A replaced CRL is read again.
         let newer = try CRL.sign(caCertificate: pki.ca, caKey: pki.caKey, thisUpdate: Date() - 30, nextUpdate: Date() + 86400,
                                  revoked: [], crlNumber: [2])
         try dir.write("crls/ca.crl", newer.pemEncoded, mode: 0o644)
-        #expect(set.crlFetcher?("file://\(crlPath)")?.map(\.der) == [newer.der])
+        #expect(fetcher.fetch("file://\(crlPath)")?.map(\.der) == [newer.der])
 
         let bad = errorText { _ = try dir.load(seedSiteB + "authorities {\n  x {\n    crl_uris = file:///nonexistent/ca.crl\n  }\n}\n") }
         #expect(bad.contains("authority 'x' has no cacert"), "\(bad)")
@@ -352,7 +353,7 @@ func errorText(_ body: () throws -> Void) -> String {
         #expect(daemon.loadAuthority(m).string("success") == "yes")
         let merged = daemon.viciConfig.merged.credentials
         #expect(merged.authorities == [pki.ca] && merged.crlURIs == ["file://\(crlPath)"])
-        #expect(merged.crlFetcher?("file://\(crlPath)")?.map(\.der) == [crl.der])
+        #expect(daemon.crlFetcher.fetch("file://\(crlPath)")?.map(\.der) == [crl.der])
         #expect(daemon.credentials.removeAuthority("kldload"))
         daemon.publishVICICredentials()
         #expect(daemon.viciConfig.merged.credentials.authorities.isEmpty)

@@ -92,8 +92,8 @@ struct CertificatePKI {
         apply(a, peer: b, to: &ca, tune: tuneA)
         apply(b, peer: a, to: &cb, tune: tuneB)
         let pair = IKEPair(configA: ca, configB: cb)
-        pair.a.endpoint.wallClock = { wallClockA }
-        pair.b.endpoint.wallClock = { wallClockB }
+        pair.a.endpoint.calendarTime = wallClockA
+        pair.b.endpoint.calendarTime = wallClockB
         return pair
     }
 
@@ -231,8 +231,10 @@ struct CertificatePKI {
         a.certificate = PKI.gateway("gateway-a.example.com", key: a.key, serial: [0x42, 0x02], crlURI: "file:///crl/root.crl")
         let crl = try CRL.sign(caCertificate: PKI.root, caKey: PKI.rootKey, thisUpdate: PKI.now - 60, nextUpdate: PKI.now + 86400,
                                revoked: [RevokedCertificate(serial: [0x42, 0x02], date: PKI.now - 60)])
-        let pair = Self.pair(a, Self.sideB(), tuneB: { _, e in e.credentials.crlFetcher = { $0 == "file:///crl/root.crl" ? [crl] : nil } })
+        let pair = Self.pair(a, Self.sideB())
+        pair.b.crls = { $0 == "file:///crl/root.crl" ? [crl] : nil }
         try refused(pair, by: pair.b, reason: "is revoked")
+        #expect(pair.b.lookups.contains(.fetchCRL(uri: "file:///crl/root.crl")))
     }
 
     @Test func authorityCRLURIsAreFetchedAtEveryCheck() throws {
@@ -246,12 +248,14 @@ struct CertificatePKI {
         let fetch: @Sendable (String) -> [CRL]? = { uri in uri == "file:///ca.crl" ? [current.withLock { $0 }] : nil }
         let tune: (inout ConnectionPolicy, inout EngineConfiguration) -> Void = { c, e in
             e.credentials.crlURIs = ["file:///ca.crl"]
-            e.credentials.crlFetcher = fetch
             c.certificates.revocation = .strict
         }
-        try establish(Self.pair(a, Self.sideB(), tuneB: tune))
+        let first = Self.pair(a, Self.sideB(), tuneB: tune)
+        first.b.crls = fetch
+        try establish(first)
         current.withLock { $0 = revoking }
         let pair = Self.pair(a, Self.sideB(), tuneB: tune)
+        pair.b.crls = fetch
         try refused(pair, by: pair.b, reason: "is revoked")
     }
 

@@ -176,14 +176,17 @@ import TernWire
         cb.connections[0].remoteAddresses = [.hostname("gw-a.example.net")]
         let pair = IKEPair(configA: ca, configB: cb)
         let names = ["gw-b.example.net": [pair.b.address], "gw-a.example.net": [pair.a.address]]
-        pair.a.endpoint.resolve = { names[$0] ?? [] }
-        pair.b.endpoint.resolve = { names[$0] ?? [] }
+        pair.a.names = names
+        pair.b.names = names
         try establish(pair)
         #expect(pair.consistent())
-        // A name that does not resolve is a clear error, not a crash.
+        // A name that does not resolve is a clear failure (an ikeFailed event), not a crash.
         ca.connections[0].remoteAddresses = [.hostname("nowhere.invalid")]
         let other = IKEPair(configA: ca, configB: cb)
-        #expect(throws: IKECommandError.self) { try other.initiate(other.a, connection: "to-b", child: "net") }
+        try other.initiate(other.a, connection: "to-b", child: "net")
+        #expect(other.a.events.contains { e in
+            if case .ikeFailed("to-b", let r) = e { r.contains("nowhere.invalid") && r.contains("no such host") } else { false }
+        })
     }
 
     @Test func transportModeHostToHost() throws {

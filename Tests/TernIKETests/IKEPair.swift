@@ -1,6 +1,8 @@
+import Foundation
 import TernCrypto
 import TernDataPlane
 import TernIKE
+import TernPKI
 import TernWire
 
 /// Two IKE endpoints in memory with a manual clock and a link that can drop, duplicate, delay
@@ -16,8 +18,25 @@ final class IKEPair {
         var events: [IKEEvent] = []
         var keepalives = 0
         var released: [(reqid: UInt32, send: Bool)] = []
+        /// What this side's lookups answer: its source address, host names, CRL URIs.
+        var sourceAddress: IPAddress?
+        var names: [String: [IPAddress]] = [:]
+        var crls: (String) -> [CRL]? = { _ in nil }
+        /// Lookups this side asked for, in order.
+        var lookups: [IKELookup] = []
+        /// Lookups the test answers itself (`answer`), instead of at once.
+        var holdLookups: (IKELookup) -> Bool = { _ in false }
+        var heldLookups: [(id: UInt64, lookup: IKELookup)] = []
         init(name: String, endpoint: IKEEndpoint, address: IPAddress) {
-            self.name = name; self.endpoint = endpoint; self.address = address
+            self.name = name; self.endpoint = endpoint; self.address = address; self.sourceAddress = address
+        }
+
+        func result(of lookup: IKELookup) -> IKELookupResult {
+            switch lookup {
+            case .resolve(let h): names[h].map { .addresses($0) } ?? .failed("no such host")
+            case .sourceAddress: .sourceAddress(sourceAddress)
+            case .fetchCRL(let uri): .crls(crls(uri))
+            }
         }
 
         var established: [IKESAInfo] { endpoint.listSAs(now: 0).filter { $0.state == "ESTABLISHED" } }
@@ -52,10 +71,19 @@ final class IKEPair {
 
     init(configA: EngineConfiguration, configB: EngineConfiguration,
          addressA: IPAddress = IPAddress("192.0.2.1")!, addressB: IPAddress = IPAddress("192.0.2.2")!, seed: UInt64 = 1) {
-        let ea = IKEEndpoint(configuration: configA, random: .seeded(seed), sourceAddressFor: { _ in addressA })
-        let eb = IKEEndpoint(configuration: configB, random: .seeded(seed &+ 1000), sourceAddressFor: { _ in addressB })
+        let ea = IKEEndpoint(configuration: configA, random: .seeded(seed))
+        let eb = IKEEndpoint(configuration: configB, random: .seeded(seed &+ 1000))
+        ea.calendarTime = Date()
+        eb.calendarTime = ea.calendarTime
         a = Side(name: "A", endpoint: ea, address: addressA)
         b = Side(name: "B", endpoint: eb, address: addressB)
+    }
+
+    /// Answers a lookup the test held back (`holdLookups`).
+    func answer(_ s: Side, _ lookup: IKELookup, with result: IKELookupResult? = nil) {
+        guard let i = s.heldLookups.firstIndex(where: { $0.lookup == lookup }) else { return }
+        let held = s.heldLookups.remove(at: i)
+        apply(s.endpoint.complete(lookup: held.id, result: result ?? s.result(of: lookup), now: now), on: s)
     }
 
     func side(for address: IPAddress) -> Side? {
@@ -86,6 +114,13 @@ final class IKEPair {
             case .event(let e): s.events.append(e)
             case .keyLog: break
             case .releaseHeld(let r, let send): s.released.append((r, send))
+            case .lookup(let id, let lookup):
+                s.lookups.append(lookup)
+                if s.holdLookups(lookup) {
+                    s.heldLookups.append((id, lookup))
+                } else {
+                    apply(s.endpoint.complete(lookup: id, result: s.result(of: lookup), now: now), on: s)
+                }
             }
         }
     }
@@ -99,6 +134,12 @@ final class IKEPair {
     func run(until condition: () -> Bool = { false }, for limit: Double = 60) -> Bool {
         let end = now + limit
         while !condition() {
+            for s in [a, b] {
+                // The deadline heap is never later than a walk over every IKE SA.
+                if let scan = s.endpoint.nextDeadlineByScan {
+                    precondition((s.endpoint.nextDeadline ?? .infinity) <= scan, "\(s.name): deadline heap missed a timer at \(scan)")
+                }
+            }
             let nextPacket = inFlight.map(\.deliverAt).min()
             let nextTimer = [a.endpoint.nextDeadline, b.endpoint.nextDeadline].compactMap { $0 }.min()
             guard let t = [nextPacket, nextTimer].compactMap({ $0 }).min(), t <= end else { now = end; return condition() }

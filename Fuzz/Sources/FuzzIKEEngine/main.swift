@@ -26,7 +26,7 @@ func fuzzCA() -> CredentialSet {
     let key = try! PrivateKeyBundle.generate(.ed25519)
     var profile = CertificateProfile(subject: try! DNString.parse("CN=Fuzz CA"), now: Date(timeIntervalSince1970: 1_800_000_000))
     profile.isCA = true
-    return CredentialSet(authorities: [try! CertificateIssuer.selfSigned(key: key, profile: profile)], crlFetcher: { _ in nil })
+    return CredentialSet(authorities: [try! CertificateIssuer.selfSigned(key: key, profile: profile)])
 }
 
 func configuration(local: SocketAddress, remote: SocketAddress, certificates: Bool = false) -> EngineConfiguration {
@@ -47,10 +47,9 @@ func configuration(local: SocketAddress, remote: SocketAddress, certificates: Bo
 
 /// IKE_SA_INIT only: the responder waits for IKE_AUTH, the initiator's keys are known.
 func halfOpen() -> Established {
-    let ia = IKEEndpoint(configuration: configuration(local: a, remote: b), random: .seeded(7), keyLogEnabled: true, sourceAddressFor: { _ in a.address })
-    let rb = IKEEndpoint(configuration: configuration(local: b, remote: a, certificates: true), random: .seeded(8), keyLogEnabled: false,
-                         sourceAddressFor: { _ in b.address })
-    rb.wallClock = { Date(timeIntervalSince1970: 1_800_000_100) }
+    let ia = IKEEndpoint(configuration: configuration(local: a, remote: b), random: .seeded(7), keyLogEnabled: true)
+    let rb = IKEEndpoint(configuration: configuration(local: b, remote: a, certificates: true), random: .seeded(8), keyLogEnabled: false)
+    rb.calendarTime = Date(timeIntervalSince1970: 1_800_000_100)
     var keys: IKEKeyLogEntry?
     guard case .send(let request, let f, let t)? = try! ia.initiate(connection: "c", child: "net", now: 0).first else { fatalError("no IKE_SA_INIT") }
     for act in rb.handle(datagram: request, from: f, to: t, now: 0.1) {
@@ -68,8 +67,8 @@ struct Established {
 }
 
 func establish() -> Established {
-    let ia = IKEEndpoint(configuration: configuration(local: a, remote: b), random: .seeded(7), keyLogEnabled: true, sourceAddressFor: { _ in a.address })
-    let rb = IKEEndpoint(configuration: configuration(local: b, remote: a), random: .seeded(8), keyLogEnabled: false, sourceAddressFor: { _ in b.address })
+    let ia = IKEEndpoint(configuration: configuration(local: a, remote: b), random: .seeded(7), keyLogEnabled: true)
+    let rb = IKEEndpoint(configuration: configuration(local: b, remote: a), random: .seeded(8), keyLogEnabled: false)
     var queue: [(to: IKEEndpoint, bytes: [UInt8], from: SocketAddress, dest: SocketAddress)] = []
     var keys: IKEKeyLogEntry?
     func take(_ acts: [IKEAction], from e: IKEEndpoint) {
