@@ -314,6 +314,7 @@ final class IKEController: @unchecked Sendable {
             case .keyLog(let k):
                 writeKeyLog(k)
             case .lookup(let id, let lookup):
+                log.debug("lookup \(id): \(lookup)")
                 lookups.start(lookup) { [weak self] result in
                     guard let self else { return }
                     self.queue.async {
