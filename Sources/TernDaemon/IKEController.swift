@@ -66,6 +66,8 @@ final class IKEController: @unchecked Sendable {
 
     /// DNS, route and CRL lookups the engine asks for, off this queue.
     private let lookups: LookupService
+    /// Received IKE datagrams waiting for the IKE queue.
+    let intake = IKEIntake()
 
     init(configuration: EngineConfiguration, sockets: DataPlaneSockets, ikePort: UInt16, mark: UInt32,
          keyLogPath: String?, crlFetcher: FileCRLFetcher, publishInterval: Double = 0, log: Logger,
@@ -205,12 +207,23 @@ final class IKEController: @unchecked Sendable {
         receive([UInt8](raw), from: SocketAddress(source, sourcePort), to: SocketAddress(destination, sockets.udpPort))
     }
 
+    /// Queues a datagram for the engine (any thread): bounded, established IKE SAs first.
     func receive(_ bytes: [UInt8], from: SocketAddress, to: SocketAddress) {
-        queue.async {
-            guard self.running else { return }
-            self.counters.count(message: bytes, outbound: false, connection: self.connectionName(of: bytes))
-            self.apply(self.endpoint.handle(datagram: bytes, from: from, to: to, now: self.now))
+        let r = intake.push(IKEIntake.Item(bytes: bytes, from: from, to: to))
+        if r.scheduleDrain { queue.async { self.drainIntake() } }
+    }
+
+    /// Datagrams handled per turn on the IKE queue before commands and timers get theirs.
+    private static let intakeTurn = 64
+
+    private func drainIntake() {
+        guard running else { return }
+        let items = intake.pop(max: Self.intakeTurn)
+        for i in items {
+            counters.count(message: i.bytes, outbound: false, connection: connectionName(of: i.bytes))
+            apply(endpoint.handle(datagram: i.bytes, from: i.from, to: i.to, now: now))
         }
+        if !items.isEmpty { queue.async { self.drainIntake() } }
     }
 
     // MARK: - Commands (from VICI threads)

@@ -74,6 +74,21 @@ extension Daemon {
                                  ("no_connection", s.noConnection)] {
                 out.sample("tern_ike_messages_total", [("outcome", outcome)], UInt64(max(0, n)))
             }
+            out.sample("tern_ike_messages_total", [("outcome", "cookie_rate_limited")], UInt64(max(0, s.cookiesRateLimited)))
+            out.sample("tern_ike_messages_total", [("outcome", "parked_dropped")], UInt64(max(0, s.parkedDropped)))
+            out.family("tern_ike_half_open_evicted_total", type: "counter",
+                       help: "Half-open IKE SAs evicted (oldest first) because init_limit_half_open was reached.")
+            out.sample("tern_ike_half_open_evicted_total", [], UInt64(max(0, s.halfOpenEvicted)))
+            out.family("tern_ike_lookups_total", type: "counter", help: "DNS, route and CRL lookups the IKE engine asked for, by outcome.")
+            out.sample("tern_ike_lookups_total", [("outcome", "asked")], UInt64(max(0, s.lookups)))
+            out.sample("tern_ike_lookups_total", [("outcome", "failed")], UInt64(max(0, s.lookupsFailed)))
+            let q = ike.intake.stats
+            let classes = IKEIntake.Class.allCases.map { ($0 == .established ? "established" : "new", $0.rawValue) }
+            out.family("tern_ike_intake_depth", type: "gauge", help: "Received IKE datagrams waiting for the engine, by class.")
+            for (name, i) in classes { out.sample("tern_ike_intake_depth", [("class", name)], UInt64(q.depth[i])) }
+            out.family("tern_ike_intake_dropped_total", type: "counter",
+                       help: "Received IKE datagrams dropped because the intake queue of their class was full.")
+            for (name, i) in classes { out.sample("tern_ike_intake_dropped_total", [("class", name)], q.dropped[i]) }
         }
         return out.text
     }

@@ -97,7 +97,11 @@ extension IKESession {
             return
         }
         log(.warning, "peer \(remote) is dead: \(reason)", &out)
-        let restart = children.filter { $0.policy.dpdAction == .restart }.map(\.policy.name)
+        // A rekeyed CHILD SA waits for its delete beside its successor: restart each child once.
+        var restart: [String] = []
+        for c in children where c.policy.dpdAction == .restart && !restart.contains(c.policy.name) {
+            restart.append(c.policy.name)
+        }
         let trap = children.filter { $0.policy.dpdAction == .trap }.map { ($0.policy, $0.reqid) }
         destroy(reason: "peer dead: \(reason)", now: now, &out, notifyPeer: false)
         for (child, reqid) in trap where endpoint.trapReqid(connection: policy.name, child: child.name) == nil || endpoint.isTrap(reqid: reqid) {

@@ -182,8 +182,17 @@ public struct EngineConfiguration: Sendable {
     public var retransmission = RetransmissionPolicy()
     /// Half-open IKE SAs before cookies are required (RFC 7296 §2.6); strongSwan's cookie_threshold.
     public var cookieThreshold = 30
-    /// Half-open IKE SAs one peer address may hold before its requests are dropped; strongSwan's block_threshold.
+    /// Half-open IKE SAs one peer address may hold before its oldest makes room for a new one
+    /// (only initiators that returned a cookie get that far); strongSwan's block_threshold.
     public var perSourceHalfOpenLimit = 5
+    /// Half-open IKE SAs one address may hold before it must return a cookie (strongSwan asks
+    /// per address at 3 too), so spoofing a peer's address cannot lock the peer out.
+    public var perSourceCookieThreshold = 3
+    /// Half-open IKE SAs in all before the oldest is evicted for a new one (strongSwan's
+    /// init_limit_half_open, there off by default); 0: no ceiling.
+    public var halfOpenLimit = 10_000
+    /// Cookie answers per second at most (a cookie costs a hash and a datagram); 0: no cap.
+    public var cookieRateLimit = 20_000
     /// `initiate` on a connection with an established IKE SA adds a CHILD SA to it (strongSwan's
     /// reuse_ikesa = yes); false makes every initiate negotiate a new IKE SA.
     public var reuseIKESA = true

@@ -23,6 +23,10 @@ public struct IKEEndpointStats: Sendable {
     public var lookupsFailed = 0
     /// IKE_SA_INIT requests dropped because too many already wait for a name lookup.
     public var parkedDropped = 0
+    /// Cookie answers not sent because `cookieRateLimit` was reached.
+    public var cookiesRateLimited = 0
+    /// Half-open IKE SAs removed (oldest first) to stay within `halfOpenLimit`.
+    public var halfOpenEvicted = 0
     public init() {}
 }
 
@@ -65,6 +69,17 @@ public final class IKEEndpoint {
     private let cookieSecret: [UInt8]
 
     struct HalfOpenKey: Hashable { var initiatorSPI: UInt64; var remote: SocketAddress }
+    /// Half-open SAs per source address, and every half-open SA in creation order (entries of
+    /// SAs no longer half-open are skipped when met), for the per-source cookie rule and for
+    /// evicting the oldest first.
+    private var halfOpenBySource: [IPAddress: Int] = [:]
+    private var halfOpenOrder: [UInt64] = []
+    private var halfOpenOrderHead = 0
+    /// Cookie answers left in this second (a token bucket refilled from `now`).
+    private var cookieTokens = 0.0
+    private var cookieTokensAt = -Double.infinity
+    /// Per-packet log lines (no connection, malformed, undecryptable…) are rate-limited.
+    var logLimiter = LogLimiter()
 
     public init(configuration: EngineConfiguration, random: EngineRandom = .system(), keyLogEnabled: Bool = false) {
         self.configuration = configuration
@@ -110,7 +125,7 @@ public final class IKEEndpoint {
             message = try IKEMessage(decoding: bytes)
         } catch {
             stats.malformed += 1
-            session.log(.debug, "malformed message from \(from): \(error)", &out)
+            logLimiter.log(.malformed, .debug, "\(session.policy.name)[\(session.uniqueID)] malformed message from \(from): \(error)", now: now, &out)
             return
         }
         if header.exchangeType == IKEExchangeType.ikeSAInit.rawValue && isResponse {
@@ -129,11 +144,17 @@ public final class IKEEndpoint {
             return
         }
         guard header.messageID == 0, let message = try? IKEMessage(decoding: bytes) else { stats.malformed += 1; return }
-        // §2.6: under load, only initiators that prove their address get state.
+        // §2.6: under load, only initiators that prove their address get state. Cookies are
+        // asked for once too many SAs are half-open in all, or once this address holds
+        // `perSourceCookieThreshold` of them: a spoofer of a peer's address cannot lock it out,
+        // because the real peer returns the cookie and gets in.
         let nonce: [UInt8] = message.payloads.compactMap { if case .nonce(let n) = $0 { n } else { nil } }.first ?? []
-        if halfOpen.count >= configuration.cookieThreshold {
+        let fromSource = halfOpenBySource[from.address] ?? 0
+        let perSourceCookies = min(configuration.perSourceCookieThreshold, configuration.perSourceHalfOpenLimit)
+        if halfOpen.count >= configuration.cookieThreshold || fromSource >= perSourceCookies {
             let expected = cookie(nonce: nonce, address: from.address, initiatorSPI: header.initiatorSPI)
             guard case .notify(let n)? = message.payloads.first, n.type == .cookie, constantTimeEqual(n.data, expected) else {
+                guard takeCookieToken(now: now) else { stats.cookiesRateLimited += 1; return }
                 stats.cookiesSent += 1
                 let reply = IKEMessage(header: IKEHeader(initiatorSPI: header.initiatorSPI, responderSPI: 0,
                                                          exchangeType: IKEExchangeType.ikeSAInit.rawValue, flags: [.response], messageID: 0),
@@ -142,10 +163,15 @@ public final class IKEEndpoint {
                 return
             }
         }
-        if halfOpen.count >= configuration.perSourceHalfOpenLimit,
-           halfOpen.keys.filter({ $0.remote.address == from.address }).count >= configuration.perSourceHalfOpenLimit {
-            stats.halfOpenLimited += 1
-            return
+        if fromSource >= configuration.perSourceHalfOpenLimit {
+            // Only initiators that returned a cookie get here: the address is theirs. Its oldest
+            // half-open SA makes room rather than the peer being locked out.
+            guard evictOldestHalfOpen(from: from.address, now: now, &out) else { stats.halfOpenLimited += 1; return }
+        }
+        if configuration.halfOpenLimit > 0 && halfOpen.count >= configuration.halfOpenLimit {
+            // init_limit_half_open: attackers that answer cookies still meet a ceiling; the
+            // oldest unauthenticated SA goes first.
+            guard evictOldestHalfOpen(from: nil, now: now, &out) else { stats.halfOpenLimited += 1; return }
         }
         let names = unresolvedNames(now: now, &out)
         if !names.isEmpty {
@@ -157,7 +183,7 @@ public final class IKEEndpoint {
         let candidates = connections(local: to.address, remote: from.address)
         guard let first = candidates.first else {
             stats.noConnection += 1
-            out.append(.event(.log(.info, "no connection configured for \(from) -> \(to); ignoring IKE_SA_INIT")))
+            logLimiter.log(.noConnection, .info, "no connection configured for \(from) -> \(to); ignoring IKE_SA_INIT", now: now, &out)
             let reply = IKEMessage(header: IKEHeader(initiatorSPI: header.initiatorSPI, responderSPI: 0,
                                                      exchangeType: IKEExchangeType.ikeSAInit.rawValue, flags: [.response], messageID: 0),
                                    payloads: [.notify(IKENotify(type: .noProposalChosen))]).encode()
@@ -171,6 +197,8 @@ public final class IKEEndpoint {
             sessions[spi] = s
             halfOpen[key] = spi
             halfOpenKeys[spi] = key
+            halfOpenBySource[key.remote.address, default: 0] += 1
+            halfOpenOrder.append(spi)
             touch(s)
         }
     }
@@ -185,6 +213,7 @@ public final class IKEEndpoint {
     public func handleTimeout(now: Double) -> [IKEAction] {
         var out: [IKEAction] = []
         expireLookups(now: now, &out)
+        logLimiter.flush(now: now, &out)
         // Each due session ticks once per call: a deadline tick leaves in place comes back next call.
         for spi in deadlines.popDue(now: now) {
             guard let s = sessions[spi] else { continue }
@@ -198,13 +227,13 @@ public final class IKEEndpoint {
     /// The earliest time `handleTimeout` has something to do: O(1), from the deadline heap (and
     /// the few lookups in flight). May be early (a deadline that moved later), never late.
     public var nextDeadline: Double? {
-        let m = min(deadlines.earliest ?? .infinity, earliestLookupDeadline ?? .infinity)
+        let m = min(deadlines.earliest ?? .infinity, earliestLookupDeadline ?? .infinity, logLimiter.nextFlush ?? .infinity)
         return m.isFinite ? m : nil
     }
 
     /// The same by walking every IKE SA: what the heap must never be later than (tests check it).
     public var nextDeadlineByScan: Double? {
-        var m = earliestLookupDeadline ?? .infinity
+        var m = min(earliestLookupDeadline ?? .infinity, logLimiter.nextFlush ?? .infinity)
         for s in sessions.values { if let d = s.nextDeadline, d < m { m = d } }
         return m.isFinite ? m : nil
     }
@@ -521,6 +550,46 @@ public final class IKEEndpoint {
     private func removeHalfOpen(spi: UInt64) {
         guard let key = halfOpenKeys.removeValue(forKey: spi), halfOpen[key] == spi else { return }
         halfOpen[key] = nil
+        if let n = halfOpenBySource[key.remote.address], n > 1 { halfOpenBySource[key.remote.address] = n - 1 }
+        else { halfOpenBySource[key.remote.address] = nil }
+        if halfOpen.isEmpty {
+            halfOpenOrder.removeAll(keepingCapacity: true)
+            halfOpenOrderHead = 0
+        }
+    }
+
+    /// Removes the oldest half-open SA (of `source`, or of anyone), silently; false if none.
+    private func evictOldestHalfOpen(from source: IPAddress?, now: Double, _ out: inout [IKEAction]) -> Bool {
+        var i = halfOpenOrderHead
+        while i < halfOpenOrder.count {
+            let spi = halfOpenOrder[i]
+            if let key = halfOpenKeys[spi], let s = sessions[spi], source == nil || key.remote.address == source {
+                if i == halfOpenOrderHead { halfOpenOrderHead += 1 }
+                stats.halfOpenEvicted += 1
+                logLimiter.log(.halfOpenEvicted, .info, "half-open IKE_SA from \(key.remote) evicted to make room", now: now, &out)
+                s.destroy(reason: "evicted (half-open limit)", now: now, &out, notifyPeer: false)
+                return true
+            }
+            if i == halfOpenOrderHead { halfOpenOrderHead += 1 }   // no longer half-open: skip for good
+            i += 1
+            if source == nil && i - halfOpenOrderHead > 4096 { break }
+        }
+        if halfOpenOrderHead > 4096 && halfOpenOrderHead * 2 > halfOpenOrder.count {
+            halfOpenOrder.removeFirst(halfOpenOrderHead)
+            halfOpenOrderHead = 0
+        }
+        return false
+    }
+
+    /// One cookie answer's worth of the `cookieRateLimit` budget (a one-second bucket).
+    private func takeCookieToken(now: Double) -> Bool {
+        let rate = Double(configuration.cookieRateLimit)
+        guard rate > 0 else { return true }
+        cookieTokens = min(rate, cookieTokens + (now - cookieTokensAt) * rate)
+        cookieTokensAt = now
+        guard cookieTokens >= 1 else { return false }
+        cookieTokens -= 1
+        return true
     }
 
     /// Creates the IKE SA that replaces `old` after a CREATE_CHILD_SA rekey (§2.18).

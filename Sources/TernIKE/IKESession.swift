@@ -205,8 +205,16 @@ final class IKESession {
         nextRequestID &+= 1
         let datagrams = protect(exchange: exchange, payloads: payloads, messageID: id, isResponse: false)
         for d in datagrams { out.append(.send(datagram: d, from: local, to: remote)) }
+        // Any request, not only a liveness check, is bounded by dpd_delay + dpd_timeout when both
+        // are set: a peer that dies while a CREATE_CHILD_SA is outstanding is noticed as soon as a
+        // DPD would have noticed it, not after the whole retransmission schedule (~165 s).
+        // (strongSwan: IKEv2 liveness is the retransmission schedule alone; dpd_timeout is IKEv1's.)
+        var bound = deadline
+        if bound == nil, isEstablished, policy.dpdDelay > 0, policy.dpdTimeout > 0 {
+            bound = max(now, lastInbound + Double(policy.dpdDelay)) + Double(policy.dpdTimeout)
+        }
         outstanding = Outstanding(messageID: id, exchange: context, datagrams: datagrams, sends: 1,
-                                  retransmitAt: now + endpoint.configuration.retransmission.delay(afterSend: 0), deadline: deadline)
+                                  retransmitAt: now + endpoint.configuration.retransmission.delay(afterSend: 0), deadline: bound)
     }
 
     func sendResponse(_ exchange: IKEExchangeType, messageID: UInt32, payloads: [IKEPayload], _ out: inout [IKEAction]) {
@@ -329,7 +337,7 @@ final class IKESession {
         switch unprotect(message, bytes: bytes) {
         case .partial: return
         case .failed(let why):
-            log(.warning, "dropping message \(h.messageID) from \(from): \(why)", &out)
+            endpoint.logLimiter.log(.undecryptable, .warning, "\(policy.name)[\(uniqueID)] dropping message \(h.messageID) from \(from): \(why)", now: now, &out)
             return
         case .complete(let p): payloads = p
         }
@@ -441,13 +449,13 @@ final class IKESession {
     func tick(now: Double, _ out: inout [IKEAction]) {
         if state == .dead { return }
         if let h = halfOpenDeadline, now >= h {
-            log(.info, "half-open IKE_SA \(policy.name)[\(uniqueID)] timed out", &out)
+            endpoint.logLimiter.log(.halfOpenTimeout, .info, "\(policy.name)[\(uniqueID)] half-open IKE_SA \(policy.name)[\(uniqueID)] timed out", now: now, &out)
             destroy(reason: "half-open timeout", now: now, &out, notifyPeer: false)
             return
         }
         if var o = outstanding {
             if let dl = o.deadline, now >= dl {
-                peerDead(reason: "no response to liveness check within dpd_timeout", now: now, &out)
+                peerDead(reason: "no response within dpd_delay + dpd_timeout", now: now, &out)
                 return
             }
             if now >= o.retransmitAt {

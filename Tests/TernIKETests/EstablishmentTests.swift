@@ -215,16 +215,17 @@ import TernWire
         #expect(pair.a.logLines.contains { $0.contains("transport mode") })
     }
 
-    @Test func perSourceHalfOpenLimitDropsTheExcess() throws {
+    @Test func perSourceHalfOpenLimitAsksForACookieThenMakesRoom() throws {
         var (ca, cb) = Fixtures.siteToSite()
         cb.perSourceHalfOpenLimit = 2
         let pair = IKEPair(configA: ca, configB: cb)
-        // Three initiations whose IKE_AUTH never arrives: the third IKE_SA_INIT from the same address is dropped.
+        // Three initiations whose IKE_AUTH never arrives: the third IKE_SA_INIT from the same
+        // address must return a cookie, and then the oldest half-open SA of that address makes room.
         pair.shouldDeliver = { d, _ in d.bytes[18] == IKEExchangeType.ikeSAInit.rawValue }
         for _ in 0..<3 { try pair.initiate(pair.a, connection: "to-b", child: "net") }
         pair.run(for: 0.5)
         #expect(pair.b.endpoint.listSAs(now: 0).count == 2)
-        #expect(pair.b.endpoint.stats.halfOpenLimited >= 1)
+        #expect(pair.b.endpoint.stats.cookiesSent >= 1 && pair.b.endpoint.stats.halfOpenEvicted == 1)
         // Half-open SAs time out (half_open_timeout) and free the slots.
         pair.shouldDeliver = { _, _ in false }
         pair.run(for: 40)
