@@ -368,4 +368,17 @@ func waitUntil(_ seconds: Double = 5, _ condition: () -> Bool) -> Bool {
             Threads.join(stopper)
         }
     }
+
+    @Test func logLimiterLetsAFewLinesThroughPerSecond() {
+        let limiter = LogLimiter(perWindow: 3, windowNanos: 1_000)
+        var out: [String] = []
+        for i in 0..<10 { out += limiter.admit("idle \(i)", kind: "idle", now: 5_000 + UInt64(i)) }
+        out += limiter.admit("partial", kind: "partial", now: 5_010)
+        #expect(out == ["idle 0", "idle 1", "idle 2"])
+        #expect(limiter.flush(now: 5_500) == nil)   // window not over yet
+        #expect(limiter.flush(now: 6_000) == "8 more such client line(s) not logged (7 idle, 1 partial)")
+        #expect(limiter.flush(now: 7_000) == nil)
+        // A new window lets lines through again.
+        #expect(limiter.admit("later", kind: "idle", now: 7_000) == ["later"])
+    }
 }
