@@ -17,7 +17,7 @@ import Glibc
 final class VICIConnection: @unchecked Sendable {
     let id: UInt64
     let fd: Int32
-    private let maxQueuedBytes: Int
+    let maxQueuedBytes: Int
     private let lock = Lock()
     private var queue: [[UInt8]] = []
     private var head = 0
@@ -36,6 +36,9 @@ final class VICIConnection: @unchecked Sendable {
     var isOpen: Bool { lock.withLock { !closed && !draining } }
 
     func isRegistered(for event: String) -> Bool { lock.withLock { registrations.contains(event) } }
+
+    /// Registered for any event: a listener, which may stay silent as long as it likes.
+    var hasRegistrations: Bool { lock.withLock { !registrations.isEmpty } }
 
     /// Stops the connection at once: queued packets are dropped, the reader's recv and the
     /// writer's send return. True only for the call that actually closed it, so exactly one

@@ -248,6 +248,8 @@ func waitUntil(_ seconds: Double = 5, _ condition: () -> Bool) -> Bool {
             #expect(Lock.monotonicNanos() - start < 2_000_000_000, "publish blocked")
             #expect(try good.call("echo").string("echoed") == "yes")
             #expect(waitUntil { log.all.contains { $0.contains("unread, closing") } }, "\(log.all)")
+            #expect(server.stats.slowSubscriberDrops == 1)
+            #expect(waitUntil { server.stats.currentClients == 1 }, "\(server.stats)")
         }
     }
 
@@ -367,5 +369,161 @@ func waitUntil(_ seconds: Double = 5, _ condition: () -> Bool) -> Bool {
             #expect(try raw.receive() == nil)
             Threads.join(stopper)
         }
+    }
+    // MARK: Limits and abusive clients
+
+    @Test func aFullTableOfIdleClientsStillAdmitsAnOperator() throws {
+        try withServer { server, path, log in
+            #expect(server.maxClients == 256)
+            var idle: [RawClient] = []
+            defer { idle.removeAll() }
+            for _ in 0..<300 { idle.append(try RawClient(path)) }   // connect, send nothing
+            #expect(waitUntil { server.stats.acceptedTotal == 300 }, "\(server.stats)")
+            #expect(server.stats.currentClients == 256)
+
+            let start = Lock.monotonicNanos()
+            let operatorClient = try VICIClient(path: path)
+            let response = try operatorClient.call("echo", ["who": "operator"])
+            let elapsed = Lock.monotonicNanos() - start
+            operatorClient.close()
+            #expect(response.string("who") == "operator")
+            #expect(elapsed < 100_000_000, "the operator's command took \(elapsed / 1_000_000) ms")
+
+            // The clients idle longest made room, oldest first; nobody was refused.
+            #expect(try idle[0].receive() == nil)
+            #expect(try idle[44].receive() == nil)
+            let stats = server.stats
+            #expect(stats.evicted == 45)
+            #expect(stats.refusedTotal == 0)
+            #expect(stats.acceptedTotal == 301)
+            #expect(stats.currentClients <= 256)
+            #expect(log.all.filter { $0.contains("evicting") }.count < 45, "eviction lines not rate-limited")
+        }
+    }
+
+    @Test func aClientStuckInsideAFrameIsClosed() throws {
+        try withServer(configure: { $0.partialMessageTimeoutSeconds = 0.3 }) { server, path, log in
+            let request = VICIPacket.commandRequest(name: "echo", message: ["a": "b"]).framed()
+            // Slow but within the limit: served.
+            let slow = try RawClient(path)
+            try slow.send(Array(request.prefix(2)))
+            usleep(100_000)
+            try slow.send(Array(request.dropFirst(2)))
+            #expect(try slow.receive() == .commandResponse(["a": "b", "echoed": "yes"]))
+
+            let start = Lock.monotonicNanos()
+            let inLength = try RawClient(path)
+            try inLength.send([0, 0])                 // half the length
+            let inBody = try RawClient(path)
+            try inBody.send([0, 0, 0, 10, 1])         // the length and one byte of ten
+            #expect(try inLength.receive() == nil)    // the server closed it (bounded by SO_RCVTIMEO)
+            #expect(try inBody.receive() == nil)
+            let elapsed = Lock.monotonicNanos() - start
+            #expect(elapsed >= 250_000_000 && elapsed < 3_000_000_000, "closed after \(elapsed / 1_000_000) ms")
+            #expect(server.stats.closedForPartialMessage == 2)
+            #expect(server.stats.closedForIdle == 0)
+            #expect(log.all.filter { $0.contains("frame still incomplete") }.count == 2, "\(log.all)")
+            // The slow client is still served.
+            try slow.send(request)
+            #expect(try slow.receive() == .commandResponse(["a": "b", "echoed": "yes"]))
+        }
+    }
+
+    @Test func anIdleClientIsClosedButAListenerStays() throws {
+        try withServer(configure: { $0.idleTimeoutSeconds = 0.3 }) { server, path, log in
+            let listener = try RawClient(path)
+            try listener.send(.eventRegister(name: "ike-updown"))
+            #expect(try listener.receive() == .eventConfirm)
+            let commander = try RawClient(path)   // one command, then silence
+            try commander.send(.commandRequest(name: "echo", message: VICIMessage()))
+            #expect(try commander.receive() == .commandResponse(["echoed": "yes"]))
+
+            let start = Lock.monotonicNanos()
+            let idle = try RawClient(path)
+            #expect(try idle.receive() == nil)
+            let elapsed = Lock.monotonicNanos() - start
+            #expect(elapsed >= 250_000_000 && elapsed < 3_000_000_000, "closed after \(elapsed / 1_000_000) ms")
+            #expect(try commander.receive() == nil)
+            // The listener has been silent longer than the other two; give it another period.
+            #expect(!waitUntil(0.6) { server.stats.closedForIdle > 2 }, "\(server.stats)")
+            server.publish(event: "ike-updown", ["up": "yes"])
+            #expect(try listener.receive() == .event(name: "ike-updown", message: ["up": "yes"]))
+            var stats = server.stats
+            #expect(stats.closedForIdle == 2)
+            #expect(waitUntil { server.stats.currentClients == 1 }, "\(server.stats)")
+            #expect(log.all.filter { $0.contains("no complete frame for") }.count == 2, "\(log.all)")
+
+            // Unregistered, it is an ordinary client again.
+            try listener.send(.eventUnregister(name: "ike-updown"))
+            #expect(try listener.receive() == .eventConfirm)
+            #expect(try listener.receive() == nil)
+            stats = server.stats
+            #expect(stats.closedForIdle == 3)
+            #expect(stats.evicted == 0 && stats.refusedTotal == 0 && stats.closedForPartialMessage == 0)
+        }
+    }
+
+    @Test func aFullTableEvictsAStuckClientAndRefusesOnlyWhenAllAreActive() throws {
+        try withServer(configure: { $0.maxClients = 2 }) { server, path, log in
+            let a = try VICIClient(path: path)
+            #expect(try a.call("echo").string("echoed") == "yes")
+            let partial = try RawClient(path)
+            try partial.send([0, 0, 0])
+            #expect(waitUntil { server.stats.currentClients == 2 })
+            // Full: the newcomer evicts the client with the incomplete frame, not `a`.
+            let b = try VICIClient(path: path)
+            #expect(try b.call("echo").string("echoed") == "yes")
+            #expect(try partial.receive() == nil)
+            #expect(try a.call("echo").string("echoed") == "yes")
+            #expect(server.stats.evicted == 1)
+            // Full of clients that completed commands: refused.
+            let c = try VICIClient(path: path)
+            #expect(throws: VICIError.self) { try c.call("echo") }
+            var stats = server.stats
+            #expect(stats.refusedTotal == 1)
+            #expect(stats.acceptedTotal == 3)
+            #expect(stats.currentClients == 2)
+            #expect(log.all.contains { $0.contains("refusing a client") }, "\(log.all)")
+            // A slot freed is a slot for the next one.
+            a.close()
+            #expect(waitUntil { server.stats.currentClients == 1 })
+            let d = try VICIClient(path: path)
+            #expect(try d.call("echo").string("echoed") == "yes")
+            stats = server.stats
+            #expect(stats.acceptedTotal == 4)
+            #expect(stats.refusedTotal == 1)
+            #expect(stats.evicted == 1)
+        }
+    }
+
+    @Test func abusiveClientsCostAFewLogLinesAndASummary() throws {
+        try withServer(configure: { $0.idleTimeoutSeconds = 0.2 }) { server, path, log in
+            var idle: [RawClient] = []
+            defer { idle.removeAll() }
+            for _ in 0..<40 { idle.append(try RawClient(path)) }
+            #expect(waitUntil { server.stats.closedForIdle == 40 }, "\(server.stats)")
+            // The summary comes with the accept thread's next tick, a second at most.
+            #expect(waitUntil { log.all.contains { $0.contains("not logged") } }, "\(log.all)")
+            let lines = log.all.filter { $0.contains("no complete frame for") }
+            let summarized = log.all.filter { $0.contains("not logged") }.map { line in
+                // "N more such client line(s) not logged (N idle)"
+                Int(line.split(separator: "(").last!.split(separator: " ").first!) ?? 0
+            }.reduce(0, +)
+            #expect(lines.count <= 15, "\(lines.count) lines for 40 idle clients")
+            #expect(lines.count + summarized == 40, "\(log.all)")
+        }
+    }
+
+    @Test func logLimiterLetsAFewLinesThroughPerSecond() {
+        let limiter = LogLimiter(perWindow: 3, windowNanos: 1_000)
+        var out: [String] = []
+        for i in 0..<10 { out += limiter.admit("idle \(i)", kind: "idle", now: 5_000 + UInt64(i)) }
+        out += limiter.admit("partial", kind: "partial", now: 5_010)
+        #expect(out == ["idle 0", "idle 1", "idle 2"])
+        #expect(limiter.flush(now: 5_500) == nil)   // window not over yet
+        #expect(limiter.flush(now: 6_000) == "8 more such client line(s) not logged (7 idle, 1 partial)")
+        #expect(limiter.flush(now: 7_000) == nil)
+        // A new window lets lines through again.
+        #expect(limiter.admit("later", kind: "idle", now: 7_000) == ["later"])
     }
 }
