@@ -75,7 +75,7 @@ public final class Daemon: @unchecked Sendable {
     private var inbound: InboundWorker!
     private var threads: [Thread] = []
     private var routes: RouteManager?
-    private var vici: VICIServer?
+    private(set) var vici: VICIServer?
     private var metrics: MetricsServer?
     private var currentTunMTU = 0
     var ike: IKEController?

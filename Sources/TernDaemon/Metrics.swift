@@ -90,6 +90,18 @@ extension Daemon {
                        help: "Received IKE datagrams dropped because the intake queue of their class was full.")
             for (name, i) in classes { out.sample("tern_ike_intake_dropped_total", [("class", name)], q.dropped[i]) }
         }
+        if let v = vici?.stats {
+            out.family("tern_vici_clients", type: "gauge", help: "Clients connected to the VICI control socket.")
+            out.sample("tern_vici_clients", [], UInt64(max(0, v.currentClients)))
+            out.family("tern_vici_clients_closed_total", type: "counter",
+                       help: "VICI clients the daemon closed or refused, by reason (idle, partial message, evicted for a newcomer, slow event subscriber, refused).")
+            for (reason, n) in [("idle", v.closedForIdle), ("partial_message", v.closedForPartialMessage), ("evicted", v.evicted),
+                                ("slow_subscriber", v.slowSubscriberDrops), ("refused", v.refusedTotal)] {
+                out.sample("tern_vici_clients_closed_total", [("reason", reason)], n)
+            }
+            out.family("tern_vici_clients_accepted_total", type: "counter", help: "VICI clients accepted.")
+            out.sample("tern_vici_clients_accepted_total", [], v.acceptedTotal)
+        }
         return out.text
     }
 }

@@ -94,6 +94,12 @@ def test_metrics_counters_move_with_traffic_and_json_logs_parse(harness, pair, t
     assert bytes_out[0] >= 20 * 1000, bytes_out
     assert find(after, "tern_sa_integrity_failures_total", direction="in", connection="to-b") == [0]
     assert find(after, "tern_sa_replay_drops_total", direction="in", connection="to-b") == [0]
+    # The IKE intake and the control socket are visible too (issue 17).
+    assert find(after, "tern_ike_intake_depth", **{"class": "new"}) == [0], after
+    assert find(after, "tern_ike_intake_dropped_total", **{"class": "established"}) == [0]
+    assert find(after, "tern_ike_lookups_total", outcome="failed") == [0]
+    assert find(after, "tern_vici_clients_accepted_total")[0] >= 3
+    assert find(after, "tern_vici_clients_closed_total", reason="evicted") == [0]
 
     # A CHILD rekey is counted, and the new SA carries the labels.
     ta.tern("rekey", "--child", "net", timeout=20)
