@@ -40,7 +40,11 @@ let package = Package(
             "TernWire", "TernCrypto", "TernDataPlane", "TernPKI", .product(name: "Crypto", package: "swift-crypto"),
             .product(name: "X509", package: "swift-certificates"),
         ]),
-        .target(name: "TernConfig", dependencies: ["TernWire", "TernCrypto", "TernDataPlane"]),
+        // swanctl.conf and setkey files into the engine's and the data plane's configuration types.
+        .target(name: "TernConfig", dependencies: [
+            "TernWire", "TernCrypto", "TernDataPlane", "TernIKE", "TernPKI", "TernVICI",
+            .product(name: "X509", package: "swift-certificates"),
+        ]),
         .target(name: "TernVICI"),
         // Keys, requests, certificates and CRLs, interchangeable with strongSwan's pki and OpenSSL.
         .target(name: "TernPKI", dependencies: [
@@ -73,7 +77,7 @@ let package = Package(
             "TernCrypto", .product(name: "Crypto", package: "swift-crypto"),
         ], resources: [.copy("Vectors")]),
         .testTarget(name: "TernDataPlaneTests", dependencies: ["TernDataPlane", "TernTestSupport", "TernWire", "TernCrypto"]),
-        .testTarget(name: "TernConfigTests", dependencies: ["TernConfig", "TernDataPlane"], resources: [.copy("Fixtures")]),
+        .testTarget(name: "TernConfigTests", dependencies: ["TernConfig", "TernDataPlane", "TernIKE", "TernVICI"], resources: [.copy("Fixtures")]),
         .testTarget(name: "TernVICITests", dependencies: ["TernVICI"]),
         .testTarget(name: "TernDaemonTests", dependencies: [
             "TernDaemon", "TernVICI", "TernConfig", "TernIKE", "TernWire", "TernPKI", .product(name: "Logging", package: "swift-log"),

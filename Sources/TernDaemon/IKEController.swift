@@ -6,6 +6,7 @@ import Glibc
 import Logging
 import CTernLinux
 import TernDataPlane
+import TernConfig
 import TernIKE
 import TernPlatform
 import TernWire

@@ -1,5 +1,6 @@
 import Testing
 import TernConfig
+import TernIKE
 import TernDataPlane
 import TernWire
 
@@ -59,7 +60,7 @@ func firstChild(_ keys: String, sourceLocation: Testing.SourceLocation = #_sourc
         #expect(c.dpdTimeout == 0)                     // dpd_timeout = 0s
         #expect(c.fragmentation == .yes)               // fragmentation = yes
         #expect(c.sendCertreq)                         // send_certreq = yes
-        #expect(c.sendCert == .ifasked)                // send_cert = ifasked
+        #expect(c.sendCert == .ifAsked)                // send_cert = ifasked
         #expect(c.keyingtries == 1)                    // keyingtries = 1
         #expect(c.unique == .no)                       // unique = no
         #expect(c.reauthTime == 0)                     // reauth_time = 0s
@@ -226,11 +227,11 @@ extension ConnectionConfig {
     }
 
     @Test(arguments: [
-        ("none", StartAction.none, DPDAction.clear, CloseAction.none), ("clear", .none, .clear, .none),
+        ("none", ChildStartAction.none, ChildDPDAction.clear, ChildCloseAction.none), ("clear", .none, .clear, .none),
         ("trap", .trap, .trap, .trap), ("route", .trap, .trap, .trap), ("start", .start, .restart, .start),
         ("restart", .start, .restart, .start), ("trap|start", .trapAndStart, .trapAndRestart, .trapAndStart),
     ])
-    func actionWords(_ word: String, _ start: StartAction, _ dpd: DPDAction, _ close: CloseAction) throws {
+    func actionWords(_ word: String, _ start: ChildStartAction, _ dpd: ChildDPDAction, _ close: ChildCloseAction) throws {
         let c = try #require(firstChild("start_action = \(word)\ndpd_action = \(word)\nclose_action = \(word)"))
         #expect(c.startAction == start && c.dpdAction == dpd && c.closeAction == close)
     }

@@ -1,4 +1,5 @@
 import TernDataPlane
+import TernIKE
 import TernWire
 
 /// Readers for swanctl.conf values, each the way strongSwan's VICI backend reads it
@@ -127,7 +128,7 @@ enum SwanctlValue {
 
     /// A `local_addrs`/`remote_addrs` entry: %any, %any4, %any6, an address, a CIDR subnet,
     /// a range `a-b`, or a DNS name.
-    static func addressSpec(_ text: String, at: SourceLocation, key: String) throws(ConfigError) -> AddressSpec {
+    static func addressSpec(_ text: String, at: SourceLocation, key: String) throws(ConfigError) -> AddressMatch {
         switch text.lowercased() {
         case "%any": return .any
         case "%any4": return .address(.unspecified(.v4))
