@@ -198,18 +198,18 @@ extension ConnectionConfig {
         let c = try #require(firstChild(
             "local_ts = 10.1.0.0/16[tcp/443], dynamic, 10.0.0.1-10.0.0.9, 0.0.0.0/0[udp], ::/0, 192.0.2.7, 10.2.0.0/24[sctp/1000-2000], dynamic[udp/%any], 10.3.0.0/24[47], 10.4.0.0/16[any/http]\nremote_ts = 2001:db8::/32[ipv6-icmp]"))
         #expect(c.localTS == [
-            TrafficSelectorConfig(addresses: .prefix(IPPrefix("10.1.0.0/16")!), ipProtocol: 6, ports: PortRange(443)),
+            SelectorPolicy(prefix: IPPrefix("10.1.0.0/16")!, ipProtocol: 6, startPort: 443, endPort: 443),
             .dynamic,
-            TrafficSelectorConfig(addresses: .range(IPAddress("10.0.0.1")!, IPAddress("10.0.0.9")!)),
-            TrafficSelectorConfig(addresses: .prefix(.any(.v4)), ipProtocol: 17),
-            TrafficSelectorConfig(addresses: .prefix(.any(.v6))),
-            TrafficSelectorConfig(addresses: .prefix(IPPrefix("192.0.2.7/32")!)),
-            TrafficSelectorConfig(addresses: .prefix(IPPrefix("10.2.0.0/24")!), ipProtocol: 132, ports: PortRange(1000, 2000)),
-            TrafficSelectorConfig(addresses: .dynamic, ipProtocol: 17),
-            TrafficSelectorConfig(addresses: .prefix(IPPrefix("10.3.0.0/24")!), ipProtocol: 47),
-            TrafficSelectorConfig(addresses: .prefix(IPPrefix("10.4.0.0/16")!), ports: PortRange(80)),
+            SelectorPolicy(.range(IPAddress("10.0.0.1")!, IPAddress("10.0.0.9")!)),
+            SelectorPolicy(prefix: .any(.v4), ipProtocol: 17),
+            SelectorPolicy(prefix: .any(.v6)),
+            SelectorPolicy(prefix: IPPrefix("192.0.2.7/32")!),
+            SelectorPolicy(prefix: IPPrefix("10.2.0.0/24")!, ipProtocol: 132, startPort: 1000, endPort: 2000),
+            SelectorPolicy(.dynamic, ipProtocol: 17),
+            SelectorPolicy(prefix: IPPrefix("10.3.0.0/24")!, ipProtocol: 47),
+            SelectorPolicy(prefix: IPPrefix("10.4.0.0/16")!, startPort: 80, endPort: 80),
         ])
-        #expect(c.remoteTS == [TrafficSelectorConfig(addresses: .prefix(IPPrefix("2001:db8::/32")!), ipProtocol: 58)])
+        #expect(c.remoteTS == [SelectorPolicy(prefix: IPPrefix("2001:db8::/32")!, ipProtocol: 58)])
     }
 
     @Test(arguments: [

@@ -258,8 +258,8 @@ struct SwanctlConnectionConverter {
         return c
     }
 
-    private func selectors(_ kv: SwanctlKeyValue) throws(ConfigError) -> [TrafficSelectorConfig] {
-        var out: [TrafficSelectorConfig] = []
+    private func selectors(_ kv: SwanctlKeyValue) throws(ConfigError) -> [SelectorPolicy] {
+        var out: [SelectorPolicy] = []
         for item in SwanctlValue.list(kv) {
             out.append(try SwanctlValue.trafficSelector(item.text, at: item.location, key: kv.key))
         }

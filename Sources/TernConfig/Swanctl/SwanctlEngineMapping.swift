@@ -156,7 +156,7 @@ public enum SwanctlMapping {
         if ch.ipcomp { throw fail("ipcomp = yes is not supported", hint: "remove it") }
         let esp: [AlgorithmProposal]
         do { esp = try ProposalParser.parse(list: ch.espProposals, for: .esp) } catch { throw fail("esp_proposals: \(error.message)") }
-        var p = ChildPolicy(name: ch.name, localSelectors: ch.localTS.map(selector), remoteSelectors: ch.remoteTS.map(selector), proposals: esp)
+        var p = ChildPolicy(name: ch.name, localSelectors: ch.localTS, remoteSelectors: ch.remoteTS, proposals: esp)
         switch ch.mode {
         case .tunnel: p.mode = .tunnel
         case .transport: p.mode = .transport
@@ -179,14 +179,6 @@ public enum SwanctlMapping {
         return p
     }
 
-    static func selector(_ t: TrafficSelectorConfig) -> SelectorPolicy {
-        let lo = t.ports?.lower ?? 0, hi = t.ports?.upper ?? 65_535
-        switch t.addresses {
-        case .dynamic: return SelectorPolicy(.dynamic, ipProtocol: t.ipProtocol, startPort: lo, endPort: hi)
-        case .prefix(let p): return SelectorPolicy(prefix: p, ipProtocol: t.ipProtocol, startPort: lo, endPort: hi)
-        case .range(let a, let b): return SelectorPolicy(.range(a, b), ipProtocol: t.ipProtocol, startPort: lo, endPort: hi)
-        }
-    }
 }
 
 /// What the connection mapping needs from the credentials: the certificates `certs`/`cacerts`

@@ -21,41 +21,6 @@ public struct SwanctlConfiguration: Sendable {
     }
 }
 
-/// A `local_ts`/`remote_ts` entry: `10.1.0.0/24`, `dynamic`, `10.0.0.1-10.0.0.9`,
-/// `10.1.0.0/16[tcp/443]`, `dynamic[udp/1701]`, `::/0`.
-public struct TrafficSelectorConfig: Sendable, Hashable, CustomStringConvertible {
-    public enum Addresses: Sendable, Hashable {
-        /// Replaced by the tunnel's outer address or the virtual IP once negotiated.
-        case dynamic
-        case prefix(IPPrefix)
-        case range(IPAddress, IPAddress)
-    }
-    public var addresses: Addresses
-    /// IP protocol number; 0 is any.
-    public var ipProtocol: UInt8
-    /// nil is any port.
-    public var ports: PortRange?
-
-    public init(addresses: Addresses, ipProtocol: UInt8 = 0, ports: PortRange? = nil) {
-        self.addresses = addresses; self.ipProtocol = ipProtocol; self.ports = ports
-    }
-
-    public static let dynamic = TrafficSelectorConfig(addresses: .dynamic)
-
-    public var description: String {
-        var s: String
-        switch addresses {
-        case .dynamic: s = "dynamic"
-        case .prefix(let p): s = "\(p)"
-        case .range(let a, let b): s = "\(a)-\(b)"
-        }
-        if ipProtocol != 0 || ports != nil {
-            s += "[\(ipProtocol == 0 ? "any" : String(ipProtocol))" + (ports.map { "/\($0)" } ?? "") + "]"
-        }
-        return s
-    }
-}
-
 /// One `local…`/`remote…` section: an authentication round (RFC 4739 allows several).
 public struct AuthConfig: Sendable, Hashable {
     /// `round`, by which rounds are ordered (ties keep their order in the file).
@@ -108,8 +73,8 @@ public enum ChildMode: String, Sendable, Hashable {
 public struct ChildConfig: Sendable, Hashable {
     public var name: String
     public var location: SourceLocation
-    public var localTS: [TrafficSelectorConfig]
-    public var remoteTS: [TrafficSelectorConfig]
+    public var localTS: [SelectorPolicy]
+    public var remoteTS: [SelectorPolicy]
     /// Empty when only AH proposals are configured (strongSwan then proposes no ESP).
     public var espProposals: [String]
     public var ahProposals: [String]
