@@ -111,7 +111,7 @@ public final class Daemon: @unchecked Sendable {
         return db
     }
 
-    static var now: UInt64 { UInt64(Date().timeIntervalSince1970) }
+    static var now: MonotonicInstant { .now }
 
     /// Reads swanctl.conf into the IKE engine's configuration.
     func loadIKEConfiguration() throws -> EngineConfiguration {

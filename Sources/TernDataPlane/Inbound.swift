@@ -13,7 +13,7 @@ public enum InboundProcessor {
     static let maximumLayers = 3
 
     public static func process(_ pkt: inout PacketBuffer, context: InboundContext, snapshot: DataPlaneSnapshot,
-                               drops: DropCounters, now: UInt64) -> InboundVerdict {
+                               drops: DropCounters, now: MonotonicInstant) -> InboundVerdict {
         var ctx = context
         var sa0: SecurityAssociation?, sa1: SecurityAssociation?, sa2: SecurityAssociation?
         var tunnel0 = false, tunnel1 = false, tunnel2 = false
@@ -81,7 +81,7 @@ public enum InboundProcessor {
     }
 
     static func openESP(_ pkt: inout PacketBuffer, ctx: InboundContext, snapshot: DataPlaneSnapshot,
-                        now: UInt64) -> Result<(SecurityAssociation, Bool, UInt8), DropReason> {
+                        now: MonotonicInstant) -> Result<(SecurityAssociation, Bool, UInt8), DropReason> {
         let hl = ctx.ipHeaderLength
         guard pkt.length >= hl + ESPHeaderView.size else { return .failure(.malformed) }
         let esp = pkt.bytes + hl
@@ -91,7 +91,7 @@ public enum InboundProcessor {
         guard let sa = snapshot.inboundSA(spi: spi, destination: ctx.destination, proto: .esp),
               encapsulationMatches(sa, ctx), let cipher = sa.inboundCipher() else { return .failure(.noSA) }
         guard espLength >= ESPHeaderView.size + sa.ivLength + sa.icvLength + 2 else { return .failure(.malformed) }
-        if sa.config.hardLifetimeSeconds != 0 && now >= sa.created &+ sa.config.hardLifetimeSeconds {
+        if now >= sa.hardExpiry {
             return .failure(.saExpired)
         }
 
@@ -111,7 +111,7 @@ public enum InboundProcessor {
         let payloadLength = trailer.length - 2 - padLength
         guard trailer.paddingIsMonotonic else { return .failure(.badPadding) }
         if next == IPProtocolNumber.noNextHeader { return .failure(.tfcDummy) }
-        sa.counters.set(SACounter.lastUsed.rawValue, now)
+        sa.counters.set(SACounter.lastUsed.rawValue, now.wholeSeconds)
 
         let innerIsIP = next == IPProtocolNumber.ipv4 || next == IPProtocolNumber.ipv6
         let tunnel = innerIsIP && sa.config.mode != .transport
@@ -169,7 +169,7 @@ public enum InboundProcessor {
     }
 
     static func openAH(_ pkt: inout PacketBuffer, ctx: InboundContext, snapshot: DataPlaneSnapshot,
-                       now: UInt64) -> Result<(SecurityAssociation, Bool, UInt8), DropReason> {
+                       now: MonotonicInstant) -> Result<(SecurityAssociation, Bool, UInt8), DropReason> {
         var ctx = ctx
         // AH authenticates the IP header, so one must be in front of it: IPv6 raw sockets strip
         // it, and we rebuild it from what the kernel reported (only plain headers qualify).
@@ -193,7 +193,7 @@ public enum InboundProcessor {
         let family: IPAddress.Family = hl == 20 ? .v4 : .v6
         let icvField = sa.ahICVFieldLength(family)
         guard ahLength == AHHeaderView.fixedSize + icvField, pkt.length >= hl + ahLength else { return .failure(.malformed) }
-        if sa.config.hardLifetimeSeconds != 0 && now >= sa.created &+ sa.config.hardLifetimeSeconds {
+        if now >= sa.hardExpiry {
             return .failure(.saExpired)
         }
         let verdict = sa.replay.check(low: header.sequence)
@@ -211,7 +211,7 @@ public enum InboundProcessor {
         }
         guard ok else { sa.count(.integrityFailures); return .failure(.integrity) }
         guard sa.replay.commit(seq) else { sa.count(.replayDrops); return .failure(.replay) }
-        sa.counters.set(SACounter.lastUsed.rawValue, now)
+        sa.counters.set(SACounter.lastUsed.rawValue, now.wholeSeconds)
 
         let next = header.nextHeader
         let innerIsIP = next == IPProtocolNumber.ipv4 || next == IPProtocolNumber.ipv6

@@ -11,9 +11,9 @@ import TernWire
 // full IP packet so the next step can wrap it.
 
 public enum OutboundProcessor {
-    /// Protects one packet read from the TUN. `now` is Unix seconds (lifetimes).
+    /// Protects one packet read from the TUN. `now` is the monotonic clock (lifetimes, last use).
     public static func process(_ pkt: inout PacketBuffer, snapshot: DataPlaneSnapshot, drops: DropCounters,
-                               now: UInt64) -> OutboundVerdict {
+                               now: MonotonicInstant) -> OutboundVerdict {
         guard let sel = PacketSelectors.parse(pkt.bytes, length: pkt.length) else {
             drops.count(.malformed); return .drop(.malformed)
         }
@@ -35,7 +35,7 @@ public enum OutboundProcessor {
                     if i == 0, policy.config.acquire { return .hold(reqid: rule.reqid) }
                     drops.count(.noSA); return .drop(.noSA)
                 }
-                if sa.config.hardLifetimeSeconds != 0 && now >= sa.created &+ sa.config.hardLifetimeSeconds {
+                if now >= sa.hardExpiry {
                     drops.count(.saExpired); return .drop(.saExpired)
                 }
                 let last = i == rules.count - 1
@@ -50,7 +50,7 @@ public enum OutboundProcessor {
                 switch result {
                 case .success(let t):
                     transmission = t
-                    sa.counters.set(SACounter.lastUsed.rawValue, now)
+                    sa.counters.set(SACounter.lastUsed.rawValue, now.wholeSeconds)
                 case .failure(.tooBig):
                     drops.count(.tooBig)
                     return buildTooBig(&pkt, sa: sa, snapshot: snapshot) ? .icmpError : .drop(.tooBig)
