@@ -27,7 +27,8 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-asn1.git", from: "1.7.4"),
     ],
     targets: [
-        .target(name: "CTernLibcrypto", linkerSettings: [.linkedLibrary("crypto")]),
+        // libcrypto (OpenSSL 3) and intel-ipsec-mb (Debian's libipsec-mb-dev) for the per-packet crypto.
+        .target(name: "CTernLibcrypto", linkerSettings: [.linkedLibrary("crypto"), .linkedLibrary("IPSec_MB")]),
         .target(name: "CTernLinux"),
         .target(name: "TernWire"),
         .target(name: "TernCrypto", dependencies: [
@@ -74,7 +75,7 @@ let package = Package(
         ]),
         .testTarget(name: "TernWireTests", dependencies: ["TernWire"]),
         .testTarget(name: "TernCryptoTests", dependencies: [
-            "TernCrypto", .product(name: "Crypto", package: "swift-crypto"),
+            "TernCrypto", "CTernLibcrypto", .product(name: "Crypto", package: "swift-crypto"),
         ], resources: [.copy("Vectors")]),
         .testTarget(name: "TernDataPlaneTests", dependencies: ["TernDataPlane", "TernTestSupport", "TernWire", "TernCrypto"]),
         .testTarget(name: "TernConfigTests", dependencies: ["TernConfig", "TernDataPlane", "TernIKE", "TernVICI"], resources: [.copy("Fixtures")]),
