@@ -60,7 +60,7 @@ sys.path.insert(0, str(HERE))
 import netns  # noqa: E402
 import flood  # noqa: E402
 from strongswan import Charon, psk_config  # noqa: E402
-from ike_rate import GROUPS, cpu_times, session, steal_percent, ternd_conf  # noqa: E402
+from ike_rate import GROUPS, busy_seconds, cpu_times, session, steal_percent, ternd_conf  # noqa: E402
 
 PROPOSALS = GROUPS["x25519"]   # what flood.ike_sa_init_request offers
 METRICS_PORT = 9109
@@ -229,6 +229,7 @@ class Row:
     log_total: int = 0
     half_open_end: Optional[int] = None
     steal_pct: float = 0
+    others_pct: float = 0
     extra: dict = field(default_factory=dict)
     error: str = ""
 
@@ -259,6 +260,7 @@ def run_row(kind: str, sc: Scenario, args) -> Row:
         ctl = flood.Sampler(side.list_seconds, 0.5)
         vctl = flood.Sampler(side.vici_list_seconds, 0.5)
         udp0, cpu0, stat0 = flood.udp_counters(t.resp), flood.cpu_seconds(side.resp_pid), cpu_times()
+        icpu0, own0 = flood.cpu_seconds(side.init_pid), sum(os.times()[:4])
         t0 = time.monotonic()
         dst = t.resp_flood_addr if sc.mode == "noconn" else t.resp_addr
         src = t.legit_addr if sc.mode == "lockout" else None
@@ -281,6 +283,7 @@ def run_row(kind: str, sc: Scenario, args) -> Row:
         res = fl.result()
         t1 = time.monotonic()
         udp1, cpu1, stat1 = flood.udp_counters(t.resp), flood.cpu_seconds(side.resp_pid), cpu_times()
+        icpu1, own1 = flood.cpu_seconds(side.init_pid), sum(os.times()[:4])
         ctl.stop()
         vctl.stop()
         row.list_s, row.list_errors = ctl.values(), ctl.errors[:5]
@@ -298,6 +301,10 @@ def run_row(kind: str, sc: Scenario, args) -> Row:
         row.rcvbuf_errors = udp1["RcvbufErrors"] - udp0["RcvbufErrors"]
         row.cpu_pct = 100.0 * (cpu1 - cpu0) / (t1 - t0)
         row.steal_pct = steal_percent(stat0, stat1)
+        # Other processes' share of both cores (busy time minus both daemons, this driver and what
+        # it ran and waited for: the sender, the list commands): other engineers' builds.
+        mine = (cpu1 - cpu0) + (icpu1 - icpu0) + (own1 - own0)
+        row.others_pct = max(0.0, busy_seconds(stat0, stat1) - mine) / ((t1 - t0) * (os.cpu_count() or 1)) * 100
         # "After": --settle seconds after the flood ended; the peak covers the flood and the wait.
         time.sleep(max(0.0, t1 + args.settle - time.monotonic()))
         rss.stop()
@@ -344,7 +351,7 @@ def ms(x: Optional[float]) -> str:
 def table(rows: list[Row]) -> str:
     head = ["flood", "daemon", "sent/s", "kernel drops", "CPU %", "RSS MB idle / peak / after",
             "setups ok", "setup median / max ms", "list CLI median / max ms", "list VICI median / max ms", "log lines max/s (total)",
-            "half-open at end", "steal %"]
+            "half-open at end", "steal %", "others %"]
     out = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for r in rows:
         if r.error and not r.setups:
@@ -367,7 +374,7 @@ def table(rows: list[Row]) -> str:
             f"{r.rss_idle_kb / 1024:.1f} / {r.rss_peak_kb / 1024:.1f} / {r.rss_after_kb / 1024:.1f}",
             f"{r.ok}/{len(r.setups)}", f"{ms(med)} / {mx_s}", lat(r.list_s, r.list_errors), lat(r.vici_list_s, r.vici_list_errors),
             f"{max(r.log_per_s or [0])} ({r.log_total})",
-            "-" if r.half_open_end is None else str(r.half_open_end), f"{r.steal_pct:.0f}"]) + " |")
+            "-" if r.half_open_end is None else str(r.half_open_end), f"{r.steal_pct:.0f}", f"{r.others_pct:.0f}"]) + " |")
     return "\n".join(out)
 
 
