@@ -33,7 +33,7 @@ public struct DaemonOptions: Sendable {
     public var perSourceCookieThreshold = 3
     public var perSourceHalfOpenLimit = 5
     public var halfOpenLimit = 10_000
-    public var cookieRateLimit = 20_000
+    public var cookieRateLimit = 0
     /// Under load, IKE publishes data-plane changes at most this often (seconds); 0: every change.
     /// Off by default: 5 ms lost one ping in 1500 across CHILD SA rekeys with strongSwan
     /// (test_rekeys_from_both_sides_lose_nothing, not yet understood); benchmarks turn it on.

@@ -1,3 +1,4 @@
+import Atomics
 import Dispatch
 import Foundation
 #if canImport(Glibc)
@@ -68,6 +69,15 @@ final class IKEController: @unchecked Sendable {
     private let lookups: LookupService
     /// Received IKE datagrams waiting for the IKE queue.
     let intake = IKEIntake()
+    /// Set (after each turn on the IKE queue) while the engine requires cookies of every new
+    /// initiator: the UDP 500 reader then answers cookie-less IKE_SA_INITs itself, in batches,
+    /// so a flood never reaches the intake (the engine checks the cookies that come back).
+    private let cookieMode = ManagedAtomic<Bool>(false)
+    private let cookies: IKECookies
+    /// Cookie answers the reader sent (the engine counts its own in stats.cookiesSent).
+    let readerCookiesSent = ManagedAtomic<UInt64>(0)
+    /// When the timer is armed for (to re-arm only when the next deadline moves).
+    private var armedFor = Double.infinity
 
     init(configuration: EngineConfiguration, sockets: DataPlaneSockets, ikePort: UInt16, mark: UInt32,
          keyLogPath: String?, crlFetcher: FileCRLFetcher, publishInterval: Double = 0, log: Logger,
@@ -87,6 +97,7 @@ final class IKEController: @unchecked Sendable {
         endpoint = IKEEndpoint(configuration: Self.withPorts(configuration, ike: ikePort, nat: sockets.udpPort),
                                random: .system(), keyLogEnabled: keyLogPath != nil)
         lookups = LookupService(mark: mark, crlFetcher: crlFetcher)
+        cookies = endpoint.cookies
         readerLoop = try EventLoop()
         for fam in [IPAddress.Family.v4, .v6] {
             do {
@@ -174,6 +185,10 @@ final class IKEController: @unchecked Sendable {
             batch.rx[i].buf = (storage + i * bufSize).assumingMemoryBound(to: UInt8.self)
             batch.rx[i].cap = UInt32(bufSize)
         }
+        // Cookie answers of one receive batch go out in one sendmmsg, from slots of their own.
+        let replies = IOBatch(size: 16)
+        let replySlots = UnsafeMutableRawPointer.allocate(byteCount: 16 * Self.cookieReplySlot, alignment: 16)
+        defer { replySlots.deallocate() }
         while running {
             let ready = readerLoop.wait(timeoutMilliseconds: 1000)
             for token in ready where token != EventLoop.wakeToken {
@@ -181,17 +196,50 @@ final class IKEController: @unchecked Sendable {
                 while true {
                     let n = batch.receive(s, count: 16)
                     if n <= 0 { break }
+                    let answering = cookieMode.load(ordering: .relaxed)
+                    var toSend: [(bytes: [UInt8], tx: tern_tx)] = []
                     for i in 0..<n {
                         let rx = batch.rx[i]
                         guard rx.truncated == 0 else { continue }
                         let bytes = [UInt8](UnsafeRawBufferPointer(start: rx.buf, count: Int(rx.len)))
                         let src = IPAddress(cBytes: rx.src, family: rx.family)
                         let dst = IPAddress(cBytes: rx.dst, family: rx.family)
+                        if answering, IKEIntake.classify(bytes) == .new, let reply = cookies.answer(bytes, from: src) {
+                            var tx = tern_tx()
+                            tx.family = rx.family
+                            tx.dst_port = rx.src_port
+                            tx.dst = rx.src
+                            tx.has_src = 1
+                            tx.src = rx.dst
+                            toSend.append((reply, tx))
+                            continue
+                        }
                         receive(bytes, from: SocketAddress(src, rx.src_port), to: SocketAddress(dst, ikePort))
                     }
+                    if !toSend.isEmpty { sendCookies(toSend, on: s, batch: replies, slots: replySlots) }
                 }
             }
         }
+    }
+
+    /// A cookie answer is an IKE header and one notify: 28 + 8 + 33 bytes.
+    private static let cookieReplySlot = 128
+
+    /// Sends the reader's cookie answers with one sendmmsg, each copied into its slot first.
+    private func sendCookies(_ answers: [(bytes: [UInt8], tx: tern_tx)], on socket: DatagramSocket, batch: IOBatch,
+                             slots: UnsafeMutableRawPointer) {
+        var count = 0
+        for a in answers where a.bytes.count <= Self.cookieReplySlot {
+            let slot = slots + count * Self.cookieReplySlot
+            a.bytes.withUnsafeBytes { slot.copyMemory(from: $0.baseAddress!, byteCount: $0.count) }
+            var tx = a.tx
+            tx.buf = UnsafePointer(slot.assumingMemoryBound(to: UInt8.self))
+            tx.len = UInt32(a.bytes.count)
+            batch.tx[count] = tx
+            count += 1
+        }
+        let sent = batch.send(socket, from: 0, count: count)
+        if sent > 0 { readerCookiesSent.wrappingIncrement(by: UInt64(sent), ordering: .relaxed) }
     }
 
     /// From the outbound worker: a packet matched a trap policy that has no SA yet.
@@ -221,8 +269,11 @@ final class IKEController: @unchecked Sendable {
         let items = intake.pop(max: Self.intakeTurn)
         for i in items {
             counters.count(message: i.bytes, outbound: false, connection: connectionName(of: i.bytes))
-            apply(endpoint.handle(datagram: i.bytes, from: i.from, to: i.to, now: now))
+            apply(endpoint.handle(datagram: i.bytes, from: i.from, to: i.to, now: now), rearm: false)
         }
+        // Once per turn: the timer (a dispatch call and a wakeup each) and the reader's cookie mode.
+        rescheduleTimer()
+        cookieMode.store(endpoint.requiresCookies, ordering: .relaxed)
         if !items.isEmpty { queue.async { self.drainIntake() } }
     }
 
@@ -279,7 +330,7 @@ final class IKEController: @unchecked Sendable {
 
     // MARK: - Output
 
-    private func apply(_ actions: [IKEAction], publishing: Bool = true) {
+    private func apply(_ actions: [IKEAction], publishing: Bool = true, rearm: Bool = true) {
         for act in actions {
             switch act {
             case .send(let d, let from, let to):
@@ -342,13 +393,17 @@ final class IKEController: @unchecked Sendable {
             }
         }
         if publishing && unpublished { publishSoon() }
-        rescheduleTimer()
+        if rearm { rescheduleTimer() }
     }
 
     /// Arms the timer for the engine's next deadline (O(1): the engine keeps a deadline heap).
     private func rescheduleTimer() {
         let t = now
         let due = endpoint.nextDeadline ?? .infinity
+        // An armed timer that fires early only finds nothing due and re-arms: re-arm when the
+        // deadline moves earlier, or when the armed one has passed.
+        if due >= armedFor && armedFor > t { return }
+        armedFor = due
         if due.isFinite {
             timer?.schedule(deadline: .now() + max(0, due - t) + 0.001, leeway: .milliseconds(5))
         } else {

@@ -74,6 +74,7 @@ extension Daemon {
                                  ("no_connection", s.noConnection)] {
                 out.sample("tern_ike_messages_total", [("outcome", outcome)], UInt64(max(0, n)))
             }
+            out.sample("tern_ike_messages_total", [("outcome", "cookie_sent_by_reader")], ike.readerCookiesSent.load(ordering: .relaxed))
             out.sample("tern_ike_messages_total", [("outcome", "cookie_rate_limited")], UInt64(max(0, s.cookiesRateLimited)))
             out.sample("tern_ike_messages_total", [("outcome", "parked_dropped")], UInt64(max(0, s.parkedDropped)))
             out.family("tern_ike_half_open_evicted_total", type: "counter",

@@ -203,8 +203,10 @@ public struct EngineConfiguration: Sendable {
     /// Half-open IKE SAs in all before the oldest is evicted for a new one (strongSwan's
     /// init_limit_half_open, there off by default); 0: no ceiling.
     public var halfOpenLimit = 10_000
-    /// Cookie answers per second at most (a cookie costs a hash and a datagram); 0: no cap.
-    public var cookieRateLimit = 20_000
+    /// Cookie answers per second at most from the engine; 0: no cap (the default: a cookie
+    /// answer is smaller than the request it answers, so it amplifies nothing, and a cap below
+    /// what the engine can answer only delays legitimate first requests).
+    public var cookieRateLimit = 0
     /// `initiate` on a connection with an established IKE SA adds a CHILD SA to it (strongSwan's
     /// reuse_ikesa = yes); false makes every initiate negotiate a new IKE SA.
     public var reuseIKESA = true

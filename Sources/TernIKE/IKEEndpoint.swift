@@ -66,7 +66,8 @@ public final class IKEEndpoint {
     private var childSPIs: Set<UInt32> = []
     private var nextReqid: UInt32 = 1
     private var nextUniqueID: UInt32 = 1
-    private let cookieSecret: [UInt8]
+    /// The cookie secret and its formula, shared with the daemon's socket reader.
+    public let cookies: IKECookies
 
     struct HalfOpenKey: Hashable { var initiatorSPI: UInt64; var remote: SocketAddress }
     /// Half-open SAs per source address, and every half-open SA in creation order (entries of
@@ -85,7 +86,7 @@ public final class IKEEndpoint {
         self.configuration = configuration
         self.random = random
         self.keyLogEnabled = keyLogEnabled
-        cookieSecret = self.random.bytes(32)
+        cookies = IKECookies(secret: self.random.bytes(32))
     }
 
     /// New connections and secrets; running IKE SAs keep the connection they were negotiated
@@ -156,10 +157,7 @@ public final class IKEEndpoint {
             guard case .notify(let n)? = message.payloads.first, n.type == .cookie, constantTimeEqual(n.data, expected) else {
                 guard takeCookieToken(now: now) else { stats.cookiesRateLimited += 1; return }
                 stats.cookiesSent += 1
-                let reply = IKEMessage(header: IKEHeader(initiatorSPI: header.initiatorSPI, responderSPI: 0,
-                                                         exchangeType: IKEExchangeType.ikeSAInit.rawValue, flags: [.response], messageID: 0),
-                                       payloads: [.notify(IKENotify(type: .cookie, data: expected))]).encode()
-                out.append(.send(datagram: reply, from: to, to: from))
+                out.append(.send(datagram: IKECookies.reply(initiatorSPI: header.initiatorSPI, cookie: expected), from: to, to: from))
                 return
             }
         }
@@ -204,11 +202,12 @@ public final class IKEEndpoint {
     }
 
     func cookie(nonce: [UInt8], address: IPAddress, initiatorSPI: UInt64) -> [UInt8] {
-        // <VersionIDofSecret> | Hash(Ni | IPi | SPIi | <secret>)  (§2.6)
-        var h = SHA256()
-        h.update(data: nonce); h.update(data: address.bytes); h.update(data: initiatorSPI.bigEndianBytes); h.update(data: cookieSecret)
-        return [0] + Array(h.finalize())
+        cookies.expected(nonce: nonce, address: address, initiatorSPI: initiatorSPI)
     }
+
+    /// Whether every new initiator must return a cookie now (too many half-open SAs in all):
+    /// the daemon's reader then answers cookie-less IKE_SA_INITs itself (`cookies.answer`).
+    public var requiresCookies: Bool { halfOpen.count >= configuration.cookieThreshold }
 
     public func handleTimeout(now: Double) -> [IKEAction] {
         var out: [IKEAction] = []

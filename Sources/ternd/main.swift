@@ -66,8 +66,8 @@ struct Ternd: ParsableCommand {
     @Option(help: "Half-open IKE SAs at most; the oldest is evicted for a new one (init_limit_half_open); 0: no ceiling.")
     var initLimitHalfOpen = 10_000
 
-    @Option(help: "Cookie answers per second at most; 0: no cap.")
-    var cookieRate = 20_000
+    @Option(help: "Cookie answers per second at most from the engine; 0 (default): no cap.")
+    var cookieRate = 0
 
     @Option(help: "Under load, publish IKE's data-plane changes at most every this many milliseconds (and four times their cost); 0: after every change. For many SAs at once (benchmarks).")
     var publishIntervalMs = 0.0

@@ -100,4 +100,31 @@ import TernWire
         #expect(pair.now - start <= 2 + 4 + 0.5, "noticed after \(pair.now - start) s")
         #expect(pair.a.logLines.contains { $0.contains("no response within dpd_delay + dpd_timeout") })
     }
+
+    @Test func theReadersCookieAnswersAreTheEnginesCookies() throws {
+        var (ca, cb) = Fixtures.siteToSite()
+        cb.cookieThreshold = 0
+        let pair = IKEPair(configA: ca, configB: cb)
+        #expect(pair.b.endpoint.requiresCookies)
+        let spoofer = IKEEndpoint(configuration: ca, random: .seeded(11))
+        let request = try Self.spoofedInit(spoofer)
+        // What the daemon's reader would send, without the engine.
+        let reader = try #require(pair.b.endpoint.cookies.answer(request, from: pair.a.address))
+        let engine = pair.b.endpoint.handle(datagram: request, from: SocketAddress(pair.a.address, 500),
+                                            to: SocketAddress(pair.b.address, 500), now: 0)
+        guard let d = engine.compactMap({ if case .send(let d, _, _) = $0 { d } else { nil } }).first else {
+            Issue.record("no cookie from the engine"); return
+        }
+        #expect(d == reader)
+        // A request that returns a cookie is the engine's to check, not the reader's.
+        let returning = spoofer.handle(datagram: reader, from: SocketAddress(pair.b.address, 500),
+                                       to: SocketAddress(pair.a.address, 500), now: 0.01)
+        let resent = returning.compactMap { if case .send(let d, _, _) = $0 { d } else { nil } }
+        guard let second = resent.first else { Issue.record("the initiator did not retry with the cookie: \(returning)"); return }
+        #expect(pair.b.endpoint.cookies.answer(second, from: pair.a.address) == nil)
+        #expect(pair.b.endpoint.cookies.answer([1, 2, 3], from: pair.a.address) == nil)
+        // And the engine takes it: a half-open SA, no second cookie.
+        _ = pair.b.endpoint.handle(datagram: second, from: SocketAddress(pair.a.address, 500), to: SocketAddress(pair.b.address, 500), now: 0.02)
+        #expect(pair.b.endpoint.listSAs(now: 0.02).count == 1 && pair.b.endpoint.stats.cookiesSent == 1)
+    }
 }
