@@ -198,7 +198,8 @@ public final class VICIServer: @unchecked Sendable {
                     throw VICIError(.io, errno: errno, "chown \(path) to group \(group): \(Posix.message(errno))")
                 }
             }
-            guard listen(fd, 16) == 0 else { throw VICIError(.io, errno: errno, "listen: \(Posix.message(errno))") }
+            // A backlog for bursts of clients (a few hundred swanctl calls from a script).
+            guard listen(fd, 256) == 0 else { throw VICIError(.io, errno: errno, "listen: \(Posix.message(errno))") }
             var st = stat()
             guard lstat(path, &st) == 0 else { throw VICIError(.io, errno: errno, "stat \(path): \(Posix.message(errno))") }
             var pipeFDs: [Int32] = [-1, -1]

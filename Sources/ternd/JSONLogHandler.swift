@@ -44,10 +44,17 @@ struct JSONLogHandler: LogHandler {
         }
     }
 
-    static func timestamp(_ d: Date) -> String {
+    /// One formatter for every line (making one per line cost more than the rest of a log line
+    /// under a flood of them), used under its lock.
+    nonisolated(unsafe) private static let formatter: ISO8601DateFormatter = {
         let f = ISO8601DateFormatter()
         f.formatOptions = [.withInternetDateTime, .withFractionalSeconds]
         f.timeZone = TimeZone(identifier: "UTC")
-        return f.string(from: d)
+        return f
+    }()
+    private static let formatterLock = NSLock()
+
+    static func timestamp(_ d: Date) -> String {
+        formatterLock.withLock { formatter.string(from: d) }
     }
 }
