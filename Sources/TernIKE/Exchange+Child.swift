@@ -71,9 +71,9 @@ extension IKESession {
 
     /// Responder side: picks a child config, narrows selectors, selects a proposal and derives keys.
     func respondToChild(_ payloads: [IKEPayload], ikeAuth: Bool, nonceI: [UInt8], nonceR: [UInt8], sharedSecret: [UInt8]?,
-                        rekeying old: ChildSA? = nil, now: Double, _ out: inout [IKEAction]) -> (payloads: [IKEPayload], child: ChildSA?) {
+                        rekeying old: ChildSA? = nil, keys: IKESAKeying, now: Double, _ out: inout [IKEAction]) -> (payloads: [IKEPayload], child: ChildSA?) {
         let offer = ChildOffer(payloads)
-        switch negotiateChild(offer, ikeAuth: ikeAuth, nonceI: nonceI, nonceR: nonceR, rekeying: old, now: now) {
+        switch negotiateChild(offer, ikeAuth: ikeAuth, nonceI: nonceI, nonceR: nonceR, rekeying: old, keys: keys, now: now) {
         case .refused(let type, let data, let reason):
             log(.warning, "refusing CHILD_SA: \(reason)", &out)
             out.append(.event(.childFailed(connection: policy.name, child: old?.policy.name ?? "", reason: reason)))
@@ -97,7 +97,7 @@ extension IKESession {
     }
 
     private func negotiateChild(_ offer: ChildOffer, ikeAuth: Bool, nonceI: [UInt8], nonceR: [UInt8],
-                                rekeying old: ChildSA?, now: Double) -> ChildResponse {
+                                rekeying old: ChildSA?, keys: IKESAKeying, now: Double) -> ChildResponse {
         guard !offer.proposals.isEmpty, !offer.tsi.isEmpty, !offer.tsr.isEmpty else {
             return .refused(.invalidSyntax, data: [], reason: "CHILD_SA request lacks SA or TS payloads")
         }
@@ -136,7 +136,7 @@ extension IKESession {
             let outboundSPI = peerProposal.spi.reduce(0) { $0 << 8 | UInt32($1) }
             let inboundSPI = endpoint.allocateChildSPI()
             let reqid = old?.reqid ?? endpoint.trapReqid(connection: policy.name, child: cp.name) ?? endpoint.allocateReqid()
-            let keymat = IKEKeyDerivation.childKeyMaterial(prf: algorithms!.prf!, skD: keys!.skD, sharedSecret: shared,
+            let keymat = IKEKeyDerivation.childKeyMaterial(prf: keys.prf, skD: keys.skD, sharedSecret: shared,
                                                            nonceInitiator: nonceI, nonceResponder: nonceR,
                                                            length: ChildSA.keyMaterialLength(chosen))
             let child = makeChild(cp, algorithms: chosen, keymat: keymat, asInitiator: false, inboundSPI: inboundSPI,
@@ -178,7 +178,7 @@ extension IKESession {
 
     /// Initiator side: checks the response and installs the CHILD SA.
     func completeChild(request: ChildRequest, payloads: [IKEPayload], nonceI: [UInt8], nonceR: [UInt8], sharedSecret: [UInt8]?,
-                       now: Double, _ out: inout [IKEAction]) {
+                       keys: IKESAKeying, now: Double, _ out: inout [IKEAction]) {
         let offer = ChildOffer(payloads)
         let old = request.rekeying.flatMap { spi in children.first { $0.inboundSPI == spi } }
         func failChild(_ reason: String, retry: Bool = false) {
@@ -226,7 +226,7 @@ extension IKESession {
             shared = s
         }
         let outboundSPI = peerProposal.spi.reduce(0) { $0 << 8 | UInt32($1) }
-        let keymat = IKEKeyDerivation.childKeyMaterial(prf: algorithms!.prf!, skD: keys!.skD, sharedSecret: shared,
+        let keymat = IKEKeyDerivation.childKeyMaterial(prf: keys.prf, skD: keys.skD, sharedSecret: shared,
                                                        nonceInitiator: nonceI, nonceResponder: nonceR,
                                                        length: ChildSA.keyMaterialLength(chosen))
         let child = makeChild(request.policy, algorithms: chosen, keymat: keymat, asInitiator: true, inboundSPI: request.inboundSPI,
@@ -304,18 +304,18 @@ extension IKESession {
         sendRequest(.createChildSA, payloads: payloads, context: .createChild(req), now: now, &out)
     }
 
-    func processCreateChildResponse(_ payloads: [IKEPayload], request: ChildRequest, now: Double, _ out: inout [IKEAction]) {
+    func processCreateChildResponse(_ payloads: [IKEPayload], request: ChildRequest, keys: IKESAKeying, now: Double, _ out: inout [IKEAction]) {
         let offer = ChildOffer(payloads)
         guard let nr = offer.nonce ?? (offer.errors.isEmpty ? nil : []), (nr.count >= 16 && nr.count <= 256) || !offer.errors.isEmpty else {
             log(.warning, "CREATE_CHILD_SA response without a valid nonce", &out)
             return
         }
-        completeChild(request: request, payloads: payloads, nonceI: request.nonce, nonceR: nr, sharedSecret: nil, now: now, &out)
+        completeChild(request: request, payloads: payloads, nonceI: request.nonce, nonceR: nr, sharedSecret: nil, keys: keys, now: now, &out)
     }
 
     // MARK: CREATE_CHILD_SA as responder
 
-    func processCreateChildRequest(_ payloads: [IKEPayload], messageID: UInt32, now: Double, _ out: inout [IKEAction]) {
+    func processCreateChildRequest(_ payloads: [IKEPayload], messageID: UInt32, keys: IKESAKeying, now: Double, _ out: inout [IKEAction]) {
         let offer = ChildOffer(payloads)
         func respond(_ p: [IKEPayload]) { sendResponse(.createChildSA, messageID: messageID, payloads: p, &out) }
         guard state == .established || state == .rekeying else {
@@ -327,7 +327,7 @@ extension IKESession {
             return
         }
         if offer.proposals.contains(where: { $0.protocolID == IKEProtocolID.ike.rawValue }) {
-            respondToRekeyIKE(offer, nonceI: ni, messageID: messageID, now: now, &out)
+            respondToRekeyIKE(offer, nonceI: ni, messageID: messageID, keys: keys, now: now, &out)
             return
         }
         // RFC 7296 §2.25.2: while we rekey the IKE SA, CHILD SA requests wait (TEMPORARY_FAILURE).
@@ -349,7 +349,8 @@ extension IKESession {
             }
             old = c
         }
-        let (response, child) = respondToChild(payloads, ikeAuth: false, nonceI: ni, nonceR: nr, sharedSecret: nil, rekeying: old, now: now, &out)
+        let (response, child) = respondToChild(payloads, ikeAuth: false, nonceI: ni, nonceR: nr, sharedSecret: nil, rekeying: old,
+                                               keys: keys, now: now, &out)
         respond(response)
         guard let old, let child else { return }
         if old.state == .rekeying, case .createChild(let mine)? = outstanding?.exchange, mine.rekeying == old.inboundSPI {

@@ -46,7 +46,10 @@ extension IKESession {
 
     func startDeleteIKE(reason: String, now: Double, _ out: inout [IKEAction]) {
         guard state != .dead else { return }
-        if state != .rekeyed { state = .deleting }
+        switch phase {
+        case .established(let e), .rekeying(let e): phase = .deleting(e)
+        default: break   // rekeyed stays rekeyed; nothing earlier queues a delete
+        }
         log(.info, "deleting IKE_SA: \(reason)", &out)
         sendRequest(.informational, payloads: [.delete(IKEDelete(protocolID: IKEProtocolID.ike.rawValue, spis: []))],
                     context: .deleteIKE, now: now, &out)
@@ -55,7 +58,7 @@ extension IKESession {
     /// Ends this IKE SA: removes its CHILD SAs and policies and tells the endpoint.
     func destroy(reason: String, now: Double, _ out: inout [IKEAction], notifyPeer: Bool) {
         guard state != .dead else { return }
-        if notifyPeer, keys != nil {
+        if notifyPeer, phase.keys != nil {
             // Best effort, no retransmission: the SA is going away now.
             let id = nextRequestID
             nextRequestID &+= 1
@@ -66,7 +69,7 @@ extension IKESession {
         }
         let wasEstablished = establishedAt != nil && state != .rekeyed
         for c in children { retire(c, reason: reason, now: now, &out) }
-        state = .dead
+        phase = .dead(phase.algorithms)
         outstanding = nil
         queue = []
         if wasEstablished { out.append(.event(.ikeDeleted(info(now: now), reason: reason))) }
@@ -180,7 +183,8 @@ extension IKESession {
     // MARK: IKE SA rekeying
 
     func startRekeyIKE(now: Double, _ out: inout [IKEAction]) {
-        guard state == .established, let group = algorithms?.keyExchange else { return }
+        guard case .established(let current) = phase else { return }
+        let group = current.keys.keyExchange
         let ke: KeyExchange
         do { ke = try KeyExchange(group: group, rng: &endpoint.random) } catch { return }
         let spi = endpoint.allocateIKESPI()
@@ -191,7 +195,7 @@ extension IKESession {
             proposals[i].keyExchange.removeAll { $0 == group }
             proposals[i].keyExchange.insert(group, at: 0)
         }
-        state = .rekeying
+        phase = .rekeying(current)
         log(.info, "rekeying IKE_SA", &out)
         let payloads: [IKEPayload] = [
             .securityAssociation(ProposalSelection.wireProposals(proposals, protocolID: .ike, spi: spi.bigEndianBytes)),
@@ -201,11 +205,11 @@ extension IKESession {
         sendRequest(.createChildSA, payloads: payloads, context: .rekeyIKE(IKERekeyRequest(newSPI: spi, nonce: nonce, keyExchange: ke)), now: now, &out)
     }
 
-    func processRekeyIKEResponse(_ payloads: [IKEPayload], request: IKERekeyRequest, now: Double, _ out: inout [IKEAction]) {
+    func processRekeyIKEResponse(_ payloads: [IKEPayload], request: IKERekeyRequest, keys: IKESAKeying, now: Double, _ out: inout [IKEAction]) {
         let offer = ChildOffer(payloads)
         func retryLater(_ why: String) {
             log(.info, "IKE_SA rekey failed (\(why)); retrying later", &out)
-            if state == .rekeying { state = .established }
+            if case .rekeying(let e) = phase { phase = .established(e) }
             rekeyAt = now + 10 + endpoint.random.jitter(10)
         }
         if let e = offer.errors.first { retryLater("peer answered \(e.type)"); return }
@@ -217,16 +221,19 @@ extension IKESession {
             return
         }
         let peerSPI = p.spi.reduce(UInt64(0)) { $0 << 8 | UInt64($1) }
-        let new = endpoint.rekeyedSession(from: self, isInitiator: true, initiatorSPI: request.newSPI, responderSPI: peerSPI,
-                                          algorithms: chosen, nonceI: request.nonce, nonceR: nr, sharedSecret: shared, now: now, &out)
+        guard let new = endpoint.rekeyedSession(from: self, keys: keys, isInitiator: true, initiatorSPI: request.newSPI, responderSPI: peerSPI,
+                                                algorithms: chosen, nonceI: request.nonce, nonceR: nr, sharedSecret: shared, now: now, &out) else {
+            retryLater("malformed response")
+            return
+        }
         if let collision = peerRekeyNonces {
             let ours = min(lexicographic: request.nonce, nr), theirs = min(lexicographic: collision.ni, collision.nr)
             if ours.lexicographicallyPrecedes(theirs) {
                 // Ours is redundant: the peer's new IKE SA keeps the CHILD SAs; we delete ours.
                 log(.info, "IKE_SA rekey collision: deleting our redundant new IKE_SA", &out)
                 new.moveChildren(to: collision.newSession)
-                state = .rekeyed
-                new.state = .rekeyed
+                becomeRekeyed()
+                new.becomeRekeyed()
                 new.enqueue(.deleteIKE(reason: "rekey collision"), now: now, &out)
                 deleteAt = now + 30
                 return
@@ -234,13 +241,13 @@ extension IKESession {
             collision.newSession.moveChildren(to: new)
         }
         moveChildren(to: new)
-        state = .rekeyed
+        becomeRekeyed()
         successor = new
         out.append(.event(.ikeRekeyed(old: info(now: now), new: new.info(now: now))))
         enqueue(.deleteIKE(reason: "rekeyed"), now: now, &out)
     }
 
-    func respondToRekeyIKE(_ offer: ChildOffer, nonceI: [UInt8], messageID: UInt32, now: Double, _ out: inout [IKEAction]) {
+    func respondToRekeyIKE(_ offer: ChildOffer, nonceI: [UInt8], messageID: UInt32, keys: IKESAKeying, now: Double, _ out: inout [IKEAction]) {
         func respond(_ p: [IKEPayload]) { sendResponse(.createChildSA, messageID: messageID, payloads: p, &out) }
         // RFC 7296 §2.25.2: not while we are creating, rekeying or deleting a CHILD SA of this IKE SA.
         switch outstanding?.exchange {
@@ -250,11 +257,10 @@ extension IKESession {
         default: break
         }
         guard let (p, chosen) = ProposalSelection.select(ours: policy.proposals, theirs: offer.proposals, protocolID: .ike, requireKeyExchange: true),
-              p.spi.count == 8 else {
+              p.spi.count == 8, let g = chosen.keyExchange, chosen.prf != nil else {
             respond([.notify(IKENotify(type: .noProposalChosen))])
             return
         }
-        let g = chosen.keyExchange!
         guard let (group, data) = offer.ke, group == g.rawValue else {
             respond([.notify(IKENotify(type: .invalidKEPayload, data: [UInt8(g.rawValue >> 8), UInt8(g.rawValue & 0xFF)]))])
             return
@@ -268,18 +274,24 @@ extension IKESession {
         let peerSPI = p.spi.reduce(UInt64(0)) { $0 << 8 | UInt64($1) }
         respond([.securityAssociation([chosen.wireProposal(number: p.number, protocolID: .ike, spi: spi.bigEndianBytes)]),
                  .nonce(nr), .keyExchange(group: group, data: ke.publicValue)])
-        let new = endpoint.rekeyedSession(from: self, isInitiator: false, initiatorSPI: peerSPI, responderSPI: spi,
-                                          algorithms: chosen, nonceI: nonceI, nonceR: nr, sharedSecret: shared, now: now, &out)
+        // chosen has a PRF and a group (checked above): rekeyedSession cannot refuse it.
+        guard let new = endpoint.rekeyedSession(from: self, keys: keys, isInitiator: false, initiatorSPI: peerSPI, responderSPI: spi,
+                                                algorithms: chosen, nonceI: nonceI, nonceR: nr, sharedSecret: shared, now: now, &out) else { return }
         if state == .rekeying, case .rekeyIKE? = outstanding?.exchange {
             peerRekeyNonces = (nonceI, nr, new)     // collision: decided when our response arrives
             moveChildren(to: new)
             return
         }
         moveChildren(to: new)
-        state = .rekeyed
+        becomeRekeyed()
         successor = new
         deleteAt = now + 30   // the initiator deletes the old SA; don't wait forever
         out.append(.event(.ikeRekeyed(old: info(now: now), new: new.info(now: now))))
+    }
+
+    /// Replaced by a new IKE SA: keeps its keys for the delete exchange.
+    func becomeRekeyed() {
+        if let e = phase.established { phase = .rekeyed(e) }
     }
 
     func moveChildren(to other: IKESession) {

@@ -53,7 +53,9 @@ extension IKESession {
 
     // MARK: Initiator
 
-    func startInit(now: Double, cookie: [UInt8]? = nil, group: KeyExchangeGroup? = nil, retried: Set<UInt16> = [], _ out: inout [IKEAction]) {
+    /// Sends IKE_SA_INIT; a restart (cookie, INVALID_KE_PAYLOAD) passes the nonce it keeps.
+    func startInit(now: Double, cookie: [UInt8]? = nil, group: KeyExchangeGroup? = nil, retried: Set<UInt16> = [],
+                   nonce previousNonce: [UInt8]? = nil, _ out: inout [IKEAction]) {
         let g = group ?? policy.proposals.first?.keyExchange.first ?? .curve25519
         let ke: KeyExchange
         do {
@@ -62,7 +64,7 @@ extension IKESession {
             fail(reason: "cannot create \(g.strongSwanName) key: \(error)", now: now, &out)
             return
         }
-        if nonceI.isEmpty { nonceI = endpoint.random.bytes(32) }
+        let nonceI = previousNonce ?? endpoint.random.bytes(32)
         var payloads: [IKEPayload] = []
         if let cookie { payloads.append(.notify(IKENotify(type: .cookie, data: cookie))) }
         payloads.append(.securityAssociation(ProposalSelection.wireProposals(policy.proposals, protocolID: .ike, spi: [])))
@@ -77,25 +79,24 @@ extension IKESession {
         nextRequestID = 0
         responderSPI = 0
         let bytes = IKEMessage(header: header(.ikeSAInit, messageID: 0, isResponse: false), payloads: payloads).encode()
-        initRequestBytes = bytes
+        phase = .initiating(InitPhase(keyExchange: ke, nonce: nonceI, cookie: cookie, retriedGroups: retried, request: bytes))
         nextRequestID = 1
         out.append(.send(datagram: bytes, from: local, to: remote))
-        outstanding = Outstanding(messageID: 0, exchange: .ikeSAInit(InitContext(keyExchange: ke, cookie: cookie, retriedGroups: retried)),
-                                  datagrams: [bytes], sends: 1,
+        outstanding = Outstanding(messageID: 0, exchange: .ikeSAInit, datagrams: [bytes], sends: 1,
                                   retransmitAt: now + endpoint.configuration.retransmission.delay(afterSend: 0), deadline: nil)
         log(.info, "initiating IKE_SA to \(remote)", &out)
     }
 
     func processInitResponse(_ message: IKEMessage, bytes: [UInt8], from: SocketAddress, to: SocketAddress, now: Double, _ out: inout [IKEAction]) {
-        guard case .ikeSAInit(let ctx)? = outstanding?.exchange else { return }
+        guard case .initiating(let ctx) = phase, case .ikeSAInit? = outstanding?.exchange else { return }
         let payloads = message.payloads
         var notifies: [IKENotify] = []
         for case .notify(let n) in payloads { notifies.append(n) }
         if let c = notifies.first(where: { $0.type == .cookie }) {
-            guard ctx.cookie == nil || ctx.cookie! != c.data, c.data.count >= 1, c.data.count <= 64 else { return }
+            guard ctx.cookie != c.data, c.data.count >= 1, c.data.count <= 64 else { return }
             log(.info, "responder asked for a cookie; retrying", &out)
             outstanding = nil
-            startInit(now: now, cookie: c.data, group: ctx.keyExchange.group, retried: ctx.retriedGroups, &out)
+            startInit(now: now, cookie: c.data, group: ctx.keyExchange.group, retried: ctx.retriedGroups, nonce: ctx.nonce, &out)
             return
         }
         if let k = notifies.first(where: { $0.type == .invalidKEPayload }) {
@@ -108,13 +109,14 @@ extension IKESession {
             }
             log(.info, "peer requested \(g.strongSwanName) (INVALID_KE_PAYLOAD); retrying", &out)
             outstanding = nil
-            startInit(now: now, cookie: ctx.cookie, group: g, retried: ctx.retriedGroups.union([wanted]), &out)
+            startInit(now: now, cookie: ctx.cookie, group: g, retried: ctx.retriedGroups.union([wanted]), nonce: ctx.nonce, &out)
             return
         }
         if let e = notifies.first(where: { $0.type.isError }) {
             fail(reason: "peer answered IKE_SA_INIT with \(e.type)", now: now, &out)
             return
         }
+        var peerAuth = PeerAuthCapabilities()
         peerAuth.record(payloads)
         var proposals: [IKEProposal]?, keData: (UInt16, [UInt8])?, nonce: [UInt8]?
         for p in payloads {
@@ -136,8 +138,6 @@ extension IKESession {
             return
         }
         responderSPI = message.header.responderSPI
-        nonceR = nonce
-        initResponseBytes = bytes
         fragmentationSupported = notifies.contains { $0.type == .ikev2FragmentationSupported } && policy.fragmentation != .no
         let shared: [UInt8]
         do {
@@ -146,7 +146,12 @@ extension IKESession {
             fail(reason: "invalid key exchange value from peer: \(error)", now: now, &out)
             return
         }
-        deriveKeys(chosen: chosen, shared: shared, &out)
+        guard let (keys, full) = deriveKeys(chosen: chosen, shared: shared, nonceI: ctx.nonce, nonceR: nonce, &out) else {
+            fail(reason: "responder chose a proposal without a PRF", now: now, &out)
+            return
+        }
+        phase = .authenticating(AuthPhase(keys: keys, skPi: full.skPi, skPr: full.skPr, nonceI: ctx.nonce, nonceR: nonce,
+                                          initRequest: ctx.request, initResponse: bytes, peerAuth: peerAuth))
         evaluateNAT(payloads, spiR: responderSPI, packetSource: from, packetDestination: to)
         outstanding = nil
         if natDetected {
@@ -164,30 +169,25 @@ extension IKESession {
         if remote.port == c.ikePort { remote.port = c.natPort }
     }
 
-    func deriveKeys(chosen: NegotiatedAlgorithms, shared: [UInt8], _ out: inout [IKEAction]) {
-        algorithms = chosen
-        let prf = chosen.prf!
+    /// SKEYSEED and the IKE SA keys (RFC 7296 §2.14); nil when `chosen` has no PRF or group.
+    func deriveKeys(chosen: NegotiatedAlgorithms, shared: [UInt8], nonceI: [UInt8], nonceR: [UInt8],
+                    _ out: inout [IKEAction]) -> (IKESAKeying, IKESAKeys)? {
+        guard let prf = chosen.prf else { return nil }
         let seed = IKEKeyDerivation.skeyseed(prf: prf, nonceInitiator: nonceI, nonceResponder: nonceR, sharedSecret: shared)
-        installKeys(IKEKeyDerivation.ikeSAKeys(prf: prf, skeyseed: seed, nonceInitiator: nonceI, nonceResponder: nonceR,
-                                               initiatorSPI: initiatorSPI, responderSPI: responderSPI,
-                                               encryption: chosen.encryption, integrity: chosen.integrity), &out)
+        let k = IKEKeyDerivation.ikeSAKeys(prf: prf, skeyseed: seed, nonceInitiator: nonceI, nonceResponder: nonceR,
+                                           initiatorSPI: initiatorSPI, responderSPI: responderSPI,
+                                           encryption: chosen.encryption, integrity: chosen.integrity)
+        return installKeys(k, algorithms: chosen, &out).map { ($0, k) }
     }
 
-    func installKeys(_ k: IKESAKeys, _ out: inout [IKEAction]) {
-        keys = k
-        let a = algorithms!
-        do {
-            let i = try IKEPayloadProtection(encryption: a.encryption, integrity: a.integrity, encryptionKey: k.skEi, integrityKey: k.skAi)
-            let r = try IKEPayloadProtection(encryption: a.encryption, integrity: a.integrity, encryptionKey: k.skEr, integrityKey: k.skAr)
-            (outbound, inbound) = isInitiator ? (i, r) : (r, i)
-        } catch {
-            // Key lengths come from our own derivation; a failure here is a programming error.
-            preconditionFailure("IKE SA protection: \(error)")
-        }
+    /// The SK protections for `k` (and the key log line, when enabled).
+    func installKeys(_ k: IKESAKeys, algorithms a: NegotiatedAlgorithms, _ out: inout [IKEAction]) -> IKESAKeying? {
+        guard let keying = IKESAKeying(algorithms: a, keys: k, isInitiator: isInitiator) else { return nil }
         if endpoint.keyLogEnabled {
             out.append(.keyLog(IKEKeyLogEntry(initiatorSPI: initiatorSPI, responderSPI: responderSPI, skEi: k.skEi, skEr: k.skEr,
                                               skAi: k.skAi, skAr: k.skAr, encryption: a.encryption, integrity: a.integrity)))
         }
+        return keying
     }
 
     // MARK: Responder
@@ -225,24 +225,29 @@ extension IKESession {
             return false
         }
         policy = conn
-        guard chosen.keyExchange!.rawValue == group else {
-            let g = chosen.keyExchange!.rawValue
+        // ProposalSelection gives an IKE SA a key exchange method (requireKeyExchange) and a PRF.
+        guard let chosenGroup = chosen.keyExchange, chosen.prf != nil else {
+            sendInitError(.noProposalChosen, data: [], messageID: 0, &out)
+            return false
+        }
+        guard chosenGroup.rawValue == group else {
+            let g = chosenGroup.rawValue
             sendInitError(.invalidKEPayload, data: [UInt8(g >> 8), UInt8(g & 0xFF)], messageID: 0, &out)
-            log(.info, "peer sent KE \(group), asking for \(chosen.keyExchange!.strongSwanName)", &out)
+            log(.info, "peer sent KE \(group), asking for \(chosenGroup.strongSwanName)", &out)
             return false
         }
         let ke: KeyExchange, shared: [UInt8]
         do {
-            ke = try KeyExchange(group: chosen.keyExchange!, rng: &endpoint.random)
+            ke = try KeyExchange(group: chosenGroup, rng: &endpoint.random)
             shared = try ke.sharedSecret(peerPublicValue: peerKE)
         } catch {
             sendInitError(.invalidSyntax, data: [], messageID: 0, &out)
             log(.warning, "invalid key exchange value from \(from): \(error)", &out)
             return false
         }
-        nonceI = nonce
-        nonceR = endpoint.random.bytes(32)
-        initRequestBytes = bytes
+        let nonceI = nonce
+        let nonceR = endpoint.random.bytes(32)
+        var peerAuth = PeerAuthCapabilities()
         peerAuth.record(message.payloads)
         evaluateNAT(message.payloads, spiR: 0, packetSource: from, packetDestination: to)
         fragmentationSupported = notifies.contains { $0.type == .ikev2FragmentationSupported } && policy.fragmentation != .no
@@ -258,11 +263,12 @@ extension IKESession {
         }
         payloads += certificateRequestPayloads(candidates: candidates)
         let response = IKEMessage(header: header(.ikeSAInit, messageID: 0, isResponse: true), payloads: payloads).encode()
-        initResponseBytes = response
         cachedResponse = (0, [response])
         expectedRequestID = 1
         out.append(.send(datagram: response, from: local, to: remote))
-        deriveKeys(chosen: chosen, shared: shared, &out)
+        guard let (keys, full) = deriveKeys(chosen: chosen, shared: shared, nonceI: nonceI, nonceR: nonceR, &out) else { return false }
+        phase = .authenticating(AuthPhase(keys: keys, skPi: full.skPi, skPr: full.skPr, nonceI: nonceI, nonceR: nonceR,
+                                          initRequest: bytes, initResponse: response, peerAuth: peerAuth))
         halfOpenDeadline = now + Double(endpoint.configuration.halfOpenTimeout)
         return true
     }

@@ -27,26 +27,15 @@ final class IKESession {
     var responderSPI: UInt64
     var local: SocketAddress
     var remote: SocketAddress
-    var state: State = .connecting
+    /// The phase and the data only it has (IKESession+Phase.swift).
+    var phase: IKEPhase
+    var state: State { phase.state }
 
-    // Negotiated in IKE_SA_INIT.
-    var algorithms: NegotiatedAlgorithms?
-    var keys: IKESAKeys?
-    var outbound: IKEPayloadProtection?
-    var inbound: IKEPayloadProtection?
-    var nonceI: [UInt8] = []
-    var nonceR: [UInt8] = []
-    var initRequestBytes: [UInt8] = []
-    var initResponseBytes: [UInt8] = []
     var localNAT = false
     var remoteNAT = false
     var fragmentationSupported = false
     var localIdentity: Identity = .any
     var remoteIdentity: Identity = .any
-    /// Signature hashes and CERTREQ seen before IKE_AUTH completes.
-    var peerAuth = PeerAuthCapabilities()
-    /// How the peer proved its identity, for the log line once it did.
-    var peerAuthenticatedWith = "pre-shared key"
 
     // Message IDs (window size 1 in each direction).
     var nextRequestID: UInt32 = 0
@@ -104,9 +93,10 @@ final class IKESession {
         var waiting: Set<String>
     }
 
-    init(uniqueID: UInt32, endpoint: IKEEndpoint, policy: ConnectionPolicy, isInitiator: Bool,
+    init(uniqueID: UInt32, endpoint: IKEEndpoint, policy: ConnectionPolicy, isInitiator: Bool, phase: IKEPhase,
          initiatorSPI: UInt64, responderSPI: UInt64, local: SocketAddress, remote: SocketAddress, now: Double) {
         self.uniqueID = uniqueID; self.endpoint = endpoint; self.policy = policy; self.isInitiator = isInitiator
+        self.phase = phase
         self.initiatorSPI = initiatorSPI; self.responderSPI = responderSPI
         self.local = local; self.remote = remote
         self.createdAt = now; self.lastInbound = now
@@ -144,19 +134,13 @@ final class IKESession {
 
     /// What we remember about our request until its response arrives.
     enum ExchangeContext {
-        case ikeSAInit(InitContext)
+        case ikeSAInit                   // its KE and nonce are in the phase (InitPhase)
         case ikeAuth(ChildRequest?)
         case createChild(ChildRequest)
         case rekeyIKE(IKERekeyRequest)
         case deleteChildren([UInt32])
         case deleteIKE
         case informational
-    }
-
-    struct InitContext {
-        var keyExchange: KeyExchange
-        var cookie: [UInt8]?
-        var retriedGroups: Set<UInt16> = []
     }
 
     struct ChildRequest {
@@ -235,7 +219,7 @@ final class IKESession {
 
     func protect(exchange: IKEExchangeType, payloads: [IKEPayload], messageID: UInt32, isResponse: Bool) -> [[UInt8]] {
         let hdr = header(exchange, messageID: messageID, isResponse: isResponse)
-        guard exchange != .ikeSAInit, let outbound else {
+        guard exchange != .ikeSAInit, let outbound = phase.keys?.outbound else {
             return [IKEMessage(header: hdr, payloads: payloads).encode()]
         }
         let (first, inner) = IKEPayloadCodec.encode(payloads)
@@ -279,9 +263,10 @@ final class IKESession {
         case failed(String)
     }
 
-    /// Decrypts a received message (or collects its fragment). Plain IKE_SA_INIT passes through.
+    /// Decrypts a received message (or collects its fragment). IKE_SA_INIT never comes here (the
+    /// endpoint handles it), so before keys exist nothing is accepted.
     func unprotect(_ message: IKEMessage, bytes: [UInt8]) -> Unprotected {
-        guard let inbound else { return .complete(message.payloads) }
+        guard let inbound = phase.keys?.inbound else { return .failed("unprotected message before IKE_SA_INIT completed") }
         guard let last = message.payloads.last, let offset = message.encryptedPayloadOffset else {
             return .failed("unencrypted \(message.payloads.count)-payload message after IKE_SA_INIT")
         }
@@ -386,35 +371,37 @@ final class IKESession {
             }
             return
         }
-        guard let exchange = IKEExchangeType(rawValue: h.exchangeType) else { return }
+        guard let exchange = IKEExchangeType(rawValue: h.exchangeType), let keys = phase.keys else { return }
         if isResponse {
             guard let o = outstanding else { return }
             outstanding = nil
-            handleResponse(exchange: exchange, context: o.exchange, payloads: payloads, now: now, &out)
+            handleResponse(exchange: exchange, context: o.exchange, payloads: payloads, keys: keys, now: now, &out)
             startNextRequest(now: now, &out)
         } else {
             expectedRequestID &+= 1
-            handleRequest(exchange: exchange, messageID: h.messageID, payloads: payloads, now: now, &out)
+            handleRequest(exchange: exchange, messageID: h.messageID, payloads: payloads, keys: keys, now: now, &out)
             startNextRequest(now: now, &out)
         }
     }
 
-    func handleResponse(exchange: IKEExchangeType, context: ExchangeContext, payloads: [IKEPayload], now: Double, _ out: inout [IKEAction]) {
+    func handleResponse(exchange: IKEExchangeType, context: ExchangeContext, payloads: [IKEPayload], keys: IKESAKeying,
+                        now: Double, _ out: inout [IKEAction]) {
         switch context {
         case .ikeSAInit: break   // handled by the endpoint before keys exist
         case .ikeAuth(let child): processAuthResponse(payloads, child: child, now: now, &out)
-        case .createChild(let req): processCreateChildResponse(payloads, request: req, now: now, &out)
-        case .rekeyIKE(let req): processRekeyIKEResponse(payloads, request: req, now: now, &out)
+        case .createChild(let req): processCreateChildResponse(payloads, request: req, keys: keys, now: now, &out)
+        case .rekeyIKE(let req): processRekeyIKEResponse(payloads, request: req, keys: keys, now: now, &out)
         case .deleteChildren(let spis): processDeleteChildrenResponse(payloads, spis: spis, now: now, &out)
         case .deleteIKE: destroy(reason: "deleted", now: now, &out, notifyPeer: false)
         case .informational: break
         }
     }
 
-    func handleRequest(exchange: IKEExchangeType, messageID: UInt32, payloads: [IKEPayload], now: Double, _ out: inout [IKEAction]) {
+    func handleRequest(exchange: IKEExchangeType, messageID: UInt32, payloads: [IKEPayload], keys: IKESAKeying,
+                       now: Double, _ out: inout [IKEAction]) {
         switch exchange {
         case .ikeAuth: processAuthRequest(payloads, messageID: messageID, now: now, &out)
-        case .createChildSA: processCreateChildRequest(payloads, messageID: messageID, now: now, &out)
+        case .createChildSA: processCreateChildRequest(payloads, messageID: messageID, keys: keys, now: now, &out)
         case .informational: processInformationalRequest(payloads, messageID: messageID, now: now, &out)
         case .ikeSAInit: break
         }
@@ -525,7 +512,8 @@ final class IKESession {
     }
 
     func info(now: Double) -> IKESAInfo {
-        IKESAInfo(uniqueID: uniqueID, connection: policy.name, state: state.rawValue, isInitiator: isInitiator,
+        let algorithms = phase.algorithms
+        return IKESAInfo(uniqueID: uniqueID, connection: policy.name, state: state.rawValue, isInitiator: isInitiator,
                   initiatorSPI: initiatorSPI, responderSPI: responderSPI, local: local, remote: remote,
                   localIdentity: localIdentity.description, remoteIdentity: remoteIdentity.description,
                   encryption: algorithms?.encryption.strongSwanName ?? "", encryptionKeySize: algorithms?.encryption.keySizeBits,
@@ -554,8 +542,8 @@ final class IKESession {
         if !endpoint.reqidInUse(reqid) { out.append(.removePolicies(reqid: reqid)) }
     }
 
-    func prfKeyPad(_ secret: [UInt8]) -> [UInt8] {
-        algorithms!.prf!.compute(key: secret, data: Array("Key Pad for IKEv2".utf8))
+    func prfKeyPad(_ secret: [UInt8], prf: PRFAlgorithm) -> [UInt8] {
+        prf.compute(key: secret, data: Array("Key Pad for IKEv2".utf8))
     }
 }
 
@@ -579,7 +567,7 @@ struct FragmentBuffer {
         pieces[number] = plaintext
         guard pieces.count == Int(total) else { return .incomplete }
         var whole: [UInt8] = []
-        for n in 1...total { whole += pieces[n]! }
+        for n in 1...total { whole += pieces[n] ?? [] }   // all `total` present: counted above
         let firstPayload = first
         messageID = nil; pieces = [:]
         return .complete(first: firstPayload, whole)
