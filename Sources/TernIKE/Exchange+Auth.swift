@@ -136,7 +136,7 @@ extension IKESession {
                                                   auth: &phaseData) {
             // Tell the responder, which already considers the SA up (RFC 7296 §2.21.2).
             let notice = protect(exchange: .informational, payloads: [.notify(IKENotify(type: .authenticationFailed))],
-                                 messageID: nextRequestID, isResponse: false)
+                                 messageID: window.nextRequestID, isResponse: false)
             for d in notice { out.append(.send(datagram: d, from: local, to: remote)) }
             fail(reason: failure.reason, now: now, &out)
             return
@@ -149,7 +149,7 @@ extension IKESession {
             completeChild(request: child, payloads: payloads, nonceI: phaseData.nonceI, nonceR: phaseData.nonceR, sharedSecret: nil,
                           keys: phaseData.keys, now: now, &out)
         }
-        for name in pendingChildren { queue.append(.createChild(name)) }
+        for name in pendingChildren { window.queue.append(.createChild(name)) }
         pendingChildren = []
     }
 

@@ -353,7 +353,7 @@ extension IKESession {
                                                keys: keys, now: now, &out)
         respond(response)
         guard let old, let child else { return }
-        if old.state == .rekeying, case .createChild(let mine)? = outstanding?.exchange, mine.rekeying == old.inboundSPI {
+        if old.state == .rekeying, case .createChild(let mine)? = window.outstanding?.exchange, mine.rekeying == old.inboundSPI {
             old.peerRekey = PeerRekey(child: child, nonceI: ni, nonceR: nr)   // collision: decided when our response arrives
         } else {
             old.state = .rekeyed

@@ -60,8 +60,7 @@ extension IKESession {
         guard state != .dead else { return }
         if notifyPeer, phase.keys != nil {
             // Best effort, no retransmission: the SA is going away now.
-            let id = nextRequestID
-            nextRequestID &+= 1
+            let id = window.takeRequestID()
             for d in protect(exchange: .informational, payloads: [.delete(IKEDelete(protocolID: IKEProtocolID.ike.rawValue, spis: []))],
                              messageID: id, isResponse: false) {
                 out.append(.send(datagram: d, from: local, to: remote))
@@ -70,8 +69,7 @@ extension IKESession {
         let wasEstablished = establishedAt != nil && state != .rekeyed
         for c in children { retire(c, reason: reason, now: now, &out) }
         phase = .dead(phase.algorithms)
-        outstanding = nil
-        queue = []
+        window.close()
         if wasEstablished { out.append(.event(.ikeDeleted(info(now: now), reason: reason))) }
         endpoint.remove(self)
     }
@@ -176,7 +174,7 @@ extension IKESession {
         }
         retire(c, reason: "deleted by peer", now: now, &out)
         if last && c.policy.closeAction == .start {
-            queue.append(.createChild(c.policy.name))
+            window.queue.append(.createChild(c.policy.name))
         }
     }
 
@@ -250,7 +248,7 @@ extension IKESession {
     func respondToRekeyIKE(_ offer: ChildOffer, nonceI: [UInt8], messageID: UInt32, keys: IKESAKeying, now: Double, _ out: inout [IKEAction]) {
         func respond(_ p: [IKEPayload]) { sendResponse(.createChildSA, messageID: messageID, payloads: p, &out) }
         // RFC 7296 §2.25.2: not while we are creating, rekeying or deleting a CHILD SA of this IKE SA.
-        switch outstanding?.exchange {
+        switch window.outstanding?.exchange {
         case .createChild?, .deleteChildren?:
             respond([.notify(IKENotify(type: .temporaryFailure))])
             return
@@ -277,7 +275,7 @@ extension IKESession {
         // chosen has a PRF and a group (checked above): rekeyedSession cannot refuse it.
         guard let new = endpoint.rekeyedSession(from: self, keys: keys, isInitiator: false, initiatorSPI: peerSPI, responderSPI: spi,
                                                 algorithms: chosen, nonceI: nonceI, nonceR: nr, sharedSecret: shared, now: now, &out) else { return }
-        if state == .rekeying, case .rekeyIKE? = outstanding?.exchange {
+        if state == .rekeying, case .rekeyIKE? = window.outstanding?.exchange {
             peerRekeyNonces = (nonceI, nr, new)     // collision: decided when our response arrives
             moveChildren(to: new)
             return

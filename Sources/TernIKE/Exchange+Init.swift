@@ -76,26 +76,26 @@ extension IKESession {
             payloads.append(.notify(IKENotify(type: .signatureHashAlgorithms, data: signatureHashAlgorithms)))
         }
         // A restarted IKE_SA_INIT starts again at message ID 0 (RFC 7296 §2.6, §1.3.1).
-        nextRequestID = 0
+        window.restartInit()
         responderSPI = 0
         let bytes = IKEMessage(header: header(.ikeSAInit, messageID: 0, isResponse: false), payloads: payloads).encode()
         phase = .initiating(InitPhase(keyExchange: ke, nonce: nonceI, cookie: cookie, retriedGroups: retried, request: bytes))
-        nextRequestID = 1
         out.append(.send(datagram: bytes, from: local, to: remote))
-        outstanding = Outstanding(messageID: 0, exchange: .ikeSAInit, datagrams: [bytes], sends: 1,
-                                  retransmitAt: now + endpoint.configuration.retransmission.delay(afterSend: 0), deadline: nil)
+        let id = window.takeRequestID()
+        window.sent(id, exchange: .ikeSAInit, datagrams: [bytes], now: now,
+                    schedule: endpoint.configuration.retransmission, deadline: nil)
         log(.info, "initiating IKE_SA to \(remote)", &out)
     }
 
     func processInitResponse(_ message: IKEMessage, bytes: [UInt8], from: SocketAddress, to: SocketAddress, now: Double, _ out: inout [IKEAction]) {
-        guard case .initiating(let ctx) = phase, case .ikeSAInit? = outstanding?.exchange else { return }
+        guard case .initiating(let ctx) = phase, case .ikeSAInit? = window.outstanding?.exchange else { return }
         let payloads = message.payloads
         var notifies: [IKENotify] = []
         for case .notify(let n) in payloads { notifies.append(n) }
         if let c = notifies.first(where: { $0.type == .cookie }) {
             guard ctx.cookie != c.data, c.data.count >= 1, c.data.count <= 64 else { return }
             log(.info, "responder asked for a cookie; retrying", &out)
-            outstanding = nil
+            window.finishRequest()
             startInit(now: now, cookie: c.data, group: ctx.keyExchange.group, retried: ctx.retriedGroups, nonce: ctx.nonce, &out)
             return
         }
@@ -108,7 +108,7 @@ extension IKESession {
                 return
             }
             log(.info, "peer requested \(g.strongSwanName) (INVALID_KE_PAYLOAD); retrying", &out)
-            outstanding = nil
+            window.finishRequest()
             startInit(now: now, cookie: ctx.cookie, group: g, retried: ctx.retriedGroups.union([wanted]), nonce: ctx.nonce, &out)
             return
         }
@@ -153,7 +153,7 @@ extension IKESession {
         phase = .authenticating(AuthPhase(keys: keys, skPi: full.skPi, skPr: full.skPr, nonceI: ctx.nonce, nonceR: nonce,
                                           initRequest: ctx.request, initResponse: bytes, peerAuth: peerAuth))
         evaluateNAT(payloads, spiR: responderSPI, packetSource: from, packetDestination: to)
-        outstanding = nil
+        window.finishRequest()
         if natDetected {
             log(.info, "NAT detected (local \(localNAT), remote \(remoteNAT)); moving to port \(endpoint.configuration.natPort)", &out)
             floatToNATPort()
@@ -263,8 +263,8 @@ extension IKESession {
         }
         payloads += certificateRequestPayloads(candidates: candidates)
         let response = IKEMessage(header: header(.ikeSAInit, messageID: 0, isResponse: true), payloads: payloads).encode()
-        cachedResponse = (0, [response])
-        expectedRequestID = 1
+        window.cacheResponse(id: 0, datagrams: [response])
+        window.acceptRequest()   // request 0 answered: the next is 1
         out.append(.send(datagram: response, from: local, to: remote))
         guard let (keys, full) = deriveKeys(chosen: chosen, shared: shared, nonceI: nonceI, nonceR: nonceR, &out) else { return false }
         phase = .authenticating(AuthPhase(keys: keys, skPi: full.skPi, skPr: full.skPr, nonceI: nonceI, nonceR: nonceR,

@@ -129,7 +129,7 @@ public final class IKEEndpoint {
             return
         }
         if header.exchangeType == IKEExchangeType.ikeSAInit.rawValue && isResponse {
-            guard session.isInitiator, case .initiating = session.phase, session.outstanding?.messageID == 0, header.messageID == 0 else { return }
+            guard session.isInitiator, case .initiating = session.phase, session.window.outstanding?.messageID == 0, header.messageID == 0 else { return }
             session.processInitResponse(message, bytes: bytes, from: from, to: to, now: now, &out)
             return
         }
@@ -140,7 +140,7 @@ public final class IKEEndpoint {
         let key = HalfOpenKey(initiatorSPI: header.initiatorSPI, remote: from)
         if let spi = halfOpen[key], let s = sessions[spi] {
             // Retransmitted IKE_SA_INIT: the same response (§2.1).
-            if let c = s.cachedResponse, c.id == 0 { for d in c.datagrams { out.append(.send(datagram: d, from: s.local, to: s.remote)) } }
+            if let c = s.window.cachedResponse, c.id == 0 { for d in c.datagrams { out.append(.send(datagram: d, from: s.local, to: s.remote)) } }
             return
         }
         guard header.messageID == 0, let message = try? IKEMessage(decoding: bytes) else { stats.malformed += 1; return }

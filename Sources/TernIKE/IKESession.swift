@@ -37,18 +37,9 @@ final class IKESession {
     var localIdentity: Identity = .any
     var remoteIdentity: Identity = .any
 
-    // Message IDs (window size 1 in each direction).
-    var nextRequestID: UInt32 = 0
-    var expectedRequestID: UInt32 = 0
-    var cachedResponse: (id: UInt32, datagrams: [[UInt8]])?
-    /// Boxed: an IKE SA at rest has no request outstanding, and ~225 bytes inline in every
-    /// session add up with thousands of SAs.
-    private var outstandingBox: OutstandingBox?
-    var outstanding: Outstanding? {
-        get { outstandingBox?.value }
-        set { outstandingBox = newValue.map(OutstandingBox.init) }
-    }
-    var queue: [PendingRequest] = []
+    /// Message IDs, our request in flight and its retransmissions, the queue behind it, the
+    /// cached response (IKEMessageWindow.swift).
+    var window = IKEMessageWindow()
     var fragments = FragmentBuffer()
 
     var children: [ChildSA] = []
@@ -108,30 +99,6 @@ final class IKESession {
 
     // MARK: - Requests we initiate
 
-    /// The exchanges we can start, queued until the window is free.
-    enum PendingRequest {
-        case createChild(String)
-        case rekeyChild(UInt32)          // inbound SPI of the CHILD SA to rekey
-        case rekeyIKE
-        case deleteChild(UInt32, reason: String)
-        case deleteIKE(reason: String)
-        case dpd
-    }
-
-    final class OutstandingBox {
-        let value: Outstanding
-        init(_ value: Outstanding) { self.value = value }
-    }
-
-    struct Outstanding {
-        var messageID: UInt32
-        var exchange: ExchangeContext
-        var datagrams: [[UInt8]]
-        var sends: Int
-        var retransmitAt: Double
-        var deadline: Double?            // dpd_timeout bound for liveness checks
-    }
-
     /// What we remember about our request until its response arrives.
     enum ExchangeContext {
         case ikeSAInit                   // its KE and nonce are in the phase (InitPhase)
@@ -162,14 +129,14 @@ final class IKESession {
 
     func enqueue(_ r: PendingRequest, now: Double, _ out: inout [IKEAction]) {
         endpoint.touch(self)
-        queue.append(r)
+        window.queue.append(r)
         startNextRequest(now: now, &out)
     }
 
     /// Starts the next queued exchange when no request of ours is in flight.
     func startNextRequest(now: Double, _ out: inout [IKEAction]) {
-        guard outstanding == nil, isEstablished || state == .rekeyed || state == .deleting, !queue.isEmpty else { return }
-        let next = queue.removeFirst()
+        guard window.outstanding == nil, isEstablished || state == .rekeyed || state == .deleting, !window.queue.isEmpty else { return }
+        let next = window.queue.removeFirst()
         switch next {
         case .createChild(let name): startCreateChild(name: name, now: now, &out)
         case .rekeyChild(let spi): startRekeyChild(inboundSPI: spi, now: now, &out)
@@ -179,14 +146,13 @@ final class IKESession {
         case .dpd: sendRequest(.informational, payloads: [], context: .informational, now: now, &out,
                                deadline: policy.dpdTimeout > 0 ? now + Double(policy.dpdTimeout) : nil)
         }
-        if outstanding == nil { startNextRequest(now: now, &out) }
+        if window.outstanding == nil { startNextRequest(now: now, &out) }
     }
 
     /// Encrypts and sends a request, remembering it for retransmission.
     func sendRequest(_ exchange: IKEExchangeType, payloads: [IKEPayload], context: ExchangeContext, now: Double,
                      _ out: inout [IKEAction], deadline: Double? = nil) {
-        let id = nextRequestID
-        nextRequestID &+= 1
+        let id = window.takeRequestID()
         let datagrams = protect(exchange: exchange, payloads: payloads, messageID: id, isResponse: false)
         for d in datagrams { out.append(.send(datagram: d, from: local, to: remote)) }
         // Any request, not only a liveness check, is bounded by dpd_delay + dpd_timeout when both
@@ -197,13 +163,12 @@ final class IKESession {
         if bound == nil, isEstablished, policy.dpdDelay > 0, policy.dpdTimeout > 0 {
             bound = max(now, lastInbound + Double(policy.dpdDelay)) + Double(policy.dpdTimeout)
         }
-        outstanding = Outstanding(messageID: id, exchange: context, datagrams: datagrams, sends: 1,
-                                  retransmitAt: now + endpoint.configuration.retransmission.delay(afterSend: 0), deadline: bound)
+        window.sent(id, exchange: context, datagrams: datagrams, now: now, schedule: endpoint.configuration.retransmission, deadline: bound)
     }
 
     func sendResponse(_ exchange: IKEExchangeType, messageID: UInt32, payloads: [IKEPayload], _ out: inout [IKEAction]) {
         let datagrams = protect(exchange: exchange, payloads: payloads, messageID: messageID, isResponse: true)
-        cachedResponse = (messageID, datagrams)
+        window.cacheResponse(id: messageID, datagrams: datagrams)
         for d in datagrams { out.append(.send(datagram: d, from: local, to: remote)) }
     }
 
@@ -306,17 +271,14 @@ final class IKESession {
         let isResponse = h.flags.contains(.response)
         // An IKE_AUTH waits for its CRLs: the only other messages now are retransmissions.
         if parked != nil { return }
-        if isResponse {
-            guard let o = outstanding, o.messageID == h.messageID else { return }   // late or forged: ignore (§2.3)
-        } else {
-            if let c = cachedResponse, c.id == h.messageID {
-                // A retransmitted request: the byte-identical response again (§2.1), once per request
-                // (for a fragmented request only on its first fragment, RFC 7383 §2.6.1).
-                if case .encryptedFragment(let n, _, _, _)? = message.payloads.last, n != 1 { return }
-                for d in c.datagrams { out.append(.send(datagram: d, from: local, to: remote)) }
-                return
-            }
-            guard h.messageID == expectedRequestID else { return }
+        var fragment: UInt16?
+        if case .encryptedFragment(let n, _, _, _)? = message.payloads.last { fragment = n }
+        switch window.classify(messageID: h.messageID, isResponse: isResponse, fragmentNumber: fragment) {
+        case .ignore: return
+        case .resend(let datagrams):
+            for d in datagrams { out.append(.send(datagram: d, from: local, to: remote)) }
+            return
+        case .handle: break
         }
         let payloads: [IKEPayload]
         switch unprotect(message, bytes: bytes) {
@@ -365,7 +327,7 @@ final class IKESession {
         }
         if let unsupported = payloads.first(where: { if case .unknown(_, true, _) = $0 { true } else { false } }), !isResponse {
             if case .unknown(let t, _, _) = unsupported {
-                expectedRequestID &+= 1
+                window.acceptRequest()
                 sendResponse(IKEExchangeType(rawValue: h.exchangeType) ?? .informational, messageID: h.messageID,
                              payloads: [.notify(IKENotify(type: .unsupportedCriticalPayload, data: [t]))], &out)
             }
@@ -373,12 +335,11 @@ final class IKESession {
         }
         guard let exchange = IKEExchangeType(rawValue: h.exchangeType), let keys = phase.keys else { return }
         if isResponse {
-            guard let o = outstanding else { return }
-            outstanding = nil
+            guard let o = window.finishRequest() else { return }
             handleResponse(exchange: exchange, context: o.exchange, payloads: payloads, keys: keys, now: now, &out)
             startNextRequest(now: now, &out)
         } else {
-            expectedRequestID &+= 1
+            window.acceptRequest()
             handleRequest(exchange: exchange, messageID: h.messageID, payloads: payloads, keys: keys, now: now, &out)
             startNextRequest(now: now, &out)
         }
@@ -416,13 +377,13 @@ final class IKESession {
         // Called for every IKE SA whenever the timer is re-armed: no allocation here.
         var m = Double.infinity
         @inline(__always) func take(_ x: Double?) { if let x, x < m { m = x } }
-        if let o = outstanding { take(o.retransmitAt); take(o.deadline) }
+        if let o = window.outstanding { take(o.retransmitAt); take(o.deadline) }
         if state == .established { take(rekeyAt); take(reauthAt) }
         take(deleteAt)
         take(keepaliveAt)
         take(halfOpenDeadline)
         for v in pendingOutbound.values { take(v) }
-        if isEstablished && policy.dpdDelay > 0 && outstanding == nil && !dpdQueued { take(lastInbound + Double(policy.dpdDelay)) }
+        if isEstablished && policy.dpdDelay > 0 && window.outstanding == nil && !window.dpdQueued { take(lastInbound + Double(policy.dpdDelay)) }
         for c in children {
             if c.state == .installed { take(c.rekeyAt) }
             if c.state != .deleting { take(c.expireAt) }
@@ -431,8 +392,6 @@ final class IKESession {
         return m.isFinite ? m : nil
     }
 
-    var dpdQueued: Bool { queue.contains { if case .dpd = $0 { true } else { false } } }
-
     func tick(now: Double, _ out: inout [IKEAction]) {
         if state == .dead { return }
         if let h = halfOpenDeadline, now >= h {
@@ -440,23 +399,14 @@ final class IKESession {
             destroy(reason: "half-open timeout", now: now, &out, notifyPeer: false)
             return
         }
-        if var o = outstanding {
-            if let dl = o.deadline, now >= dl {
-                peerDead(reason: "no response within dpd_delay + dpd_timeout", now: now, &out)
-                return
-            }
-            if now >= o.retransmitAt {
-                let r = endpoint.configuration.retransmission
-                if o.sends > r.tries {
-                    peerDead(reason: "giving up after \(r.tries) retransmits", now: now, &out)
-                    return
-                }
-                for d in o.datagrams { out.append(.send(datagram: d, from: local, to: remote)) }
-                log(.debug, "retransmit \(o.sends) of request with message ID \(o.messageID)", &out)
-                o.retransmitAt = now + r.delay(afterSend: o.sends)
-                o.sends += 1
-                outstanding = o
-            }
+        switch window.retransmission(now: now, schedule: endpoint.configuration.retransmission) {
+        case .none: break
+        case .peerDead(let reason):
+            peerDead(reason: reason, now: now, &out)
+            return
+        case .resend(let datagrams, let number, let id):
+            for d in datagrams { out.append(.send(datagram: d, from: local, to: remote)) }
+            log(.debug, "retransmit \(number) of request with message ID \(id)", &out)
         }
         if let d = deleteAt, now >= d {
             deleteAt = nil
@@ -480,7 +430,7 @@ final class IKESession {
             out.append(.sendKeepalive(from: local, to: remote))
             keepaliveAt = now + Double(endpoint.configuration.natKeepalive)
         }
-        if isEstablished, policy.dpdDelay > 0, now >= lastInbound + Double(policy.dpdDelay), outstanding == nil, !dpdQueued {
+        if isEstablished, policy.dpdDelay > 0, now >= lastInbound + Double(policy.dpdDelay), window.outstanding == nil, !window.dpdQueued {
             lastInbound = now   // one check per interval
             enqueue(.dpd, now: now, &out)
         }
