@@ -3,7 +3,10 @@ import TernDataPlane
 import TernWire
 
 // CHILD SA negotiation shared by IKE_AUTH and CREATE_CHILD_SA (RFC 7296 §1.3.1, §1.3.3, §2.9),
-// with make-before-break rekeying and the collision rule of §2.8.1.
+// and CREATE_CHILD_SA for a new CHILD SA. Rekeying one is Task+ChildRekey.swift.
+//
+//   build: makeChildRequest, startCreateChild      process: completeChild (initiator),
+//                                                   respondToChild / processCreateChildRequest (responder)
 
 extension IKESession {
     /// Builds the SA/TS payloads (and Ni/KEi for CREATE_CHILD_SA) proposing a CHILD SA.
@@ -240,29 +243,7 @@ extension IKESession {
             out.append(.event(.childEstablished(info(now: now), child.info(now: now))))
             return
         }
-        // A rekey we started. If the peer rekeyed the same SA at the same time (§2.8.1), the
-        // SA created with the lowest of the four nonces is closed by whoever created it.
-        if let collision = old.peerRekey {
-            let ours = min(lexicographic: request.nonce, nonceR)
-            let theirs = min(lexicographic: collision.nonceI, collision.nonceR)
-            if ours.lexicographicallyPrecedes(theirs) {
-                // We lost: keep sending on the old SA until the winner deletes it (then the
-                // peer's new SA takes over, see peerDeletedChild), and close ours.
-                log(.info, "CHILD_SA rekey collision: ours {\(child.uniqueID)} is redundant, deleting it", &out)
-                installChild(child, withOutbound: false, &out)
-                child.state = .deleting
-                old.state = .rekeyed
-                enqueue(.deleteChild(child.inboundSPI, reason: "rekey collision"), now: now, &out)
-                return
-            }
-            log(.info, "CHILD_SA rekey collision: keeping ours {\(child.uniqueID)}, peer deletes {\(collision.child.uniqueID)}", &out)
-        }
-        installChild(child, withOutbound: true, &out)
-        old.state = .rekeyed
-        out.append(.event(.childRekeyed(info(now: now), old: old.info(now: now), new: child.info(now: now))))
-        // Outbound switched to the new SA already (newest SA of the reqid wins); stop using the old.
-        if old.outboundInstalled { out.append(.removeSA(old.outboundSA.key)); old.outboundInstalled = false }
-        enqueue(.deleteChild(old.inboundSPI, reason: "rekeyed"), now: now, &out)
+        completeChildRekey(child, replacing: old, nonceI: request.nonce, nonceR: nonceR, now: now, &out)
     }
 
     /// The SPD entries of a CHILD SA; trap policies keep raising acquires once it is gone.
@@ -276,31 +257,12 @@ extension IKESession {
         if endpoint.acquireCompleted(reqid: c.reqid) { out.append(.releaseHeld(reqid: c.reqid, send: true)) }
     }
 
-    /// The responder of a rekey starts sending on the new SA (the initiator deleted the old one,
-    /// or it waited long enough).
-    func finishResponderRekey(_ child: ChildSA, now: Double, _ out: inout [IKEAction]) {
-        pendingOutbound[child.inboundSPI] = nil
-        if !child.outboundInstalled {
-            out.append(.installSA(child.outboundSA))
-            child.outboundInstalled = true
-        }
-    }
-
     // MARK: CREATE_CHILD_SA as initiator
 
     func startCreateChild(name: String, now: Double, _ out: inout [IKEAction]) {
         guard let cp = policy.children.first(where: { $0.name == name }) else { return }
         let pfs = !(cp.proposals.first?.keyExchange.isEmpty ?? true)
         let (req, payloads) = makeChildRequest(cp, rekeying: nil, pfs: pfs)
-        sendRequest(.createChildSA, payloads: payloads, context: .createChild(req), now: now, &out)
-    }
-
-    func startRekeyChild(inboundSPI: UInt32, now: Double, _ out: inout [IKEAction]) {
-        guard let old = children.first(where: { $0.inboundSPI == inboundSPI }), old.state == .rekeying || old.state == .installed else { return }
-        old.state = .rekeying
-        let pfs = old.algorithms.keyExchange != nil || !(old.policy.proposals.first?.keyExchange.isEmpty ?? true)
-        let (req, payloads) = makeChildRequest(old.policy, rekeying: old, pfs: pfs)
-        log(.info, "rekeying CHILD_SA \(old.policy.name){\(old.uniqueID)}", &out)
         sendRequest(.createChildSA, payloads: payloads, context: .createChild(req), now: now, &out)
     }
 
@@ -338,35 +300,15 @@ extension IKESession {
         let nr = endpoint.random.bytes(32)
         var old: ChildSA?
         if let spi = offer.rekeySPI {
-            guard let c = children.first(where: { $0.outboundSPI == spi }), c.state != .deleting else {
-                respond([.notify(IKENotify(type: .childSANotFound, protocolID: IKEProtocolID.esp.rawValue,
-                                           spi: withUnsafeBytes(of: spi.bigEndian) { Array($0) }))])
-                return
+            switch childToRekey(outboundSPI: spi) {
+            case .failure(let refusal): respond([.notify(refusal.notify)]); return
+            case .success(let c): old = c
             }
-            if c.state == .rekeyed {
-                respond([.notify(IKENotify(type: .temporaryFailure))])
-                return
-            }
-            old = c
         }
         let (response, child) = respondToChild(payloads, ikeAuth: false, nonceI: ni, nonceR: nr, sharedSecret: nil, rekeying: old,
                                                keys: keys, now: now, &out)
         respond(response)
         guard let old, let child else { return }
-        if old.state == .rekeying, case .createChild(let mine)? = window.outstanding?.exchange, mine.rekeying == old.inboundSPI {
-            old.peerRekey = PeerRekey(child: child, nonceI: ni, nonceR: nr)   // collision: decided when our response arrives
-        } else {
-            old.state = .rekeyed
-        }
-        out.append(.event(.childRekeyed(info(now: now), old: old.info(now: now), new: child.info(now: now))))
+        peerRekeyedChild(old, new: child, nonceI: ni, nonceR: nr, now: now, &out)
     }
 }
-
-/// The peer's rekey of one of our CHILD SAs that crossed ours.
-struct PeerRekey {
-    let child: ChildSA
-    let nonceI: [UInt8]
-    let nonceR: [UInt8]
-}
-
-func min(lexicographic a: [UInt8], _ b: [UInt8]) -> [UInt8] { a.lexicographicallyPrecedes(b) ? a : b }
