@@ -235,6 +235,11 @@ final class IKESession {
         guard let last = message.payloads.last, let offset = message.encryptedPayloadOffset else {
             return .failed("unencrypted \(message.payloads.count)-payload message after IKE_SA_INIT")
         }
+        if message.payloads.count > 1, let exchange = IKEExchangeType(rawValue: message.header.exchangeType),
+           let why = PayloadRules.violationOutsideSK(message.payloads.dropLast(), exchange: exchange,
+                                                     isRequest: !message.header.flags.contains(.response)) {
+            return .failed(why)
+        }
         switch last {
         case .encrypted(let first, let body):
             do {
@@ -334,6 +339,10 @@ final class IKESession {
             return
         }
         guard let exchange = IKEExchangeType(rawValue: h.exchangeType), let keys = phase.keys else { return }
+        if let why = PayloadRules.violation(payloads, exchange: exchange, isRequest: !isResponse) {
+            refuseMalformed(exchange: exchange, messageID: h.messageID, isResponse: isResponse, why: why, now: now, &out)
+            return
+        }
         if isResponse {
             guard let o = window.finishRequest() else { return }
             handleResponse(exchange: exchange, context: o.exchange, payloads: payloads, keys: keys, now: now, &out)
@@ -342,6 +351,25 @@ final class IKESession {
             window.acceptRequest()
             handleRequest(exchange: exchange, messageID: h.messageID, payloads: payloads, keys: keys, now: now, &out)
             startNextRequest(now: now, &out)
+        }
+    }
+
+    /// A message that breaks the payload table (PayloadRules). A request is answered with
+    /// INVALID_SYNTAX (RFC 7296 §2.21.1); an IKE_AUTH request so answered ends the SA it would
+    /// have authenticated. A response is dropped like a forged one: our request stays
+    /// outstanding and its retransmissions decide.
+    func refuseMalformed(exchange: IKEExchangeType, messageID: UInt32, isResponse: Bool, why: String, now: Double,
+                         _ out: inout [IKEAction]) {
+        if isResponse {
+            endpoint.logLimiter.log(.malformed, .warning, "\(policy.name)[\(uniqueID)] dropping message \(messageID): \(why)", now: now, &out)
+            return
+        }
+        window.acceptRequest()
+        sendResponse(exchange, messageID: messageID, payloads: [.notify(IKENotify(type: .invalidSyntax))], &out)
+        log(.warning, "refusing message \(messageID): \(why) (INVALID_SYNTAX)", &out)
+        if exchange == .ikeAuth {
+            out.append(.event(.ikeFailed(connection: policy.name, reason: why)))
+            destroy(reason: "invalid syntax", now: now, &out, notifyPeer: false)
         }
     }
 

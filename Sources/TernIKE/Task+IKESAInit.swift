@@ -90,6 +90,12 @@ extension IKESession {
     func processInitResponse(_ message: IKEMessage, bytes: [UInt8], from: SocketAddress, to: SocketAddress, now: Double, _ out: inout [IKEAction]) {
         guard case .initiating(let ctx) = phase, case .ikeSAInit? = window.outstanding?.exchange else { return }
         let payloads = message.payloads
+        if let why = PayloadRules.violation(payloads, exchange: .ikeSAInit, isRequest: false) {
+            // Dropped like a forged answer: the retransmissions decide (PayloadRules).
+            endpoint.logLimiter.log(.malformed, .warning, "\(policy.name)[\(uniqueID)] dropping IKE_SA_INIT response from \(from): \(why)",
+                                    now: now, &out)
+            return
+        }
         var notifies: [IKENotify] = []
         for case .notify(let n) in payloads { notifies.append(n) }
         if let c = notifies.first(where: { $0.type == .cookie }) {
@@ -196,6 +202,11 @@ extension IKESession {
     /// appropriate) when no SA results.
     func processInitRequest(_ message: IKEMessage, bytes: [UInt8], from: SocketAddress, to: SocketAddress,
                             candidates: [ConnectionPolicy], now: Double, _ out: inout [IKEAction]) -> Bool {
+        if let why = PayloadRules.violation(message.payloads, exchange: .ikeSAInit, isRequest: true) {
+            sendInitError(.invalidSyntax, data: [], messageID: message.header.messageID, &out)
+            log(.warning, "IKE_SA_INIT from \(from) refused: \(why)", &out)
+            return false
+        }
         var proposals: [IKEProposal]?, keData: (UInt16, [UInt8])?, nonce: [UInt8]?
         var notifies: [IKENotify] = []
         for p in message.payloads {
