@@ -191,7 +191,7 @@ public final class IKEEndpoint {
             return
         }
         let spi = allocateIKESPI()
-        let s = IKESession(uniqueID: allocateUniqueID(), endpoint: self, policy: first, isInitiator: false, phase: .created,
+        let s = IKESession(uniqueID: allocateUniqueID(), context: self, policy: first, isInitiator: false, phase: .created,
                            initiatorSPI: header.initiatorSPI, responderSPI: spi, local: to, remote: from, now: now)
         if s.processInitRequest(message, bytes: bytes, from: from, to: to, candidates: candidates, now: now, &out) {
             sessions[spi] = s
@@ -374,7 +374,7 @@ public final class IKEEndpoint {
             return
         }
         let spi = allocateIKESPI()
-        let s = IKESession(uniqueID: allocateUniqueID(), endpoint: self, policy: c, isInitiator: true, phase: .created,
+        let s = IKESession(uniqueID: allocateUniqueID(), context: self, policy: c, isInitiator: true, phase: .created,
                            initiatorSPI: spi, responderSPI: 0,
                            local: SocketAddress(src, c.localPort), remote: SocketAddress(target, c.remotePort), now: now)
         s.attempt = request.attempt
@@ -591,33 +591,6 @@ public final class IKEEndpoint {
         guard cookieTokens >= 1 else { return false }
         cookieTokens -= 1
         return true
-    }
-
-    /// Creates the IKE SA that replaces `old` (whose keys are `oldKeys`) after a CREATE_CHILD_SA
-    /// rekey (§2.18); nil when `chosen` lacks a PRF or group (not an IKE proposal).
-    func rekeyedSession(from old: IKESession, keys oldKeys: IKESAKeying, isInitiator: Bool, initiatorSPI: UInt64, responderSPI: UInt64,
-                        algorithms chosen: NegotiatedAlgorithms, nonceI: [UInt8], nonceR: [UInt8], sharedSecret: [UInt8],
-                        now: Double, _ out: inout [IKEAction]) -> IKESession? {
-        guard let prf = chosen.prf else { return nil }
-        let s = IKESession(uniqueID: allocateUniqueID(), endpoint: self, policy: old.policy, isInitiator: isInitiator, phase: .created,
-                           initiatorSPI: initiatorSPI, responderSPI: responderSPI, local: old.local, remote: old.remote, now: now)
-        let seed = IKEKeyDerivation.rekeyedSkeyseed(prf: oldKeys.prf, oldSKd: oldKeys.skD, sharedSecret: sharedSecret,
-                                                    nonceInitiator: nonceI, nonceResponder: nonceR)
-        guard let keys = s.installKeys(IKEKeyDerivation.ikeSAKeys(prf: prf, skeyseed: seed, nonceInitiator: nonceI, nonceResponder: nonceR,
-                                                                  initiatorSPI: initiatorSPI, responderSPI: responderSPI,
-                                                                  encryption: chosen.encryption, integrity: chosen.integrity),
-                                       algorithms: chosen, &out) else { return nil }
-        touch(s)
-        s.localNAT = old.localNAT; s.remoteNAT = old.remoteNAT
-        s.fragmentationSupported = old.fragmentationSupported
-        s.localIdentity = old.localIdentity; s.remoteIdentity = old.remoteIdentity
-        s.phase = .established(EstablishedPhase(keys: keys))
-        s.establishedAt = now
-        s.scheduleIKELifetimes(now: now)
-        if s.localNAT { s.keepaliveAt = now + Double(configuration.natKeepalive) }
-        s.lastInbound = now
-        sessions[s.localSPI] = s
-        return s
     }
 
     func allocateIKESPI() -> UInt64 {

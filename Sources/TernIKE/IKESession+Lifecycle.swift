@@ -6,7 +6,7 @@ import TernWire
 // address changes behind a NAT.
 
 extension IKESession {
-    /// Ends this IKE SA: removes its CHILD SAs and policies and tells the endpoint.
+    /// Ends this IKE SA: removes its CHILD SAs and policies and tells the context.
     func destroy(reason: String, now: Double, _ out: inout [IKEAction], notifyPeer: Bool) {
         guard state != .dead else { return }
         if notifyPeer, phase.keys != nil {
@@ -22,7 +22,7 @@ extension IKESession {
         phase = .dead(phase.algorithms)
         window.close()
         if wasEstablished { out.append(.event(.ikeDeleted(info(now: now), reason: reason))) }
-        endpoint.remove(self)
+        context.report(.removed(self), now: now, &out)
     }
 
     /// Establishment failed: report, retry per keyingtries, and go away.
@@ -32,9 +32,9 @@ extension IKESession {
         let retry = isInitiator && (policy.keyingTries == 0 || UInt32(attempt) < policy.keyingTries)
         let names = pendingChildren + children.map(\.policy.name)
         destroy(reason: reason, now: now, &out, notifyPeer: false)
-        if !retry { endpoint.acquiresFailed(connection: policy.name, children: names, &out) }
+        if !retry { context.report(.acquiresFailed(connection: policy.name, children: names), now: now, &out) }
         if retry {
-            endpoint.initiate(.init(connection: policy.name, children: names, attempt: attempt + 1), now: now, &out)
+            context.report(.initiate(.init(connection: policy.name, children: names, attempt: attempt + 1)), now: now, &out)
         }
     }
 
@@ -56,13 +56,13 @@ extension IKESession {
         }
         let trap = children.filter { $0.policy.dpdAction == .trap }.map { ($0.policy, $0.reqid) }
         destroy(reason: "peer dead: \(reason)", now: now, &out, notifyPeer: false)
-        for (child, reqid) in trap where endpoint.trapReqid(connection: policy.name, child: child.name) == nil || endpoint.isTrap(reqid: reqid) {
+        for (child, reqid) in trap where context.trapReqid(connection: policy.name, child: child.name) == nil || context.isTrap(reqid: reqid) {
             log(.info, "dpd_action = trap: trap policy for \(child.name) stays", &out)
-            endpoint.installTrap(connection: policy, child: child, reqid: reqid, now: now, &out)
+            context.report(.installTrap(policy, child, reqid: reqid), now: now, &out)
         }
         if !restart.isEmpty {
             log(.info, "dpd_action = restart: re-initiating \(restart.joined(separator: ", "))", &out)
-            endpoint.initiate(.init(connection: policy.name, children: restart, attempt: 1), now: now, &out)
+            context.report(.initiate(.init(connection: policy.name, children: restart, attempt: 1)), now: now, &out)
         }
     }
 
@@ -70,7 +70,7 @@ extension IKESession {
     func reauthenticate(now: Double, _ out: inout [IKEAction]) {
         let names = children.filter { $0.state == .installed }.map(\.policy.name)
         log(.info, "reauthenticating", &out)
-        endpoint.initiate(.init(connection: policy.name, children: names, attempt: 1, replaces: localSPI), now: now, &out)
+        context.report(.initiate(.init(connection: policy.name, children: names, attempt: 1, replaces: localSPI)), now: now, &out)
     }
 
     // MARK: NAT mapping changes

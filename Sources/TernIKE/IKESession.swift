@@ -19,7 +19,8 @@ final class IKESession {
     }
 
     let uniqueID: UInt32
-    unowned let endpoint: IKEEndpoint
+    /// What the session may ask of its endpoint, and where it reports (IKESessionContext.swift).
+    unowned let context: any IKESessionContext
     var policy: ConnectionPolicy
     /// Which side sends IKE_SA_INIT: the original initiator (its header flag "I").
     let isInitiator: Bool
@@ -84,9 +85,9 @@ final class IKESession {
         var waiting: Set<String>
     }
 
-    init(uniqueID: UInt32, endpoint: IKEEndpoint, policy: ConnectionPolicy, isInitiator: Bool, phase: IKEPhase,
+    init(uniqueID: UInt32, context: any IKESessionContext, policy: ConnectionPolicy, isInitiator: Bool, phase: IKEPhase,
          initiatorSPI: UInt64, responderSPI: UInt64, local: SocketAddress, remote: SocketAddress, now: Double) {
-        self.uniqueID = uniqueID; self.endpoint = endpoint; self.policy = policy; self.isInitiator = isInitiator
+        self.uniqueID = uniqueID; self.context = context; self.policy = policy; self.isInitiator = isInitiator
         self.phase = phase
         self.initiatorSPI = initiatorSPI; self.responderSPI = responderSPI
         self.local = local; self.remote = remote
@@ -128,7 +129,7 @@ final class IKESession {
     }
 
     func enqueue(_ r: PendingRequest, now: Double, _ out: inout [IKEAction]) {
-        endpoint.touch(self)
+        context.touch(self)
         window.queue.append(r)
         startNextRequest(now: now, &out)
     }
@@ -163,7 +164,7 @@ final class IKESession {
         if bound == nil, isEstablished, policy.dpdDelay > 0, policy.dpdTimeout > 0 {
             bound = max(now, lastInbound + Double(policy.dpdDelay)) + Double(policy.dpdTimeout)
         }
-        window.sent(id, exchange: context, datagrams: datagrams, now: now, schedule: endpoint.configuration.retransmission, deadline: bound)
+        window.sent(id, exchange: context, datagrams: datagrams, now: now, schedule: self.context.configuration.retransmission, deadline: bound)
     }
 
     func sendResponse(_ exchange: IKEExchangeType, messageID: UInt32, payloads: [IKEPayload], _ out: inout [IKEAction]) {
@@ -196,7 +197,7 @@ final class IKESession {
         let body = [UInt8](repeating: 0, count: outbound.bodyLength(plaintextLength: inner.count))
         var bytes = IKEMessage(header: hdr, payloads: [.encrypted(firstInnerPayload: first, body: body)]).encode()
         let aadLength = IKEHeader.size + 4
-        let iv = endpoint.random.bytes(outbound.ivLength)
+        let iv = context.random.bytes(outbound.ivLength)
         let sealed = outbound.seal(plaintext: inner, aad: Array(bytes[0..<aadLength]), iv: iv)
         bytes.replaceSubrange(aadLength..<bytes.count, with: sealed)
         return [bytes]
@@ -214,7 +215,7 @@ final class IKESession {
             let body = [UInt8](repeating: 0, count: protection.bodyLength(plaintextLength: piece.count))
             var bytes = IKEMessage(header: hdr, payloads: [.encryptedFragment(number: UInt16(n + 1), total: UInt16(total),
                                                                               firstInnerPayload: n == 0 ? first : 0, body: body)]).encode()
-            let iv = endpoint.random.bytes(protection.ivLength)
+            let iv = context.random.bytes(protection.ivLength)
             let sealed = protection.seal(plaintext: piece, aad: Array(bytes[0..<overhead]), iv: iv)
             bytes.replaceSubrange(overhead..<bytes.count, with: sealed)
             out.append(bytes)
@@ -289,7 +290,7 @@ final class IKESession {
         switch unprotect(message, bytes: bytes) {
         case .partial: return
         case .failed(let why):
-            endpoint.logLimiter.log(.undecryptable, .warning, "\(policy.name)[\(uniqueID)] dropping message \(h.messageID) from \(from): \(why)", now: now, &out)
+            context.logLimiter.log(.undecryptable, .warning, "\(policy.name)[\(uniqueID)] dropping message \(h.messageID) from \(from): \(why)", now: now, &out)
             return
         case .complete(let p): payloads = p
         }
@@ -297,7 +298,7 @@ final class IKESession {
         if !uris.isEmpty {
             parked = ParkedMessage(header: h, payloads: payloads, from: from, to: to, waiting: Set(uris))
             fetchedCRLs = [:]
-            for uri in uris { endpoint.waitFor(.fetchCRL(uri: uri), for: .session(localSPI), now: now, &out) }
+            for uri in uris { context.waitFor(.fetchCRL(uri: uri), for: .session(localSPI), now: now, &out) }
             return
         }
         handleDecrypted(header: h, payloads: payloads, from: from, to: to, now: now, &out)
@@ -321,7 +322,7 @@ final class IKESession {
         let isResponse = h.flags.contains(.response)
         lastInbound = now
         // The initiator floated to port 4500 after NAT detection: the responder follows (RFC 3947).
-        if to.port != local.port && to.port == endpoint.configuration.natPort { local = to }
+        if to.port != local.port && to.port == context.configuration.natPort { local = to }
         if from != remote {
             if establishedAt == nil {
                 remote = from
@@ -361,7 +362,7 @@ final class IKESession {
     func refuseMalformed(exchange: IKEExchangeType, messageID: UInt32, isResponse: Bool, why: String, now: Double,
                          _ out: inout [IKEAction]) {
         if isResponse {
-            endpoint.logLimiter.log(.malformed, .warning, "\(policy.name)[\(uniqueID)] dropping message \(messageID): \(why)", now: now, &out)
+            context.logLimiter.log(.malformed, .warning, "\(policy.name)[\(uniqueID)] dropping message \(messageID): \(why)", now: now, &out)
             return
         }
         window.acceptRequest()
@@ -423,11 +424,11 @@ final class IKESession {
     func tick(now: Double, _ out: inout [IKEAction]) {
         if state == .dead { return }
         if let h = halfOpenDeadline, now >= h {
-            endpoint.logLimiter.log(.halfOpenTimeout, .info, "\(policy.name)[\(uniqueID)] half-open IKE_SA \(policy.name)[\(uniqueID)] timed out", now: now, &out)
+            context.logLimiter.log(.halfOpenTimeout, .info, "\(policy.name)[\(uniqueID)] half-open IKE_SA \(policy.name)[\(uniqueID)] timed out", now: now, &out)
             destroy(reason: "half-open timeout", now: now, &out, notifyPeer: false)
             return
         }
-        switch window.retransmission(now: now, schedule: endpoint.configuration.retransmission) {
+        switch window.retransmission(now: now, schedule: context.configuration.retransmission) {
         case .none: break
         case .peerDead(let reason):
             peerDead(reason: reason, now: now, &out)
@@ -456,7 +457,7 @@ final class IKESession {
         }
         if let k = keepaliveAt, now >= k {
             out.append(.sendKeepalive(from: local, to: remote))
-            keepaliveAt = now + Double(endpoint.configuration.natKeepalive)
+            keepaliveAt = now + Double(context.configuration.natKeepalive)
         }
         if isEstablished, policy.dpdDelay > 0, now >= lastInbound + Double(policy.dpdDelay), window.outstanding == nil, !window.dpdQueued {
             lastInbound = now   // one check per interval
@@ -517,7 +518,7 @@ final class IKESession {
 
     /// Policies of a reqid stay while any CHILD SA of that reqid lives (across rekeys).
     func dropPoliciesIfUnused(reqid: UInt32, _ out: inout [IKEAction]) {
-        if !endpoint.reqidInUse(reqid) { out.append(.removePolicies(reqid: reqid)) }
+        if !context.reqidInUse(reqid) { out.append(.removePolicies(reqid: reqid)) }
     }
 
     func prfKeyPad(_ secret: [UInt8], prf: PRFAlgorithm) -> [UInt8] {

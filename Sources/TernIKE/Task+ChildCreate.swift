@@ -11,15 +11,15 @@ import TernWire
 extension IKESession {
     /// Builds the SA/TS payloads (and Ni/KEi for CREATE_CHILD_SA) proposing a CHILD SA.
     func makeChildRequest(_ cp: ChildPolicy, rekeying old: ChildSA?, pfs: Bool) -> (ChildRequest, [IKEPayload]) {
-        let spi = endpoint.allocateChildSPI()
+        let spi = context.allocateChildSPI()
         let spiBytes = withUnsafeBytes(of: spi.bigEndian) { Array($0) }
         var ke: KeyExchange?
         if pfs, let g = cp.proposals.first?.keyExchange.first {
-            ke = try? KeyExchange(group: g, rng: &endpoint.random)
+            ke = try? KeyExchange(group: g, rng: &context.random)
         }
         let localTS = old?.localTS ?? cp.localSelectors.map { $0.resolved(host: local.address) }
         let remoteTS = old?.remoteTS ?? cp.remoteSelectors.map { $0.resolved(host: remote.address) }
-        let nonce = pfs || old != nil || state != .connecting ? endpoint.random.bytes(32) : []
+        let nonce = pfs || old != nil || state != .connecting ? context.random.bytes(32) : []
         var payloads: [IKEPayload] = []
         if let old {
             payloads.append(.notify(IKENotify(type: .rekeySA, protocolID: IKEProtocolID.esp.rawValue,
@@ -34,7 +34,7 @@ extension IKESession {
         payloads.append(.trafficSelectorResponder(remoteTS))
         let req = ChildRequest(policy: cp, inboundSPI: spi, nonce: nonce, keyExchange: ke, localTS: localTS, remoteTS: remoteTS,
                                rekeying: old?.inboundSPI,
-                               reqid: old?.reqid ?? endpoint.trapReqid(connection: policy.name, child: cp.name) ?? endpoint.allocateReqid())
+                               reqid: old?.reqid ?? context.trapReqid(connection: policy.name, child: cp.name) ?? context.allocateReqid())
         return (req, payloads)
     }
 
@@ -125,7 +125,7 @@ extension IKESession {
                                     reason: "peer's KE does not match \(g.strongSwanName)")
                 }
                 do {
-                    let ke = try KeyExchange(group: g, rng: &endpoint.random)
+                    let ke = try KeyExchange(group: g, rng: &context.random)
                     shared = try ke.sharedSecret(peerPublicValue: data)
                     responseKE = [.keyExchange(group: group, data: ke.publicValue)]
                 } catch {
@@ -137,8 +137,8 @@ extension IKESession {
                 return .refused(.noProposalChosen, data: [], reason: "child \(cp.name) requires transport mode, peer asked for tunnel")
             }
             let outboundSPI = peerProposal.spi.reduce(0) { $0 << 8 | UInt32($1) }
-            let inboundSPI = endpoint.allocateChildSPI()
-            let reqid = old?.reqid ?? endpoint.trapReqid(connection: policy.name, child: cp.name) ?? endpoint.allocateReqid()
+            let inboundSPI = context.allocateChildSPI()
+            let reqid = old?.reqid ?? context.trapReqid(connection: policy.name, child: cp.name) ?? context.allocateReqid()
             let keymat = IKEKeyDerivation.childKeyMaterial(prf: keys.prf, skD: keys.skD, sharedSecret: shared,
                                                            nonceInitiator: nonceI, nonceResponder: nonceR,
                                                            length: ChildSA.keyMaterialLength(chosen))
@@ -168,14 +168,14 @@ extension IKESession {
                                                          inboundSPI: inboundSPI, outboundSPI: outboundSPI, local: local, remote: remote,
                                                          encapsulate: natDetected, mode: mode, reqid: reqid,
                                                          replayWindow: cp.replayWindow, policy: cp)
-        let jitter = endpoint.random.jitter(cp.randTime)
+        let jitter = context.random.jitter(cp.randTime)
         let rekeyAt = cp.rekeyTime > 0 ? now + max(1, Double(cp.rekeyTime) - jitter) : .infinity
         let expireAt = cp.lifeTime > 0 ? now + Double(max(cp.lifeTime, cp.rekeyTime + 1)) : .infinity
-        let c = ChildSA(uniqueID: endpoint.allocateUniqueID(), policy: cp, reqid: reqid, inboundSPI: inboundSPI, outboundSPI: outboundSPI,
+        let c = ChildSA(uniqueID: context.allocateUniqueID(), policy: cp, reqid: reqid, inboundSPI: inboundSPI, outboundSPI: outboundSPI,
                         algorithms: chosen, mode: mode, localTS: localTS, remoteTS: remoteTS, inboundSA: inSA, outboundSA: outSA,
                         now: now, rekeyAt: rekeyAt, expireAt: expireAt)
-        if cp.rekeyBytes > 0 { c.rekeyAtBytes = cp.rekeyBytes - min(cp.rekeyBytes - 1, endpoint.random.next() % (cp.randBytes + 1)) }
-        if cp.rekeyPackets > 0 { c.rekeyAtPackets = cp.rekeyPackets - min(cp.rekeyPackets - 1, endpoint.random.next() % (cp.randPackets + 1)) }
+        if cp.rekeyBytes > 0 { c.rekeyAtBytes = cp.rekeyBytes - min(cp.rekeyBytes - 1, context.random.next() % (cp.randBytes + 1)) }
+        if cp.rekeyPackets > 0 { c.rekeyAtPackets = cp.rekeyPackets - min(cp.rekeyPackets - 1, context.random.next() % (cp.randPackets + 1)) }
         return c
     }
 
@@ -185,18 +185,18 @@ extension IKESession {
         let offer = ChildOffer(payloads)
         let old = request.rekeying.flatMap { spi in children.first { $0.inboundSPI == spi } }
         func failChild(_ reason: String, retry: Bool = false) {
-            endpoint.releaseChildSPI(request.inboundSPI)
+            context.releaseChildSPI(request.inboundSPI)
             log(.warning, "CHILD_SA \(request.policy.name) failed: \(reason)", &out)
             if let old {
                 if retry && old.state == .rekeying {
                     old.state = .installed
-                    old.rekeyAt = now + 10 + endpoint.random.jitter(10)
+                    old.rekeyAt = now + 10 + context.random.jitter(10)
                 } else if old.state == .rekeying {
                     old.state = .installed
                     old.rekeyAt = .infinity
                 }
             } else {
-                if endpoint.acquireCompleted(reqid: request.reqid) { out.append(.releaseHeld(reqid: request.reqid, send: false)) }
+                if context.acquireCompleted(reqid: request.reqid) { out.append(.releaseHeld(reqid: request.reqid, send: false)) }
                 out.append(.event(.childFailed(connection: policy.name, child: request.policy.name, reason: reason)))
             }
         }
@@ -249,12 +249,12 @@ extension IKESession {
     /// The SPD entries of a CHILD SA; trap policies keep raising acquires once it is gone.
     func policies(for c: ChildSA) -> [PolicyConfig] {
         ChildSA.policies(localTS: c.localTS, remoteTS: c.remoteTS, mode: c.mode, local: local.address, remote: remote.address,
-                         reqid: c.reqid, acquire: endpoint.isTrap(reqid: c.reqid))
+                         reqid: c.reqid, acquire: context.isTrap(reqid: c.reqid))
     }
 
     /// A CHILD SA came up: packets a trap held for its reqid go out now.
     func announceChild(_ c: ChildSA, now: Double, _ out: inout [IKEAction]) {
-        if endpoint.acquireCompleted(reqid: c.reqid) { out.append(.releaseHeld(reqid: c.reqid, send: true)) }
+        if context.acquireCompleted(reqid: c.reqid) { out.append(.releaseHeld(reqid: c.reqid, send: true)) }
     }
 
     // MARK: CREATE_CHILD_SA as initiator
@@ -297,7 +297,7 @@ extension IKESession {
             respond([.notify(IKENotify(type: .temporaryFailure))])
             return
         }
-        let nr = endpoint.random.bytes(32)
+        let nr = context.random.bytes(32)
         var old: ChildSA?
         if let spi = offer.rekeySPI {
             switch childToRekey(outboundSPI: spi) {

@@ -59,7 +59,7 @@ struct LocalSigner {
 let maxPeerCertificates = 8
 
 extension IKESession {
-    var credentials: CredentialSet { endpoint.configuration.credentials }
+    var credentials: CredentialSet { context.configuration.credentials }
 
     /// SignedOctets (RFC 7296 §2.15): the signer's IKE_SA_INIT message | the other side's nonce |
     /// prf(SK_p, RestOfIDPayload). `ofInitiator` says whose AUTH this is.
@@ -134,7 +134,7 @@ extension IKESession {
         let peerAuth = auth.peerAuth
         let keyType = signer.key.keyType
         do {
-            if peerAuth.announcedHashes && endpoint.configuration.signatureAuthentication {
+            if peerAuth.announcedHashes && context.configuration.signatureAuthentication {
                 guard let scheme = signatureScheme(for: keyType, peerAuth: peerAuth) else {
                     return .failure(AuthFailure("the peer accepts none of the signature hashes a \(keyType) key can use"))
                 }
@@ -206,7 +206,7 @@ extension IKESession {
         // A pinned self-signed certificate is trusted as itself (a raw-key style peer).
         if !(pinned.contains(leaf) && leaf.isSelfSigned) {
             if let failure = validateChain(leaf, received: Array(received.dropFirst())) { return failure }
-        } else if case .failure(let failure) = ChainValidator(trustedRoots: [leaf], now: endpoint.calendarTime).validate(leaf: leaf) {
+        } else if case .failure(let failure) = ChainValidator(trustedRoots: [leaf], now: context.calendarTime).validate(leaf: leaf) {
             return AuthFailure("\(failure)")
         }
         guard let key = try? PublicKeyBundle(certificate: leaf) else {
@@ -277,7 +277,7 @@ extension IKESession {
                 if let fetched = fetchedCRLs[point.uri] ?? nil { crls += fetched }
             }
         }
-        let validator = ChainValidator(trustedRoots: roots, intermediates: pool, crls: crls, now: endpoint.calendarTime)
+        let validator = ChainValidator(trustedRoots: roots, intermediates: pool, crls: crls, now: context.calendarTime)
         let chain: [Certificate]
         switch validator.validate(leaf: leaf) {
         case .failure(.unknownCA(let issuer)) where !constrained.isEmpty:

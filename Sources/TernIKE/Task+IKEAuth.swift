@@ -26,7 +26,7 @@ extension IKESession {
         -> Result<(certificates: [IKEPayload], auth: IKEPayload), AuthFailure> {
         switch policy.localAuth {
         case .psk:
-            guard let secret = endpoint.sharedKey(local: localIdentity, remote: peer) else {
+            guard let secret = context.sharedKey(local: localIdentity, remote: peer) else {
                 return .failure(AuthFailure("no shared key found for '\(localIdentity)' - '\(peer)'"))
             }
             return .success(([], .authentication(method: IKEAuthMethod.sharedKeyMIC.rawValue,
@@ -53,7 +53,7 @@ extension IKESession {
             guard method == IKEAuthMethod.sharedKeyMIC.rawValue else {
                 return AuthFailure("peer '\(peer)' authenticated with method \(method); connection \(policy.name) expects a pre-shared key")
             }
-            guard let secret = endpoint.sharedKey(local: localIdentity, remote: peer) else {
+            guard let secret = context.sharedKey(local: localIdentity, remote: peer) else {
                 return AuthFailure("no shared key found for '\(localIdentity)' - '\(peer)'")
             }
             guard constantTimeEqual(pskAuth(secret: secret, ofInitiator: !isInitiator, identity: identity, auth: auth), data) else {
@@ -90,7 +90,7 @@ extension IKESession {
         if let r = policy.remoteIdentity, r != .any { payloads.append(.identificationResponder(r.payload)) }
         // Only the first IKE SA with this peer says INITIAL_CONTACT: an SA still being set up
         // counts too, or simultaneous initiations would each have the peer drop the others.
-        if policy.sendInitialContact && !endpoint.hasOtherSA(with: policy, excluding: self, includingConnecting: true) {
+        if policy.sendInitialContact && !context.hasOtherSA(with: policy, excluding: self, peer: nil, includingConnecting: true) {
             payloads.append(.notify(IKENotify(type: .initialContact)))
         }
         payloads.append(authentication.auth)
@@ -187,7 +187,7 @@ extension IKESession {
         let peer = Identity(payload: idi)
         let wantedLocal = idr.map { Identity(payload: $0) }
         // Pick the connection by identities among those that matched addresses and proposals.
-        guard let conn = endpoint.connectionForAuth(current: policy, local: local.address, remote: remote.address,
+        guard let conn = context.connectionForAuth(current: policy, local: local.address, remote: remote.address,
                                                     peer: peer, requestedLocal: wantedLocal, algorithms: phaseData.keys.algorithms,
                                                     signature: method != IKEAuthMethod.sharedKeyMIC.rawValue) else {
             refuse("no connection for peer identity '\(peer)'\(wantedLocal.map { " asking for '\($0)'" } ?? "") from \(remote)")
@@ -204,8 +204,8 @@ extension IKESession {
         log(.info, "authentication of '\(peer)' with \(phaseData.peerAuthenticatedWith) successful", &out)
         // unique = never ignores INITIAL_CONTACT too, as strongSwan does.
         if (initialContact && conn.unique != .never) || conn.unique == .replace {
-            endpoint.removeDuplicates(of: self, identity: peer, now: now, &out, initialContact: initialContact)
-        } else if conn.unique == .keep, endpoint.hasOtherSA(with: conn, excluding: self, peer: peer) {
+            context.report(.replaceDuplicates(of: self, identity: peer, initialContact: initialContact), now: now, &out)
+        } else if conn.unique == .keep, context.hasOtherSA(with: conn, excluding: self, peer: peer, includingConnecting: false) {
             refuse("an IKE_SA with '\(peer)' exists and unique = keep")
             return
         }
@@ -238,13 +238,13 @@ extension IKESession {
         halfOpenDeadline = nil
         attempt = 1
         scheduleIKELifetimes(now: now)
-        if localNAT { keepaliveAt = now + Double(endpoint.configuration.natKeepalive) }
-        endpoint.sessionEstablished(self, now: now, &out)
+        if localNAT { keepaliveAt = now + Double(context.configuration.natKeepalive) }
+        context.report(.established(self), now: now, &out)
         out.append(.event(.ikeEstablished(info(now: now))))
     }
 
     func scheduleIKELifetimes(now: Double) {
-        let jitter = endpoint.random.jitter(policy.randTime)
+        let jitter = context.random.jitter(policy.randTime)
         rekeyAt = policy.rekeyTime > 0 ? now + max(1, Double(policy.rekeyTime) - jitter) : nil
         reauthAt = policy.reauthTime > 0 ? now + max(1, Double(policy.reauthTime) - jitter) : nil
         let longest = max(policy.rekeyTime, policy.reauthTime)

@@ -14,9 +14,9 @@ extension IKESession {
         guard case .established(let current) = phase else { return }
         let group = current.keys.keyExchange
         let ke: KeyExchange
-        do { ke = try KeyExchange(group: group, rng: &endpoint.random) } catch { return }
-        let spi = endpoint.allocateIKESPI()
-        let nonce = endpoint.random.bytes(32)
+        do { ke = try KeyExchange(group: group, rng: &context.random) } catch { return }
+        let spi = context.allocateIKESPI()
+        let nonce = context.random.bytes(32)
         // Our configured proposals, with the current group first so the KE we send fits.
         var proposals = policy.proposals
         for i in proposals.indices where proposals[i].keyExchange.contains(group) {
@@ -38,7 +38,7 @@ extension IKESession {
         func retryLater(_ why: String) {
             log(.info, "IKE_SA rekey failed (\(why)); retrying later", &out)
             if case .rekeying(let e) = phase { phase = .established(e) }
-            rekeyAt = now + 10 + endpoint.random.jitter(10)
+            rekeyAt = now + 10 + context.random.jitter(10)
         }
         if let e = offer.errors.first { retryLater("peer answered \(e.type)"); return }
         guard let nr = offer.nonce, nr.count >= 16, nr.count <= 256,
@@ -49,7 +49,7 @@ extension IKESession {
             return
         }
         let peerSPI = p.spi.reduce(UInt64(0)) { $0 << 8 | UInt64($1) }
-        guard let new = endpoint.rekeyedSession(from: self, keys: keys, isInitiator: true, initiatorSPI: request.newSPI, responderSPI: peerSPI,
+        guard let new = makeSuccessor(keys: keys, isInitiator: true, initiatorSPI: request.newSPI, responderSPI: peerSPI,
                                                 algorithms: chosen, nonceI: request.nonce, nonceR: nr, sharedSecret: shared, now: now, &out) else {
             retryLater("malformed response")
             return
@@ -93,17 +93,17 @@ extension IKESession {
             respond([.notify(IKENotify(type: .invalidKEPayload, data: [UInt8(g.rawValue >> 8), UInt8(g.rawValue & 0xFF)]))])
             return
         }
-        guard let ke = try? KeyExchange(group: g, rng: &endpoint.random), let shared = try? ke.sharedSecret(peerPublicValue: data) else {
+        guard let ke = try? KeyExchange(group: g, rng: &context.random), let shared = try? ke.sharedSecret(peerPublicValue: data) else {
             respond([.notify(IKENotify(type: .invalidSyntax))])
             return
         }
-        let spi = endpoint.allocateIKESPI()
-        let nr = endpoint.random.bytes(32)
+        let spi = context.allocateIKESPI()
+        let nr = context.random.bytes(32)
         let peerSPI = p.spi.reduce(UInt64(0)) { $0 << 8 | UInt64($1) }
         respond([.securityAssociation([chosen.wireProposal(number: p.number, protocolID: .ike, spi: spi.bigEndianBytes)]),
                  .nonce(nr), .keyExchange(group: group, data: ke.publicValue)])
         // chosen has a PRF and a group (checked above): rekeyedSession cannot refuse it.
-        guard let new = endpoint.rekeyedSession(from: self, keys: keys, isInitiator: false, initiatorSPI: peerSPI, responderSPI: spi,
+        guard let new = makeSuccessor(keys: keys, isInitiator: false, initiatorSPI: peerSPI, responderSPI: spi,
                                                 algorithms: chosen, nonceI: nonceI, nonceR: nr, sharedSecret: shared, now: now, &out) else { return }
         if state == .rekeying, case .rekeyIKE? = window.outstanding?.exchange {
             peerRekeyNonces = (nonceI, nr, new)     // collision: decided when our response arrives
@@ -115,6 +115,33 @@ extension IKESession {
         successor = new
         deleteAt = now + 30   // the initiator deletes the old SA; don't wait forever
         out.append(.event(.ikeRekeyed(old: info(now: now), new: new.info(now: now))))
+    }
+
+    /// The IKE SA that replaces this one after a CREATE_CHILD_SA rekey (§2.18), keyed from our
+    /// SK_d (`keys`); nil when `chosen` lacks a PRF (not an IKE proposal).
+    func makeSuccessor(keys oldKeys: IKESAKeying, isInitiator: Bool, initiatorSPI: UInt64, responderSPI: UInt64,
+                       algorithms chosen: NegotiatedAlgorithms, nonceI: [UInt8], nonceR: [UInt8], sharedSecret: [UInt8],
+                       now: Double, _ out: inout [IKEAction]) -> IKESession? {
+        guard let prf = chosen.prf else { return nil }
+        let s = IKESession(uniqueID: context.allocateUniqueID(), context: context, policy: policy, isInitiator: isInitiator, phase: .created,
+                           initiatorSPI: initiatorSPI, responderSPI: responderSPI, local: local, remote: remote, now: now)
+        let seed = IKEKeyDerivation.rekeyedSkeyseed(prf: oldKeys.prf, oldSKd: oldKeys.skD, sharedSecret: sharedSecret,
+                                                    nonceInitiator: nonceI, nonceResponder: nonceR)
+        guard let keys = s.installKeys(IKEKeyDerivation.ikeSAKeys(prf: prf, skeyseed: seed, nonceInitiator: nonceI, nonceResponder: nonceR,
+                                                                  initiatorSPI: initiatorSPI, responderSPI: responderSPI,
+                                                                  encryption: chosen.encryption, integrity: chosen.integrity),
+                                       algorithms: chosen, &out) else { return nil }
+        context.touch(s)
+        s.localNAT = localNAT; s.remoteNAT = remoteNAT
+        s.fragmentationSupported = fragmentationSupported
+        s.localIdentity = localIdentity; s.remoteIdentity = remoteIdentity
+        s.phase = .established(EstablishedPhase(keys: keys))
+        s.establishedAt = now
+        s.scheduleIKELifetimes(now: now)
+        if s.localNAT { s.keepaliveAt = now + Double(context.configuration.natKeepalive) }
+        s.lastInbound = now
+        context.report(.successor(s), now: now, &out)
+        return s
     }
 
     /// Replaced by a new IKE SA: keeps its keys for the delete exchange.

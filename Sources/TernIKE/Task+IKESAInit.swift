@@ -29,7 +29,7 @@ extension IKESession {
     func natPayloads(spiR: UInt64) -> [IKEPayload] {
         var src = NATDetection.hash(initiatorSPI: initiatorSPI, responderSPI: spiR, local)
         // encap = yes: a source hash that cannot match makes the peer see a NAT (strongSwan's trick).
-        if policy.forceEncapsulation { src = endpoint.random.bytes(src.count) }
+        if policy.forceEncapsulation { src = context.random.bytes(src.count) }
         let dst = NATDetection.hash(initiatorSPI: initiatorSPI, responderSPI: spiR, remote)
         return [.notify(IKENotify(type: .natDetectionSourceIP, data: src)),
                 .notify(IKENotify(type: .natDetectionDestinationIP, data: dst))]
@@ -59,12 +59,12 @@ extension IKESession {
         let g = group ?? policy.proposals.first?.keyExchange.first ?? .curve25519
         let ke: KeyExchange
         do {
-            ke = try KeyExchange(group: g, rng: &endpoint.random)
+            ke = try KeyExchange(group: g, rng: &context.random)
         } catch {
             fail(reason: "cannot create \(g.strongSwanName) key: \(error)", now: now, &out)
             return
         }
-        let nonceI = previousNonce ?? endpoint.random.bytes(32)
+        let nonceI = previousNonce ?? context.random.bytes(32)
         var payloads: [IKEPayload] = []
         if let cookie { payloads.append(.notify(IKENotify(type: .cookie, data: cookie))) }
         payloads.append(.securityAssociation(ProposalSelection.wireProposals(policy.proposals, protocolID: .ike, spi: [])))
@@ -72,7 +72,7 @@ extension IKESession {
         payloads.append(.nonce(nonceI))
         payloads += natPayloads(spiR: 0)
         if policy.fragmentation != .no { payloads.append(.notify(IKENotify(type: .ikev2FragmentationSupported))) }
-        if endpoint.configuration.signatureAuthentication {
+        if context.configuration.signatureAuthentication {
             payloads.append(.notify(IKENotify(type: .signatureHashAlgorithms, data: signatureHashAlgorithms)))
         }
         // A restarted IKE_SA_INIT starts again at message ID 0 (RFC 7296 §2.6, §1.3.1).
@@ -83,7 +83,7 @@ extension IKESession {
         out.append(.send(datagram: bytes, from: local, to: remote))
         let id = window.takeRequestID()
         window.sent(id, exchange: .ikeSAInit, datagrams: [bytes], now: now,
-                    schedule: endpoint.configuration.retransmission, deadline: nil)
+                    schedule: context.configuration.retransmission, deadline: nil)
         log(.info, "initiating IKE_SA to \(remote)", &out)
     }
 
@@ -92,7 +92,7 @@ extension IKESession {
         let payloads = message.payloads
         if let why = PayloadRules.violation(payloads, exchange: .ikeSAInit, isRequest: false) {
             // Dropped like a forged answer: the retransmissions decide (PayloadRules).
-            endpoint.logLimiter.log(.malformed, .warning, "\(policy.name)[\(uniqueID)] dropping IKE_SA_INIT response from \(from): \(why)",
+            context.logLimiter.log(.malformed, .warning, "\(policy.name)[\(uniqueID)] dropping IKE_SA_INIT response from \(from): \(why)",
                                     now: now, &out)
             return
         }
@@ -161,7 +161,7 @@ extension IKESession {
         evaluateNAT(payloads, spiR: responderSPI, packetSource: from, packetDestination: to)
         window.finishRequest()
         if natDetected {
-            log(.info, "NAT detected (local \(localNAT), remote \(remoteNAT)); moving to port \(endpoint.configuration.natPort)", &out)
+            log(.info, "NAT detected (local \(localNAT), remote \(remoteNAT)); moving to port \(context.configuration.natPort)", &out)
             floatToNATPort()
         }
         startAuth(now: now, &out)
@@ -170,7 +170,7 @@ extension IKESession {
     /// RFC 3948 / RFC 7296 §2.23: after NAT detection both sides use the NAT-T port (4500 unless
     /// ternd runs with --ike-port/--udp-port; a peer on our IKE port floats to our NAT-T port).
     func floatToNATPort() {
-        let c = endpoint.configuration
+        let c = context.configuration
         if local.port == c.ikePort { local.port = c.natPort }
         if remote.port == c.ikePort { remote.port = c.natPort }
     }
@@ -189,7 +189,7 @@ extension IKESession {
     /// The SK protections for `k` (and the key log line, when enabled).
     func installKeys(_ k: IKESAKeys, algorithms a: NegotiatedAlgorithms, _ out: inout [IKEAction]) -> IKESAKeying? {
         guard let keying = IKESAKeying(algorithms: a, keys: k, isInitiator: isInitiator) else { return nil }
-        if endpoint.keyLogEnabled {
+        if context.keyLogEnabled {
             out.append(.keyLog(IKEKeyLogEntry(initiatorSPI: initiatorSPI, responderSPI: responderSPI, skEi: k.skEi, skEr: k.skEr,
                                               skAi: k.skAi, skAr: k.skAr, encryption: a.encryption, integrity: a.integrity)))
         }
@@ -249,7 +249,7 @@ extension IKESession {
         }
         let ke: KeyExchange, shared: [UInt8]
         do {
-            ke = try KeyExchange(group: chosenGroup, rng: &endpoint.random)
+            ke = try KeyExchange(group: chosenGroup, rng: &context.random)
             shared = try ke.sharedSecret(peerPublicValue: peerKE)
         } catch {
             sendInitError(.invalidSyntax, data: [], messageID: 0, &out)
@@ -257,7 +257,7 @@ extension IKESession {
             return false
         }
         let nonceI = nonce
-        let nonceR = endpoint.random.bytes(32)
+        let nonceR = context.random.bytes(32)
         var peerAuth = PeerAuthCapabilities()
         peerAuth.record(message.payloads)
         evaluateNAT(message.payloads, spiR: 0, packetSource: from, packetDestination: to)
@@ -269,7 +269,7 @@ extension IKESession {
         ]
         payloads += natPayloads(spiR: responderSPI)
         if fragmentationSupported { payloads.append(.notify(IKENotify(type: .ikev2FragmentationSupported))) }
-        if endpoint.configuration.signatureAuthentication {
+        if context.configuration.signatureAuthentication {
             payloads.append(.notify(IKENotify(type: .signatureHashAlgorithms, data: signatureHashAlgorithms)))
         }
         payloads += certificateRequestPayloads(candidates: candidates)
@@ -280,7 +280,7 @@ extension IKESession {
         guard let (keys, full) = deriveKeys(chosen: chosen, shared: shared, nonceI: nonceI, nonceR: nonceR, &out) else { return false }
         phase = .authenticating(AuthPhase(keys: keys, skPi: full.skPi, skPr: full.skPr, nonceI: nonceI, nonceR: nonceR,
                                           initRequest: bytes, initResponse: response, peerAuth: peerAuth))
-        halfOpenDeadline = now + Double(endpoint.configuration.halfOpenTimeout)
+        halfOpenDeadline = now + Double(context.configuration.halfOpenTimeout)
         return true
     }
 

@@ -40,7 +40,7 @@ extension IKESession {
         pendingOutbound[c.inboundSPI] = nil
         removeChildSAs(c, &out)
         children.removeAll { $0 === c }
-        endpoint.releaseChildSPI(c.inboundSPI)
+        context.releaseChildSPI(c.inboundSPI)
         dropPoliciesIfUnused(reqid: c.reqid, &out)
         out.append(.event(.childDeleted(info(now: now), c.info(now: now), reason: reason)))
     }
@@ -85,7 +85,7 @@ extension IKESession {
             sendResponse(.informational, messageID: messageID, payloads: [], &out)
             let closing = children.filter { $0.policy.closeAction == .start }.map(\.policy.name)
             destroy(reason: state == .rekeyed ? "rekeyed" : "deleted by peer", now: now, &out, notifyPeer: false)
-            if !closing.isEmpty { endpoint.initiate(.init(connection: policy.name, children: closing, attempt: 1), now: now, &out) }
+            if !closing.isEmpty { context.report(.initiate(.init(connection: policy.name, children: closing, attempt: 1)), now: now, &out) }
             return
         }
         if !ourSPIs.isEmpty { response.append(.delete(IKEDelete(protocolID: IKEProtocolID.esp.rawValue, spis: ourSPIs))) }
@@ -105,8 +105,8 @@ extension IKESession {
         }
         // A successor that waited for this delete (collision losers delete their own new SA).
         let last = !children.contains { $0 !== c && $0.reqid == c.reqid }
-        if last && c.policy.closeAction == .trap && !endpoint.isTrap(reqid: c.reqid) {
-            endpoint.installTrap(connection: policy, child: c.policy, reqid: c.reqid, now: now, &out)
+        if last && c.policy.closeAction == .trap && !context.isTrap(reqid: c.reqid) {
+            context.report(.installTrap(policy, c.policy, reqid: c.reqid), now: now, &out)
         }
         retire(c, reason: "deleted by peer", now: now, &out)
         if last && c.policy.closeAction == .start {
