@@ -20,7 +20,7 @@ protocol IKESessionContext: AnyObject {
 
     // Matching and credentials.
     func connectionForAuth(current: ConnectionPolicy, local: IPAddress, remote: IPAddress, peer: Identity,
-                           requestedLocal: Identity?, algorithms: NegotiatedAlgorithms, signature: Bool) -> ConnectionPolicy?
+                           requestedLocal: Identity?, keys: IKESAKeying, signature: Bool) -> ConnectionPolicy?
     func sharedKey(local: Identity, remote: Identity) -> [UInt8]?
     func hasOtherSA(with c: ConnectionPolicy, excluding s: IKESession, peer: Identity?, includingConnecting: Bool) -> Bool
 

@@ -188,7 +188,7 @@ extension IKESession {
         let wantedLocal = idr.map { Identity(payload: $0) }
         // Pick the connection by identities among those that matched addresses and proposals.
         guard let conn = context.connectionForAuth(current: policy, local: local.address, remote: remote.address,
-                                                    peer: peer, requestedLocal: wantedLocal, algorithms: phaseData.keys.algorithms,
+                                                    peer: peer, requestedLocal: wantedLocal, keys: phaseData.keys,
                                                     signature: method != IKEAuthMethod.sharedKeyMIC.rawValue) else {
             refuse("no connection for peer identity '\(peer)'\(wantedLocal.map { " asking for '\($0)'" } ?? "") from \(remote)")
             return
