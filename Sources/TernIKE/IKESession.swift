@@ -3,9 +3,11 @@ import TernDataPlane
 import TernPKI
 import TernWire
 
-/// One IKE SA (RFC 7296): its keys, message-ID windows (size 1 each way), retransmission of our
-/// request, the cached response to the peer's last request, and its CHILD SAs. Exchanges live
-/// in the `Exchange+*.swift` extensions; the endpoint routes datagrams and timers here.
+/// One IKE SA (RFC 7296): its phase and the data only that phase has (IKESession+Phase.swift),
+/// its message window (IKEMessageWindow.swift), and its CHILD SAs. Each exchange is a task in
+/// its own `Task+*.swift` file; arriving messages are checked against the payload table
+/// (PayloadRules.swift) first. The endpoint routes datagrams and timers here; the session sees
+/// it only as an `IKESessionContext`.
 ///
 /// Contract: never touches I/O or clocks; every method takes `now` and appends actions to `out`.
 final class IKESession {

@@ -102,7 +102,7 @@ extension IKESession {
         let peerSPI = p.spi.reduce(UInt64(0)) { $0 << 8 | UInt64($1) }
         respond([.securityAssociation([chosen.wireProposal(number: p.number, protocolID: .ike, spi: spi.bigEndianBytes)]),
                  .nonce(nr), .keyExchange(group: group, data: ke.publicValue)])
-        // chosen has a PRF and a group (checked above): rekeyedSession cannot refuse it.
+        // chosen has a PRF and a group (checked above): makeSuccessor cannot refuse it.
         guard let new = makeSuccessor(keys: keys, isInitiator: false, initiatorSPI: peerSPI, responderSPI: spi,
                                                 algorithms: chosen, nonceI: nonceI, nonceR: nr, sharedSecret: shared, now: now, &out) else { return }
         if state == .rekeying, case .rekeyIKE? = window.outstanding?.exchange {
