@@ -27,7 +27,8 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-asn1.git", from: "1.7.4"),
     ],
     targets: [
-        .target(name: "CTernLibcrypto", linkerSettings: [.linkedLibrary("crypto")]),
+        // libcrypto (OpenSSL 3) and intel-ipsec-mb (Debian's libipsec-mb-dev) for the per-packet crypto.
+        .target(name: "CTernLibcrypto", linkerSettings: [.linkedLibrary("crypto"), .linkedLibrary("IPSec_MB")]),
         .target(name: "CTernLinux"),
         .target(name: "TernWire"),
         .target(name: "TernCrypto", dependencies: [
@@ -40,7 +41,11 @@ let package = Package(
             "TernWire", "TernCrypto", "TernDataPlane", "TernPKI", .product(name: "Crypto", package: "swift-crypto"),
             .product(name: "X509", package: "swift-certificates"),
         ]),
-        .target(name: "TernConfig", dependencies: ["TernWire", "TernCrypto", "TernDataPlane"]),
+        // swanctl.conf and setkey files into the engine's and the data plane's configuration types.
+        .target(name: "TernConfig", dependencies: [
+            "TernWire", "TernCrypto", "TernDataPlane", "TernIKE", "TernPKI", "TernVICI",
+            .product(name: "X509", package: "swift-certificates"),
+        ]),
         .target(name: "TernVICI"),
         // Keys, requests, certificates and CRLs, interchangeable with strongSwan's pki and OpenSSL.
         .target(name: "TernPKI", dependencies: [
@@ -70,10 +75,10 @@ let package = Package(
         ]),
         .testTarget(name: "TernWireTests", dependencies: ["TernWire"]),
         .testTarget(name: "TernCryptoTests", dependencies: [
-            "TernCrypto", .product(name: "Crypto", package: "swift-crypto"),
+            "TernCrypto", "CTernLibcrypto", .product(name: "Crypto", package: "swift-crypto"),
         ], resources: [.copy("Vectors")]),
         .testTarget(name: "TernDataPlaneTests", dependencies: ["TernDataPlane", "TernTestSupport", "TernWire", "TernCrypto"]),
-        .testTarget(name: "TernConfigTests", dependencies: ["TernConfig", "TernDataPlane"], resources: [.copy("Fixtures")]),
+        .testTarget(name: "TernConfigTests", dependencies: ["TernConfig", "TernDataPlane", "TernIKE", "TernVICI"], resources: [.copy("Fixtures")]),
         .testTarget(name: "TernVICITests", dependencies: ["TernVICI"]),
         .testTarget(name: "TernDaemonTests", dependencies: [
             "TernDaemon", "TernVICI", "TernConfig", "TernIKE", "TernWire", "TernPKI", .product(name: "Logging", package: "swift-log"),

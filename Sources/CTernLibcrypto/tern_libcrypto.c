@@ -25,6 +25,7 @@
 
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
+#include "tern_ipsec_mb.h"
 #include <openssl/rand.h>
 #include <openssl/sha.h>
 
@@ -116,11 +117,52 @@ static int update_aad(EVP_CIPHER_CTX *ctx, const uint8_t *aad, size_t length) {
 
 /* One context serves both directions: GCM and ChaCha20-Poly1305 only ever use the forward
  * key schedule, and the enc flag is set per call by EVP_CipherInit_ex. */
-struct tern_aead { EVP_CIPHER_CTX *ctx; };
+/* One of the two is set: an OpenSSL context, or intel-ipsec-mb's precomputed AES-GCM key data
+ * (read-only after precomputation; the per-call state lives on the stack). */
+struct tern_aead { EVP_CIPHER_CTX *ctx; void *mb; size_t key_length; };
+
+int tern_aead_backend(const tern_aead *aead) {
+    return aead->mb != NULL ? TERN_AEAD_BACKEND_IPSEC_MB : TERN_AEAD_BACKEND_OPENSSL;
+}
+
+static tern_aead *mb_aead_new(const uint8_t *key, size_t key_length) {
+    if (tern_aead_gcm_backend() != TERN_AEAD_BACKEND_IPSEC_MB) return NULL;
+    tern_aead *aead = OPENSSL_zalloc(sizeof *aead);
+    if (aead == NULL) return NULL;
+    aead->mb = tern_mb_gcm_key_new(key, key_length);
+    if (aead->mb == NULL) { OPENSSL_free(aead); return NULL; }
+    aead->key_length = key_length;
+    return aead;
+}
+
+/* GCM through intel-ipsec-mb; the AAD pieces are joined (ESP's are 8 or 12 bytes). */
+static int mb_crypt(tern_aead *aead, int encrypt, const uint8_t nonce[12],
+                    const uint8_t *aad1, size_t aad1_length, const uint8_t *aad2, size_t aad2_length,
+                    uint8_t *text, size_t text_length, uint8_t tag[16]) {
+    uint8_t aad[64];
+    const uint8_t *a = aad1;
+    size_t aad_length = aad1_length + aad2_length;
+    if (aad2_length > 0) {
+        if (aad_length > sizeof aad) return 0;
+        memcpy(aad, aad1, aad1_length);
+        memcpy(aad + aad1_length, aad2, aad2_length);
+        a = aad;
+    }
+    return tern_mb_gcm_crypt(aead->mb, aead->key_length, encrypt, nonce, a, aad_length, text, text_length, tag);
+}
 
 tern_aead *tern_aead_new(int algorithm, const uint8_t *key, size_t key_length) {
+    return tern_aead_new_on(algorithm, key, key_length, TERN_AEAD_BACKEND_AUTO);
+}
+
+tern_aead *tern_aead_new_on(int algorithm, const uint8_t *key, size_t key_length, int backend) {
+    if (algorithm == TERN_AEAD_AES_GCM && backend != TERN_AEAD_BACKEND_OPENSSL) {
+        tern_aead *mb = mb_aead_new(key, key_length);
+        if (mb != NULL || backend == TERN_AEAD_BACKEND_IPSEC_MB) return mb;
+    }
+    if (backend == TERN_AEAD_BACKEND_IPSEC_MB) return NULL;
     const char *name = NULL;
-    if (algorithm == TERN_AEAD_AES_GCM) {
+    if (algorithm == TERN_AEAD_AES_GCM || algorithm == TERN_AEAD_AES_GMAC) {
         name = key_length == 16 ? "AES-128-GCM" : key_length == 24 ? "AES-192-GCM"
              : key_length == 32 ? "AES-256-GCM" : NULL;
     } else if (algorithm == TERN_AEAD_CHACHA20_POLY1305 && key_length == 32) {
@@ -137,6 +179,12 @@ tern_aead *tern_aead_new(int algorithm, const uint8_t *key, size_t key_length) {
 tern_aead *tern_aead_dup(const tern_aead *from) {
     tern_aead *aead = OPENSSL_zalloc(sizeof *aead);
     if (aead == NULL) return NULL;
+    if (from->mb != NULL) {
+        aead->mb = tern_mb_gcm_key_dup(from->mb);
+        if (aead->mb == NULL) { OPENSSL_free(aead); return NULL; }
+        aead->key_length = from->key_length;
+        return aead;
+    }
     aead->ctx = copy_context(from->ctx);
     if (aead->ctx == NULL) { OPENSSL_free(aead); return NULL; }
     return aead;
@@ -145,6 +193,7 @@ tern_aead *tern_aead_dup(const tern_aead *from) {
 /* The providers clear their key schedules when the context is freed. */
 void tern_aead_free(tern_aead *aead) {
     if (aead == NULL) return;
+    tern_mb_gcm_key_free(aead->mb);
     EVP_CIPHER_CTX_free(aead->ctx);
     OPENSSL_free(aead);
 }
@@ -153,6 +202,7 @@ int tern_aead_seal(tern_aead *aead, const uint8_t nonce[12],
                    const uint8_t *aad1, size_t aad1_length,
                    const uint8_t *aad2, size_t aad2_length,
                    uint8_t *text, size_t text_length, uint8_t tag[16]) {
+    if (aead->mb != NULL) return mb_crypt(aead, 1, nonce, aad1, aad1_length, aad2, aad2_length, text, text_length, tag);
     EVP_CIPHER_CTX *ctx = aead->ctx;
     uint8_t unused[32];
     int out_length = 0;
@@ -168,6 +218,16 @@ int tern_aead_open(tern_aead *aead, const uint8_t nonce[12],
                    const uint8_t *aad1, size_t aad1_length,
                    const uint8_t *aad2, size_t aad2_length,
                    uint8_t *text, size_t text_length, const uint8_t tag[16]) {
+    if (aead->mb != NULL) {
+        /* intel-ipsec-mb computes the tag and leaves the comparison to us: constant time, and
+         * on a mismatch the unauthenticated plaintext is wiped as on the OpenSSL path. */
+        uint8_t computed[16];
+        int ok = mb_crypt(aead, 0, nonce, aad1, aad1_length, aad2, aad2_length, text, text_length, computed)
+            && CRYPTO_memcmp(computed, tag, 16) == 0;
+        OPENSSL_cleanse(computed, sizeof computed);
+        if (!ok && text_length > 0) OPENSSL_cleanse(text, text_length);
+        return ok;
+    }
     EVP_CIPHER_CTX *ctx = aead->ctx;
     uint8_t unused[32];
     int out_length = 0;

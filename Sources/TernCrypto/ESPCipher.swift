@@ -37,6 +37,13 @@ import CTernLibcrypto
 public final class ESPCipher: @unchecked Sendable {
     private enum Mode { case aead, gmac, cbcHMAC, nullHMAC }
 
+    /// Which library seals and opens AES-GCM here: intel-ipsec-mb where the CPU has AVX2 or
+    /// AVX-512, else OpenSSL (`TERN_AEAD=openssl` in the environment forces OpenSSL).
+    public static var aesGCMBackend: String {
+        tern_aead_gcm_backend() == Int32(TERN_AEAD_BACKEND_IPSEC_MB)
+            ? "intel-ipsec-mb \(String(cString: tern_ipsec_mb_arch()))" : "OpenSSL"
+    }
+
     public let encryption: EncryptionAlgorithm
     public let integrity: IntegrityAlgorithm
     public let ivLength: Int
@@ -104,7 +111,7 @@ public final class ESPCipher: @unchecked Sendable {
         switch encryption {
         case .aesGCM16, .chacha20Poly1305, .aesGMAC:
             let isGMAC = if case .aesGMAC = encryption { true } else { false }
-            let algorithm = encryption == .chacha20Poly1305 ? TERN_AEAD_CHACHA20_POLY1305 : TERN_AEAD_AES_GCM
+            let algorithm = encryption == .chacha20Poly1305 ? TERN_AEAD_CHACHA20_POLY1305 : isGMAC ? TERN_AEAD_AES_GMAC : TERN_AEAD_AES_GCM
             let keyLength = expectedKeyLength - 4
             aead = encryptionKey.withUnsafeBufferPointer { tern_aead_new(Int32(algorithm), $0.baseAddress, keyLength) }
             salt = encryptionKey.withUnsafeBytes { $0.loadUnaligned(fromByteOffset: keyLength, as: UInt32.self) }

@@ -28,6 +28,12 @@ public struct DaemonOptions: Sendable {
     /// false: no cookies and no per-source half-open limit (strongSwan's dos_protection = no),
     /// for benchmarks that open thousands of IKE SAs from one address at once.
     public var dosProtection = true
+    /// IKE_SA_INIT admission under load (EngineConfiguration's fields of the same names).
+    public var cookieThreshold = 30
+    public var perSourceCookieThreshold = 3
+    public var perSourceHalfOpenLimit = 5
+    public var halfOpenLimit = 10_000
+    public var cookieRateLimit = 20_000
     /// Under load, IKE publishes data-plane changes at most this often (seconds); 0: every change.
     /// Off by default: 5 ms lost one ping in 1500 across CHILD SA rekeys with strongSwan
     /// (test_rekeys_from_both_sides_lose_nothing, not yet understood); benchmarks turn it on.
@@ -111,7 +117,7 @@ public final class Daemon: @unchecked Sendable {
         return db
     }
 
-    static var now: UInt64 { UInt64(Date().timeIntervalSince1970) }
+    static var now: MonotonicInstant { .now }
 
     /// Reads swanctl.conf into the IKE engine's configuration.
     func loadIKEConfiguration() throws -> EngineConfiguration {
@@ -119,8 +125,14 @@ public final class Daemon: @unchecked Sendable {
         base.retransmission = options.retransmission
         base.fragmentSize = options.fragmentSize
         base.reuseIKESA = options.reuseIKESA
+        base.cookieThreshold = options.cookieThreshold
+        base.perSourceCookieThreshold = options.perSourceCookieThreshold
+        base.perSourceHalfOpenLimit = options.perSourceHalfOpenLimit
+        base.halfOpenLimit = options.halfOpenLimit
+        base.cookieRateLimit = options.cookieRateLimit
         if !options.dosProtection {
             base.cookieThreshold = .max
+            base.perSourceCookieThreshold = .max
             base.perSourceHalfOpenLimit = .max
         }
         guard let path = options.swanctlFile else { return viciConfig.replacingFile(base) }

@@ -6,6 +6,7 @@ import Glibc
 import Logging
 import CTernLinux
 import TernDataPlane
+import TernConfig
 import TernIKE
 import TernPlatform
 import TernWire
@@ -31,7 +32,6 @@ final class IKEController: @unchecked Sendable {
     private let readerLoop: EventLoop
     private var running = true
     private let keyLog: FileHandle?
-    private let clockStart = DispatchTime.now().uptimeNanoseconds
     /// Applies SA/policy changes to the data plane (publishes a new snapshot).
     private let publish: @Sendable (_ change: DynamicDatabaseChange) -> Void
     /// The installation order of each SA IKE has installed (newest last, so a rekeyed SA sends).
@@ -100,11 +100,11 @@ final class IKEController: @unchecked Sendable {
         }
     }
 
-    /// Monotonic seconds since start, for the engine. Reading it also hands the engine the
-    /// calendar time (certificate validity), so every input carries both.
+    /// The monotonic clock in seconds (the data plane's clock too), for the engine. Reading it
+    /// also hands the engine the calendar time (certificate validity), so every input carries both.
     var now: Double {
         endpoint.calendarTime = Date()
-        return Double(DispatchTime.now().uptimeNanoseconds - clockStart) / 1e9
+        return MonotonicInstant.now.seconds
     }
 
     /// The engine's ports are ternd's (--ike-port/--udp-port); connections that kept swanctl's

@@ -1,5 +1,7 @@
 import Foundation
 import TernDataPlane
+import TernPlatform
+import TernWire
 import TernVICI
 
 /// The data plane's state as `tern state` shows it: the SAD and SPD with every counter
@@ -67,8 +69,8 @@ public struct StateReport: Sendable, Equatable {
             r.policyMismatches = sa.counters.load(SACounter.policyMismatches.rawValue)
             r.seq = sa.isOutbound ? sa.lastSequenceSent : sa.replay.top
             r.replayBitmap = sa.replay.bitmapHex
-            r.created = sa.created
-            r.lastUsed = sa.counters.load(SACounter.lastUsed.rawValue)
+            r.created = sa.created.unixSeconds
+            r.lastUsed = MonotonicInstant(wholeSeconds: sa.counters.load(SACounter.lastUsed.rawValue)).unixSeconds
             sas.append(r)
         }
         for p in snapshot.policies {

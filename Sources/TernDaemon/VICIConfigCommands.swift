@@ -165,7 +165,7 @@ extension Daemon {
     func viciConnection(name: String, body: VICIMessage) throws(ConfigError) -> VICIConfigStore.LoadedConnection {
         var blobs = VICICertificateBlobs()
         let stripped = blobs.extract(body)
-        let tree = try VICITree.section(named: name, from: stripped, origin: "vici:load-conn:\(name)")
+        let tree = try SwanctlVICI.section(named: name, from: stripped, origin: "vici:load-conn:\(name)")
         let (config, warnings) = try SwanctlLoader.connection(name: name, section: tree)
         for w in warnings + SwanctlMapping.authWarnings(config) { cfgLog.warning("\(w)") }
         let policy = try SwanctlMapping.connection(config, certificates: blobs.source(hasPrivateKey: nil))

@@ -115,40 +115,6 @@ final class VICIConfigStore: @unchecked Sendable {
     var allPools: [(String, VICIMessage)] { lock.withLock { poolOrder.compactMap { n in pools[n].map { (n, $0) } } } }
 }
 
-/// VICI message trees as swanctl.conf syntax trees, so `load-conn` shares the file path's
-/// conversion, validation and error messages.
-enum VICITree {
-    /// Keys become key/values (lists joined with commas, as swanctl.conf writes them), nested
-    /// sections become subsections. Locations read `vici:load-conn:<name>`; the line is the
-    /// entry's position in its section, so an error still points somewhere.
-    static func section(named name: String, from message: VICIMessage, origin: String) throws(ConfigError) -> SwanctlSection {
-        let at = SourceLocation(file: origin, line: 1, column: 1)
-        var out = SwanctlSection(name: name, location: at)
-        for (index, entry) in message.entries.enumerated() {
-            let here = SourceLocation(file: origin, line: index + 1, column: 1)
-            switch entry.element {
-            case .value(let bytes):
-                guard let text = String(validating: bytes, as: UTF8.self) else {
-                    throw ConfigError(location: here, message: "value of '\(entry.key)' is not UTF-8 text")
-                }
-                out.set(SwanctlKeyValue(key: entry.key, value: text, location: here))
-            case .list(let items):
-                var texts: [String] = []
-                for item in items {
-                    guard let text = String(validating: item, as: UTF8.self) else {
-                        throw ConfigError(location: here, message: "an item of list '\(entry.key)' is not UTF-8 text")
-                    }
-                    texts.append(text)
-                }
-                out.set(SwanctlKeyValue(key: entry.key, value: texts.joined(separator: ","), location: here))
-            case .section(let sub):
-                out.add(try section(named: entry.key, from: sub, origin: origin + "." + entry.key))
-            }
-        }
-        return out
-    }
-}
-
 /// swanctl sends `certs`, `cacerts` and `pubkeys` of a connection as the files' contents
 /// (load_conns.c add_file_list_key), PEM or DER. The tree conversion takes text, so each blob
 /// becomes a `%vici-blob-N` reference that `source` resolves from the table.

@@ -1,4 +1,5 @@
 import Foundation
+import TernConfig
 import TernIKE
 import TernPKI
 import TernVICI

@@ -144,7 +144,7 @@ final class OutboundWorker: @unchecked Sendable {
                 }
                 if mailboxFull.load(ordering: .acquiring) { runMailbox(snapshot: &snapshot, generation: &generation, tx: &tx) }
                 if !held.isIdle { held.expire(now: .now, drops: drops) }
-                let now = UInt64(time(nil))
+                let now = MonotonicInstant.now
                 var read = 0
                 while read < batchSize {
                     let slot = arena.slot(read)
@@ -215,7 +215,7 @@ final class OutboundWorker: @unchecked Sendable {
     /// Re-runs held packets through the outbound path in order and sends them. Runs between
     /// batches, when the slots and tx vectors are free; a packet that still has no SA is dropped.
     private func send(_ packets: [HeldPacket], snapshot: DataPlaneSnapshot, tx: inout TxBatches) {
-        let now = UInt64(time(nil))
+        let now = MonotonicInstant.now
         var slotIndex = 0
         for packet in packets {
             if slotIndex == batchSize { flushAll(&tx); slotIndex = 0 }
@@ -336,7 +336,7 @@ final class InboundWorker: @unchecked Sendable {
                     if g != generation { snapshot = box.load(); generation = snapshot.generation }
                     let n = batch.receive(source.socket, count: batchSize)
                     if n <= 0 { break }
-                    let now = UInt64(time(nil))
+                    let now = MonotonicInstant.now
                     for i in 0..<n { handle(i, source: source, snapshot: snapshot, now: now) }
                     if n < batchSize { break }
                 }
@@ -346,7 +346,7 @@ final class InboundWorker: @unchecked Sendable {
 
     @inline(__always)
     private func handle(_ i: Int, source: (socket: DatagramSocket, proto: IPSecProtocol, udp: Bool),
-                        snapshot: DataPlaneSnapshot, now: UInt64) {
+                        snapshot: DataPlaneSnapshot, now: MonotonicInstant) {
         let rx = batch.rx + i
         let len = Int(rx.pointee.len)
         if rx.pointee.truncated != 0 { drops.count(.malformed); return }

@@ -93,5 +93,6 @@ public final class DropCounters: @unchecked Sendable {
 
 /// Per-SA counters, the figures `ip -s xfrm state` shows.
 public enum SACounter: Int, CaseIterable {
+    /// `lastUsed`: whole seconds on the monotonic clock (0: never).
     case packets, bytes, replayDrops, integrityFailures, policyMismatches, lastUsed
 }

@@ -41,7 +41,7 @@ public final class DataPlaneSnapshot: @unchecked Sendable {
 
     /// Databases from a static configuration alone (setkey).
     public convenience init(config: SecurityDatabaseConfig, localAddresses: Set<IPAddress>, underlayMTU: Int = 1500,
-                            previous: DataPlaneSnapshot? = nil, now: UInt64) throws(InstallError) {
+                            previous: DataPlaneSnapshot? = nil, now: MonotonicInstant) throws(InstallError) {
         try self.init(static: config, dynamic: DynamicDatabase(), localAddresses: localAddresses,
                       underlayMTU: underlayMTU, previous: previous, now: now)
     }
@@ -54,7 +54,7 @@ public final class DataPlaneSnapshot: @unchecked Sendable {
     /// restarted, its sequence numbers would begin again at 1 and the peer's replay window would
     /// drop everything. Each old SA is carried over once.
     public convenience init(static config: SecurityDatabaseConfig, dynamic: DynamicDatabase, localAddresses: Set<IPAddress>,
-                            underlayMTU: Int = 1500, previous: DataPlaneSnapshot? = nil, now: UInt64) throws(InstallError) {
+                            underlayMTU: Int = 1500, previous: DataPlaneSnapshot? = nil, now: MonotonicInstant) throws(InstallError) {
         // The merged list: static entries first, then the dynamic ones by order; a key or
         // selector already taken keeps the earlier entry (as SecurityDatabaseConfig.merge).
         var sas: [(rank: UInt64, config: SAConfig)] = []
@@ -95,7 +95,7 @@ public final class DataPlaneSnapshot: @unchecked Sendable {
 
     /// A new SA object for `c`: continuing a moved one from `pool`, or fresh.
     private static func install(_ c: SAConfig, pool: inout CarryOverPool, localAddresses: Set<IPAddress>,
-                                now: UInt64) throws(InstallError) -> SecurityAssociation {
+                                now: MonotonicInstant) throws(InstallError) -> SecurityAssociation {
         let outbound = localAddresses.contains(c.source)
         if let old = pool.takeMoved(c, isOutbound: outbound) {
             return SecurityAssociation(c, isOutbound: outbound, continuing: old)
@@ -111,7 +111,7 @@ public final class DataPlaneSnapshot: @unchecked Sendable {
     /// rather than O(everything installed): the result equals a from-scratch build of the same
     /// databases (`init(static:dynamic:…)` with `previous: self`), carried-over objects included.
     /// Static entries and local addresses stay as they are (a full build picks up theirs).
-    public func applying(_ change: DynamicDatabaseChange, now: UInt64) throws(InstallError) -> DataPlaneSnapshot {
+    public func applying(_ change: DynamicDatabaseChange, now: MonotonicInstant) throws(InstallError) -> DataPlaneSnapshot {
         var dynamic = self.dynamic
         var sad = self.sad
         var spd = self.spd

@@ -29,7 +29,7 @@ public struct AcquireRequest: Sendable, Hashable {
 public struct HeldPacket: Sendable {
     public let bytes: [UInt8]
     public let selectors: PacketSelectors
-    public let heldAt: ContinuousClock.Instant
+    public let heldAt: MonotonicInstant
 
     /// Copies the packet into a slot at the standard headroom, ready for `OutboundProcessor`;
     /// nil if the slot cannot take it with head- and tailroom.
@@ -64,10 +64,10 @@ public struct HoldQueue {
     public let limits: Limits
     /// Oldest first.
     private var queues: [UInt32: [HeldPacket]] = [:]
-    private var lastAcquire: [UInt32: ContinuousClock.Instant] = [:]
+    private var lastAcquire: [UInt32: MonotonicInstant] = [:]
     /// No held packet is older than this (nil when none is held): `expire` has nothing to do
     /// before it times out. It may be earlier than the oldest packet, never later.
-    private var oldest: ContinuousClock.Instant?
+    private var oldest: MonotonicInstant?
     public private(set) var packetCount = 0
     public private(set) var byteCount = 0
 
@@ -84,7 +84,7 @@ public struct HoldQueue {
     /// malformed). Returns the acquire to signal, or nil while the reqid's rate limit runs.
     /// Drops it makes are counted in `drops`: the oldest packet of a full queue, or this one
     /// when the total limit leaves no room even after this reqid's older packets went.
-    public mutating func hold(_ pkt: PacketBuffer, reqid: UInt32, now: ContinuousClock.Instant,
+    public mutating func hold(_ pkt: PacketBuffer, reqid: UInt32, now: MonotonicInstant,
                               drops: DropCounters) -> AcquireRequest? {
         guard let selectors = PacketSelectors.parse(pkt.bytes, length: pkt.length) else {
             drops.count(.malformed); return nil
@@ -139,7 +139,7 @@ public struct HoldQueue {
     /// Drops packets held for `timeout` or longer (counted as `hold_expired`) and forgets
     /// acquire times older than the interval. Returns how many packets it dropped.
     @discardableResult
-    public mutating func expire(now: ContinuousClock.Instant, drops: DropCounters) -> Int {
+    public mutating func expire(now: MonotonicInstant, drops: DropCounters) -> Int {
         // Called once per batch while anything is held: allocate only when something is due.
         if lastAcquire.contains(where: { now - $0.value >= limits.acquireInterval }) {
             lastAcquire = lastAcquire.filter { now - $0.value < limits.acquireInterval }

@@ -13,7 +13,7 @@ public enum InboundProcessor {
     static let maximumLayers = 3
 
     public static func process(_ pkt: inout PacketBuffer, context: InboundContext, snapshot: DataPlaneSnapshot,
-                               drops: DropCounters, now: UInt64) -> InboundVerdict {
+                               drops: DropCounters, now: MonotonicInstant) -> InboundVerdict {
         var ctx = context
         var sa0: SecurityAssociation?, sa1: SecurityAssociation?, sa2: SecurityAssociation?
         var tunnel0 = false, tunnel1 = false, tunnel2 = false
@@ -81,20 +81,21 @@ public enum InboundProcessor {
     }
 
     static func openESP(_ pkt: inout PacketBuffer, ctx: InboundContext, snapshot: DataPlaneSnapshot,
-                        now: UInt64) -> Result<(SecurityAssociation, Bool, UInt8), DropReason> {
+                        now: MonotonicInstant) -> Result<(SecurityAssociation, Bool, UInt8), DropReason> {
         let hl = ctx.ipHeaderLength
-        guard pkt.length >= hl + 8 else { return .failure(.malformed) }
+        guard pkt.length >= hl + ESPHeaderView.size else { return .failure(.malformed) }
         let esp = pkt.bytes + hl
+        let header = ESPHeaderView(esp)
         let espLength = pkt.length - hl
-        let spi = load32(esp, 0)
+        let spi = header.spi
         guard let sa = snapshot.inboundSA(spi: spi, destination: ctx.destination, proto: .esp),
               encapsulationMatches(sa, ctx), let cipher = sa.inboundCipher() else { return .failure(.noSA) }
-        guard espLength >= 8 + sa.ivLength + sa.icvLength + 2 else { return .failure(.malformed) }
-        if sa.config.hardLifetimeSeconds != 0 && now >= sa.created &+ sa.config.hardLifetimeSeconds {
+        guard espLength >= ESPHeaderView.size + sa.ivLength + sa.icvLength + 2 else { return .failure(.malformed) }
+        if now >= sa.hardExpiry {
             return .failure(.saExpired)
         }
 
-        let verdict = sa.replay.check(low: load32(esp, 4))
+        let verdict = sa.replay.check(low: header.sequence)
         guard case .fresh(let seq) = verdict else { sa.count(.replayDrops); return .failure(.replay) }
         guard cipher.open(esp: esp, totalLength: espLength, sequenceHigh: UInt32(truncatingIfNeeded: seq >> 32),
                           esn: sa.config.extendedSequenceNumbers) else {
@@ -102,28 +103,22 @@ public enum InboundProcessor {
         }
         guard sa.replay.commit(seq) else { sa.count(.replayDrops); return .failure(.replay) }
 
-        let plaintext = esp + 8 + sa.ivLength
-        let plaintextLength = espLength - 8 - sa.ivLength - sa.icvLength
-        let padLength = Int(plaintext.load(fromByteOffset: plaintextLength - 2, as: UInt8.self))
-        let next = plaintext.load(fromByteOffset: plaintextLength - 1, as: UInt8.self)
-        guard padLength + 2 <= plaintextLength else { return .failure(.badPadding) }
-        let payloadLength = plaintextLength - 2 - padLength
-        var i = 0
-        while i < padLength {
-            if plaintext.load(fromByteOffset: payloadLength + i, as: UInt8.self) != UInt8(truncatingIfNeeded: i + 1) {
-                return .failure(.badPadding)
-            }
-            i += 1
-        }
+        let trailer = ESPTrailerView(plaintext: esp + ESPHeaderView.size + sa.ivLength,
+                                     length: espLength - ESPHeaderView.size - sa.ivLength - sa.icvLength)
+        let padLength = trailer.padLength
+        let next = trailer.nextHeader
+        guard padLength + 2 <= trailer.length else { return .failure(.badPadding) }
+        let payloadLength = trailer.length - 2 - padLength
+        guard trailer.paddingIsMonotonic else { return .failure(.badPadding) }
         if next == IPProtocolNumber.noNextHeader { return .failure(.tfcDummy) }
-        sa.counters.set(SACounter.lastUsed.rawValue, now)
+        sa.counters.set(SACounter.lastUsed.rawValue, now.wholeSeconds)
 
         let innerIsIP = next == IPProtocolNumber.ipv4 || next == IPProtocolNumber.ipv6
         let tunnel = innerIsIP && sa.config.mode != .transport
         if sa.config.mode == .tunnel && !innerIsIP { return .failure(.badNextHeader) }
-        let payloadStart = pkt.start + hl + 8 + sa.ivLength
+        let payloadStart = pkt.start + hl + ESPHeaderView.size + sa.ivLength
         if tunnel {
-            let version = plaintext.load(as: UInt8.self) >> 4
+            let version = trailer.plaintext.load(as: UInt8.self) >> 4
             guard payloadLength >= 20, version == (next == IPProtocolNumber.ipv4 ? 4 : 6) else {
                 return .failure(.badNextHeader)
             }
@@ -149,12 +144,11 @@ public enum InboundProcessor {
             pkt.start = newStart
             pkt.length = hl + payloadLength
             let h = pkt.bytes
+            setIPNextHeader(h, next)
             if h.load(as: UInt8.self) >> 4 == 4 {
-                h.storeBytes(of: next, toByteOffset: 9, as: UInt8.self)
                 store16(h, 2, UInt16(truncatingIfNeeded: pkt.length))
                 updateIPv4HeaderChecksum(h)
             } else {
-                h.storeBytes(of: next, toByteOffset: 6, as: UInt8.self)
                 store16(h, 4, UInt16(truncatingIfNeeded: pkt.length - 40))
             }
             return true
@@ -175,7 +169,7 @@ public enum InboundProcessor {
     }
 
     static func openAH(_ pkt: inout PacketBuffer, ctx: InboundContext, snapshot: DataPlaneSnapshot,
-                       now: UInt64) -> Result<(SecurityAssociation, Bool, UInt8), DropReason> {
+                       now: MonotonicInstant) -> Result<(SecurityAssociation, Bool, UInt8), DropReason> {
         var ctx = ctx
         // AH authenticates the IP header, so one must be in front of it: IPv6 raw sockets strip
         // it, and we rebuild it from what the kernel reported (only plain headers qualify).
@@ -189,26 +183,27 @@ public enum InboundProcessor {
             return .failure(.unsupported)   // IPv4 options: their mutability rules are not implemented
         }
         let hl = ctx.ipHeaderLength
-        guard pkt.length >= hl + 12 else { return .failure(.malformed) }
+        guard pkt.length >= hl + AHHeaderView.fixedSize else { return .failure(.malformed) }
         let ah = pkt.bytes + hl
-        let ahLength = (Int(ah.load(fromByteOffset: 1, as: UInt8.self)) + 2) * 4
-        let spi = load32(ah, 4)
+        let header = AHHeaderView(ah)
+        let ahLength = header.length
+        let spi = header.spi
         guard let sa = snapshot.inboundSA(spi: spi, destination: ctx.destination, proto: .ah),
               let mac = sa.inboundMAC else { return .failure(.noSA) }
         let family: IPAddress.Family = hl == 20 ? .v4 : .v6
         let icvField = sa.ahICVFieldLength(family)
-        guard ahLength == 12 + icvField, pkt.length >= hl + ahLength else { return .failure(.malformed) }
-        if sa.config.hardLifetimeSeconds != 0 && now >= sa.created &+ sa.config.hardLifetimeSeconds {
+        guard ahLength == AHHeaderView.fixedSize + icvField, pkt.length >= hl + ahLength else { return .failure(.malformed) }
+        if now >= sa.hardExpiry {
             return .failure(.saExpired)
         }
-        let verdict = sa.replay.check(low: load32(ah, 8))
+        let verdict = sa.replay.check(low: header.sequence)
         guard case .fresh(let seq) = verdict else { sa.count(.replayDrops); return .failure(.replay) }
 
         let ok: Bool = withUnsafeTemporaryAllocation(byteCount: 128, alignment: 8) { scratch in
             let received = scratch.baseAddress!
             let computed = received + 64
-            received.copyMemory(from: ah + 12, byteCount: mac.icvLength)
-            (ah + 12).initializeMemory(as: UInt8.self, repeating: 0, count: icvField)
+            received.copyMemory(from: header.icv, byteCount: mac.icvLength)
+            header.icv.initializeMemory(as: UInt8.self, repeating: 0, count: icvField)
             computeAHICV(mac: mac, packet: pkt.bytes, ipHeaderLength: hl, totalLength: pkt.length,
                          icvField: icvField, sequenceHigh: UInt32(truncatingIfNeeded: seq >> 32),
                          esn: sa.config.extendedSequenceNumbers, into: computed)
@@ -216,9 +211,9 @@ public enum InboundProcessor {
         }
         guard ok else { sa.count(.integrityFailures); return .failure(.integrity) }
         guard sa.replay.commit(seq) else { sa.count(.replayDrops); return .failure(.replay) }
-        sa.counters.set(SACounter.lastUsed.rawValue, now)
+        sa.counters.set(SACounter.lastUsed.rawValue, now.wholeSeconds)
 
-        let next = ah.load(as: UInt8.self)
+        let next = header.nextHeader
         let innerIsIP = next == IPProtocolNumber.ipv4 || next == IPProtocolNumber.ipv6
         let tunnel = innerIsIP && sa.config.mode != .transport
         if sa.config.mode == .tunnel && !innerIsIP { return .failure(.badNextHeader) }

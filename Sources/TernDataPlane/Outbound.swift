@@ -11,9 +11,9 @@ import TernWire
 // full IP packet so the next step can wrap it.
 
 public enum OutboundProcessor {
-    /// Protects one packet read from the TUN. `now` is Unix seconds (lifetimes).
+    /// Protects one packet read from the TUN. `now` is the monotonic clock (lifetimes, last use).
     public static func process(_ pkt: inout PacketBuffer, snapshot: DataPlaneSnapshot, drops: DropCounters,
-                               now: UInt64) -> OutboundVerdict {
+                               now: MonotonicInstant) -> OutboundVerdict {
         guard let sel = PacketSelectors.parse(pkt.bytes, length: pkt.length) else {
             drops.count(.malformed); return .drop(.malformed)
         }
@@ -35,7 +35,7 @@ public enum OutboundProcessor {
                     if i == 0, policy.config.acquire { return .hold(reqid: rule.reqid) }
                     drops.count(.noSA); return .drop(.noSA)
                 }
-                if sa.config.hardLifetimeSeconds != 0 && now >= sa.created &+ sa.config.hardLifetimeSeconds {
+                if now >= sa.hardExpiry {
                     drops.count(.saExpired); return .drop(.saExpired)
                 }
                 let last = i == rules.count - 1
@@ -50,7 +50,7 @@ public enum OutboundProcessor {
                 switch result {
                 case .success(let t):
                     transmission = t
-                    sa.counters.set(SACounter.lastUsed.rawValue, now)
+                    sa.counters.set(SACounter.lastUsed.rawValue, now.wholeSeconds)
                 case .failure(.tooBig):
                     drops.count(.tooBig)
                     return buildTooBig(&pkt, sa: sa, snapshot: snapshot) ? .icmpError : .drop(.tooBig)
@@ -105,7 +105,7 @@ public enum OutboundProcessor {
         let block = sa.blockSize
         let padLength = (block - (payloadLength + 2) % block) % block
         let plaintextLength = payloadLength + padLength + 2
-        let espHeader = 8 + sa.ivLength
+        let espHeader = ESPHeaderView.size + sa.ivLength
         let espLength = espHeader + plaintextLength + sa.icvLength
 
         let outerFamily = sa.config.destination.family
@@ -120,11 +120,7 @@ public enum OutboundProcessor {
         guard let seq = sa.nextSequence() else { return .failure(.sequenceExhausted) }
 
         // Trailer: padding 1, 2, 3… (RFC 4303 §2.4), pad length, next header.
-        let trailer = p + pkt.length
-        var i = 0
-        while i < padLength { trailer.storeBytes(of: UInt8(i + 1), toByteOffset: i, as: UInt8.self); i += 1 }
-        trailer.storeBytes(of: UInt8(padLength), toByteOffset: padLength, as: UInt8.self)
-        trailer.storeBytes(of: nextHeader, toByteOffset: padLength + 1, as: UInt8.self)
+        ESPTrailerView.write(after: p, payloadLength: pkt.length, padLength: padLength, nextHeader: nextHeader)
 
         let source = tunnel ? sa.config.source : sel.source
         let destination = tunnel ? sa.config.destination : sel.destination
@@ -134,8 +130,9 @@ public enum OutboundProcessor {
             (pkt.base + espStart - headerLength).copyMemory(from: p, byteCount: headerLength)
         }
         let esp = pkt.base + espStart
-        store32(esp, 0, sa.config.spi)
-        store32(esp, 4, UInt32(truncatingIfNeeded: seq))
+        let header = ESPHeaderView(esp)
+        header.spi = sa.config.spi
+        header.sequence = UInt32(truncatingIfNeeded: seq)
         guard cipher.seal(esp: esp, plaintextLength: plaintextLength, sequence: seq,
                           esn: sa.config.extendedSequenceNumbers) else { return .failure(.malformed) }
         pkt.start = espStart
@@ -170,13 +167,12 @@ public enum OutboundProcessor {
         } else {
             pkt.start -= originalHeaderLength; pkt.length += originalHeaderLength
             let h = pkt.bytes
+            setIPNextHeader(h, proto)
             if h.load(as: UInt8.self) >> 4 == 4 {
-                h.storeBytes(of: proto, toByteOffset: 9, as: UInt8.self)
                 store16(h, 2, UInt16(truncatingIfNeeded: pkt.length))
                 if identification != 0 { store16(h, 4, identification) }
                 updateIPv4HeaderChecksum(h)
             } else {
-                h.storeBytes(of: proto, toByteOffset: 6, as: UInt8.self)
                 store16(h, 4, UInt16(truncatingIfNeeded: pkt.length - 40))
             }
         }
@@ -196,7 +192,7 @@ public enum OutboundProcessor {
         }
         let headerLength = tunnel ? 0 : sel.upperLayerOffset
         let icvField = sa.ahICVFieldLength(family)
-        let ahLength = 12 + icvField
+        let ahLength = AHHeaderView.fixedSize + icvField
         let ipLength = family == .v4 ? 20 : 40
         let total = pkt.length + ahLength + (tunnel ? ipLength : 0)
         if total > snapshot.underlayMTU { return .failure(.tooBig) }
@@ -211,13 +207,12 @@ public enum OutboundProcessor {
         // Move the original header (transport) in front of the AH header, then write AH.
         let ahStart = pkt.start + headerLength - ahLength
         if !tunnel { (pkt.base + ahStart - headerLength).copyMemory(from: p, byteCount: headerLength) }
-        let ah = pkt.base + ahStart
-        ah.storeBytes(of: nextHeader, as: UInt8.self)
-        ah.storeBytes(of: UInt8(ahLength / 4 - 2), toByteOffset: 1, as: UInt8.self)
-        store16(ah, 2, 0)
-        store32(ah, 4, sa.config.spi)
-        store32(ah, 8, UInt32(truncatingIfNeeded: seq))
-        (ah + 12).initializeMemory(as: UInt8.self, repeating: 0, count: icvField)
+        let ah = AHHeaderView(pkt.base + ahStart)
+        ah.nextHeader = nextHeader
+        ah.length = ahLength
+        ah.spi = sa.config.spi
+        ah.sequence = UInt32(truncatingIfNeeded: seq)
+        ah.icv.initializeMemory(as: UInt8.self, repeating: 0, count: icvField)
         pkt.start = ahStart
         pkt.length = ahLength + payloadLength
         // The ICV covers the IPv4 ID, so it must be chosen now, not left for the kernel.
@@ -228,7 +223,7 @@ public enum OutboundProcessor {
         let ipHeaderLength = tunnel ? ipLength : headerLength
         computeAHICV(mac: mac, packet: pkt.bytes, ipHeaderLength: ipHeaderLength, totalLength: pkt.length,
                      icvField: icvField, sequenceHigh: UInt32(truncatingIfNeeded: seq >> 32),
-                     esn: sa.config.extendedSequenceNumbers, into: pkt.bytes + ipHeaderLength + 12)
+                     esn: sa.config.extendedSequenceNumbers, into: AHHeaderView(pkt.bytes + ipHeaderLength).icv)
         sa.count(.packets); sa.count(.bytes, UInt64(payloadLength))
         return .success(Transmission(kind: .ipPacket, source: source, destination: destination,
                                      sourcePort: 0, destinationPort: 0, trafficClass: tos))

@@ -46,6 +46,13 @@ public final class ReplayWindow: @unchecked Sendable {
 
     deinit { storage.deallocate() }
 
+    /// Forgets every sequence number seen, as if the SA were new. For fuzzing and tests that
+    /// reuse one SA across independent inputs; the data plane never calls it (an SA that
+    /// forgot its window would accept replays).
+    public func resetForReuse() {
+        storage.update(repeating: 0, count: wordCount + 1)
+    }
+
     /// The high 32 bits for a received low half (RFC 4303 Appendix A2.1). Without ESN they are 0.
     public func inferHigh(_ low: UInt32) -> UInt32 {
         guard extendedSequenceNumbers else { return 0 }

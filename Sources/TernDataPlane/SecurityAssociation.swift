@@ -14,7 +14,9 @@ public final class SecurityAssociation: @unchecked Sendable {
     /// True when this host is the SA's source (it sends on it).
     public let isOutbound: Bool
     /// Creation time, Unix seconds (for `tern state`).
-    public let created: UInt64
+    public let created: MonotonicInstant
+    /// When the SA stops carrying packets (`hardLifetimeSeconds` after `created`; `.never` without one).
+    public let hardExpiry: MonotonicInstant
 
     /// Whether the SA has inbound contexts (an outbound SA to a non-local destination has none).
     public var servesInbound: Bool { inboundCipherSlot != nil || inboundMAC != nil }
@@ -39,10 +41,11 @@ public final class SecurityAssociation: @unchecked Sendable {
     ///   SA's memory (~1.2 KB), which matters with 10 000 tunnels, most of them idle: so ESP
     ///   contexts are built on the direction's first packet, and only the parameters are
     ///   checked here.
-    public init(_ config: SAConfig, isOutbound: Bool, servesInbound: Bool = true, now: UInt64) throws(CryptoError) {
+    public init(_ config: SAConfig, isOutbound: Bool, servesInbound: Bool = true, now: MonotonicInstant) throws(CryptoError) {
         self.config = config
         self.isOutbound = isOutbound
         self.created = now
+        hardExpiry = config.hardLifetimeSeconds == 0 ? .never : now.adding(seconds: config.hardLifetimeSeconds)
         guard config.replayWindow >= 0 && config.replayWindow <= SAConfig.maximumReplayWindow else {
             throw CryptoError("replay window \(config.replayWindow) is outside 0…\(SAConfig.maximumReplayWindow)")
         }
@@ -91,6 +94,7 @@ public final class SecurityAssociation: @unchecked Sendable {
         self.config = config
         self.isOutbound = isOutbound
         created = old.created
+        hardExpiry = old.hardExpiry
         outboundCipherSlot = old.outboundCipherSlot; inboundCipherSlot = old.inboundCipherSlot
         outboundMAC = old.outboundMAC; inboundMAC = old.inboundMAC
         replay = old.replay

@@ -93,14 +93,26 @@ public enum AddressMatch: Sendable, Hashable, CustomStringConvertible {
     }
 }
 
+/// `start_action` (strongSwan also reads `route` as trap, `restart` as start, `clear` as none).
 public enum ChildStartAction: String, Sendable, Hashable {
     case none, trap, start
     case trapAndStart = "trap|start"
     var traps: Bool { self == .trap || self == .trapAndStart }
     var starts: Bool { self == .start || self == .trapAndStart }
 }
-public enum ChildDPDAction: String, Sendable, Hashable { case clear, trap, restart }
-public enum ChildCloseAction: String, Sendable, Hashable { case none, trap, start }
+/// `dpd_action` (strongSwan reads `none` as clear, `route` as trap, `start` as restart).
+public enum ChildDPDAction: String, Sendable, Hashable {
+    case clear, trap, restart
+    /// Keep the trap and re-initiate (the configuration maps it to restart for the engine:
+    /// restarting installs the SA the trap would wait for).
+    case trapAndRestart = "trap|restart"
+}
+/// `close_action` (5.9: none, trap, start; `clear`, `route`, `restart` are the same words).
+public enum ChildCloseAction: String, Sendable, Hashable {
+    case none, trap, start
+    /// Read as start by the configuration, as strongSwan 5.9 does.
+    case trapAndStart = "trap|start"
+}
 
 /// A selector as configured: `dynamic` becomes the IKE endpoint's own address at negotiation.
 public struct SelectorPolicy: Sendable, Hashable, CustomStringConvertible {

@@ -189,3 +189,22 @@ public enum MemoryTuning {
     /// See tern_limit_malloc_arenas: fewer glibc arenas, less RSS per thread that allocates.
     public static func limitMallocArenas(_ arenas: Int) { tern_limit_malloc_arenas(Int32(arenas)) }
 }
+
+extension MonotonicInstant {
+    /// The monotonic clock now (CLOCK_MONOTONIC): the one clock the daemon hands the data plane,
+    /// the hold queue and the IKE engine.
+    public static var now: MonotonicInstant {
+        var ts = timespec()
+        clock_gettime(CLOCK_MONOTONIC, &ts)
+        return MonotonicInstant(nanoseconds: UInt64(ts.tv_sec) &* 1_000_000_000 &+ UInt64(ts.tv_nsec))
+    }
+
+    /// This instant as Unix seconds on today's wall clock, for display (`tern state`); 0 stays 0.
+    public var unixSeconds: UInt64 {
+        guard nanoseconds != 0 else { return 0 }
+        var wall = timespec()
+        clock_gettime(CLOCK_REALTIME, &wall)
+        let ago = MonotonicInstant.now.nanoseconds &- min(nanoseconds, MonotonicInstant.now.nanoseconds)
+        return UInt64(wall.tv_sec) &- min(UInt64(wall.tv_sec), ago / 1_000_000_000)
+    }
+}

@@ -26,111 +26,6 @@ struct LoadOptions: ParsableArguments {
     }
 }
 
-/// Turning swanctl.conf sections into VICI requests the way swanctl does (load_conns.c,
-/// load_creds.c, load_pools.c).
-enum SwanctlRequests {
-    /// Keys swanctl sends as lists, split at commas (is_list_key in load_conns.c).
-    static let listKeys: Set<String> = ["local_addrs", "remote_addrs", "proposals", "esp_proposals", "ah_proposals",
-                                        "local_ts", "remote_ts", "vips", "pools", "groups", "cert_policy"]
-    /// Keys naming files whose contents are sent, relative paths under the folder given.
-    static let fileListKeys: [String: String] = ["certs": "x509", "cacerts": "x509ca", "pubkeys": "pubkey"]
-
-    static func items(_ value: String) -> [String] {
-        value.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }
-    }
-
-    /// A connection (or any section below it) as a VICI section.
-    static func section(_ s: SwanctlSection, directory: String) throws -> VICIMessage {
-        var m = VICIMessage()
-        for kv in s.keyValues where !kv.value.isEmpty {
-            let key = kv.key.lowercased()
-            if listKeys.contains(key) {
-                m.set(kv.key, list: items(kv.value))
-            } else if let folder = fileListKeys[key] {
-                var blobs: [[UInt8]] = []
-                for item in items(kv.value) {
-                    if let blob = SwanctlBlob.decode(item) { blobs.append(blob); continue }
-                    let path = item.hasPrefix("/") ? item : "\(directory)/\(folder)/\(item)"
-                    guard let data = FileManager.default.contents(atPath: path) else {
-                        throw LoadError("loading \(kv.key) certificate '\(path)' failed: cannot read the file")
-                    }
-                    blobs.append(Array(data))
-                }
-                m[kv.key] = .list(blobs)
-            } else {
-                m.set(kv.key, kv.value)
-            }
-        }
-        for sub in s.subsections { m.set(sub.name, section: try section(sub, directory: directory)) }
-        return m
-    }
-
-    /// A `secrets` subsection as a load-shared request; nil for private-key secrets, which
-    /// swanctl loads from files instead.
-    static func shared(_ s: SwanctlSection) throws -> VICIMessage? {
-        let sharedTypes = ["eap", "xauth", "ntlm", "ike", "ppk"]
-        let keyTypes = ["private", "rsa", "ecdsa", "pkcs8", "pkcs12", "token"]
-        guard let type = sharedTypes.first(where: { s.name.hasPrefix($0) }) else {
-            if keyTypes.contains(where: { s.name.hasPrefix($0) }) { return nil }
-            throw LoadError("ignoring unsupported secret '\(s.name)'")
-        }
-        guard let secret = s.value("secret")?.value else { throw LoadError("missing secret in '\(s.name)', ignored") }
-        var m = VICIMessage()
-        m.set("id", s.name)
-        m.set("type", type)
-        m["data"] = .value(SwanctlBlob.decode(secret) ?? Array(secret.utf8))
-        m.set("owners", list: s.keyValues.filter { $0.key.hasPrefix("id") && !$0.value.isEmpty }.map(\.value))
-        return m
-    }
-
-    /// A pool: `addrs` as a value, every other attribute as a list (load_pools.c).
-    static func pool(_ s: SwanctlSection) -> VICIMessage {
-        var m = VICIMessage()
-        for kv in s.keyValues where !kv.value.isEmpty {
-            if kv.key == "addrs" { m.set(kv.key, kv.value) } else { m.set(kv.key, list: items(kv.value)) }
-        }
-        return m
-    }
-
-    /// Certificate folders and the load-cert type/flag swanctl sends for each.
-    static let certFolders: [(folder: String, type: String, flag: String?)] = [
-        ("x509", "X509", "NONE"), ("x509ca", "X509", "CA"), ("x509ocsp", "X509", "OCSP"), ("x509aa", "X509", "AA"),
-        ("x509ac", "X509_AC", nil), ("x509crl", "X509_CRL", nil), ("pubkey", "PUBKEY", nil),
-    ]
-    /// Key folders and the load-key type (private/pkcs8: any).
-    static let keyFolders: [(folder: String, type: String)] = [("private", "any"), ("rsa", "rsa"), ("ecdsa", "ecdsa"), ("pkcs8", "any")]
-
-    /// swanctl's decrypt_with_config: an encrypted key is decrypted with the `secret` of a
-    /// `secrets` section named after its folder (private…, rsa…, ecdsa…, pkcs8…) whose `file` is
-    /// the key's name, and sent decrypted; nil when the key is not encrypted (sent as it is).
-    static func decryptedKey(_ data: [UInt8], path: String, folder: String, secrets: [SwanctlSection]) throws -> [UInt8]? {
-        do {
-            _ = try PrivateKeyBundle.load(data)
-            return nil
-        } catch where error.code == .encryptedKey {
-            let name = (path as NSString).lastPathComponent.lowercased()
-            for s in secrets where s.name.hasPrefix(folder) && s.value("file")?.value.lowercased() == name {
-                guard let secret = s.value("secret")?.value else { continue }
-                if let key = try? PrivateKeyBundle.load(data, passphrase: secret) { return key.derEncoded }
-                throw LoadError("configured decryption secret for '\(path)' invalid")
-            }
-            throw LoadError("'\(path)' is encrypted and no secrets { \(folder)-… { file = \(name) } } gives its passphrase")
-        } catch {
-            return nil   // the daemon says what is wrong with it
-        }
-    }
-
-    static func files(in dir: String) -> [String] {
-        ((try? FileManager.default.contentsOfDirectory(atPath: dir)) ?? []).sorted().map { "\(dir)/\($0)" }
-            .filter { var isDir: ObjCBool = false; return FileManager.default.fileExists(atPath: $0, isDirectory: &isDir) && !isDir.boolValue }
-    }
-}
-
-struct LoadError: Error, CustomStringConvertible {
-    let description: String
-    init(_ d: String) { description = d }
-}
-
 /// What a load run did; any failure makes the command exit 70 after it has tried everything.
 struct LoadTally {
     var failed = false
@@ -154,7 +49,7 @@ extension Tern {
         var loaded = 0
         for conn in conns {
             let body: VICIMessage
-            do { body = try SwanctlRequests.section(conn, directory: load.directory) } catch {
+            do { body = try SwanctlVICI.section(conn, directory: load.directory) } catch {
                 warn("\(error)"); tally.failed = true; continue
             }
             var m = VICIMessage()
@@ -179,8 +74,8 @@ extension Tern {
     }
 
     static func loadCreds(_ control: ControlOptions, _ client: VICIClient, _ load: LoadOptions, _ root: SwanctlSection, _ tally: inout LoadTally) throws {
-        for f in SwanctlRequests.certFolders {
-            for path in SwanctlRequests.files(in: "\(load.directory)/\(f.folder)") {
+        for f in SwanctlVICI.certFolders {
+            for path in SwanctlVICI.files(in: "\(load.directory)/\(f.folder)") {
                 guard let data = FileManager.default.contents(atPath: path) else { warn("cannot read \(path)"); tally.failed = true; continue }
                 var m = VICIMessage()
                 m.set("type", f.type)
@@ -190,11 +85,11 @@ extension Tern {
             }
         }
         let secrets = root.subsection("secrets")?.subsections ?? []
-        for f in SwanctlRequests.keyFolders {
-            for path in SwanctlRequests.files(in: "\(load.directory)/\(f.folder)") {
+        for f in SwanctlVICI.keyFolders {
+            for path in SwanctlVICI.files(in: "\(load.directory)/\(f.folder)") {
                 guard let data = FileManager.default.contents(atPath: path) else { warn("cannot read \(path)"); tally.failed = true; continue }
                 let key: [UInt8]
-                do { key = try SwanctlRequests.decryptedKey(Array(data), path: path, folder: f.folder, secrets: secrets) ?? Array(data) } catch {
+                do { key = try SwanctlVICI.decryptedKey(Array(data), path: path, folder: f.folder, secrets: secrets) ?? Array(data) } catch {
                     warn("\(error)"); tally.failed = true; continue
                 }
                 var m = VICIMessage()
@@ -205,7 +100,7 @@ extension Tern {
         }
         for secret in root.subsection("secrets")?.subsections ?? [] {
             let m: VICIMessage?
-            do { m = try SwanctlRequests.shared(secret) } catch { warn("\(error)"); tally.failed = true; continue }
+            do { m = try SwanctlVICI.shared(secret) } catch { warn("\(error)"); tally.failed = true; continue }
             guard let m else { continue }
             let type = m.string("type") ?? ""
             try tally.submit(control, client, "load-shared", m, ok: "loaded \(type) secret '\(secret.name)'", failed: "loading \(type) secret '\(secret.name)'")
@@ -228,7 +123,7 @@ extension Tern {
                         warn("loading authority '\(authority.name)' failed: cannot read \(path)"); tally.failed = true; readable = false; continue
                     }
                     body["cacert"] = .value(Array(data))
-                case "crl_uris", "ocsp_uris": body.set(kv.key, list: SwanctlRequests.items(kv.value))
+                case "crl_uris", "ocsp_uris": body.set(kv.key, list: SwanctlVICI.items(kv.value))
                 default: body.set(kv.key, kv.value)
                 }
             }
@@ -249,7 +144,7 @@ extension Tern {
         let pools = root.subsection("pools")?.subsections ?? []
         for pool in pools {
             var m = VICIMessage()
-            m.set(pool.name, section: SwanctlRequests.pool(pool))
+            m.set(pool.name, section: SwanctlVICI.pool(pool))
             try tally.submit(control, client, "load-pool", m, ok: "loaded pool '\(pool.name)'", failed: "loading pool '\(pool.name)'")
         }
         for name in existing where !pools.contains(where: { $0.name == name }) {

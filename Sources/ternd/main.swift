@@ -54,6 +54,21 @@ struct Ternd: ParsableCommand {
     @Flag(help: "No IKE cookies and no per-address half-open limit (dos_protection = no); for benchmarks only.")
     var noDosProtection = false
 
+    @Option(help: "Half-open IKE SAs in all before every new initiator must return a cookie (strongSwan's cookie_threshold).")
+    var cookieThreshold = 30
+
+    @Option(help: "Half-open IKE SAs from one address before that address must return a cookie (strongSwan asks at 3 too).")
+    var cookieThresholdIp = 3
+
+    @Option(help: "Half-open IKE SAs one address may hold; a cookie-returning initiator past it replaces its oldest (block_threshold).")
+    var blockThreshold = 5
+
+    @Option(help: "Half-open IKE SAs at most; the oldest is evicted for a new one (init_limit_half_open); 0: no ceiling.")
+    var initLimitHalfOpen = 10_000
+
+    @Option(help: "Cookie answers per second at most; 0: no cap.")
+    var cookieRate = 20_000
+
     @Option(help: "Under load, publish IKE's data-plane changes at most every this many milliseconds (and four times their cost); 0: after every change. For many SAs at once (benchmarks).")
     var publishIntervalMs = 0.0
 
@@ -168,6 +183,11 @@ struct Ternd: ParsableCommand {
         o.retransmission = RetransmissionPolicy(timeout: retransmitTimeout, base: retransmitBase, tries: retransmitTries)
         o.reuseIKESA = !noReuseIkesa
         o.dosProtection = !noDosProtection
+        o.cookieThreshold = cookieThreshold
+        o.perSourceCookieThreshold = cookieThresholdIp
+        o.perSourceHalfOpenLimit = blockThreshold
+        o.halfOpenLimit = initLimitHalfOpen
+        o.cookieRateLimit = cookieRate
         o.publishInterval = publishIntervalMs / 1000
         o.viciPath = vici
         o.viciGroup = viciGroup

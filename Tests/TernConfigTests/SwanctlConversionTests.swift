@@ -1,5 +1,6 @@
 import Testing
 import TernConfig
+import TernIKE
 import TernDataPlane
 import TernWire
 
@@ -59,7 +60,7 @@ func firstChild(_ keys: String, sourceLocation: Testing.SourceLocation = #_sourc
         #expect(c.dpdTimeout == 0)                     // dpd_timeout = 0s
         #expect(c.fragmentation == .yes)               // fragmentation = yes
         #expect(c.sendCertreq)                         // send_certreq = yes
-        #expect(c.sendCert == .ifasked)                // send_cert = ifasked
+        #expect(c.sendCert == .ifAsked)                // send_cert = ifasked
         #expect(c.keyingtries == 1)                    // keyingtries = 1
         #expect(c.unique == .no)                       // unique = no
         #expect(c.reauthTime == 0)                     // reauth_time = 0s
@@ -197,18 +198,18 @@ extension ConnectionConfig {
         let c = try #require(firstChild(
             "local_ts = 10.1.0.0/16[tcp/443], dynamic, 10.0.0.1-10.0.0.9, 0.0.0.0/0[udp], ::/0, 192.0.2.7, 10.2.0.0/24[sctp/1000-2000], dynamic[udp/%any], 10.3.0.0/24[47], 10.4.0.0/16[any/http]\nremote_ts = 2001:db8::/32[ipv6-icmp]"))
         #expect(c.localTS == [
-            TrafficSelectorConfig(addresses: .prefix(IPPrefix("10.1.0.0/16")!), ipProtocol: 6, ports: PortRange(443)),
+            SelectorPolicy(prefix: IPPrefix("10.1.0.0/16")!, ipProtocol: 6, startPort: 443, endPort: 443),
             .dynamic,
-            TrafficSelectorConfig(addresses: .range(IPAddress("10.0.0.1")!, IPAddress("10.0.0.9")!)),
-            TrafficSelectorConfig(addresses: .prefix(.any(.v4)), ipProtocol: 17),
-            TrafficSelectorConfig(addresses: .prefix(.any(.v6))),
-            TrafficSelectorConfig(addresses: .prefix(IPPrefix("192.0.2.7/32")!)),
-            TrafficSelectorConfig(addresses: .prefix(IPPrefix("10.2.0.0/24")!), ipProtocol: 132, ports: PortRange(1000, 2000)),
-            TrafficSelectorConfig(addresses: .dynamic, ipProtocol: 17),
-            TrafficSelectorConfig(addresses: .prefix(IPPrefix("10.3.0.0/24")!), ipProtocol: 47),
-            TrafficSelectorConfig(addresses: .prefix(IPPrefix("10.4.0.0/16")!), ports: PortRange(80)),
+            SelectorPolicy(.range(IPAddress("10.0.0.1")!, IPAddress("10.0.0.9")!)),
+            SelectorPolicy(prefix: .any(.v4), ipProtocol: 17),
+            SelectorPolicy(prefix: .any(.v6)),
+            SelectorPolicy(prefix: IPPrefix("192.0.2.7/32")!),
+            SelectorPolicy(prefix: IPPrefix("10.2.0.0/24")!, ipProtocol: 132, startPort: 1000, endPort: 2000),
+            SelectorPolicy(.dynamic, ipProtocol: 17),
+            SelectorPolicy(prefix: IPPrefix("10.3.0.0/24")!, ipProtocol: 47),
+            SelectorPolicy(prefix: IPPrefix("10.4.0.0/16")!, startPort: 80, endPort: 80),
         ])
-        #expect(c.remoteTS == [TrafficSelectorConfig(addresses: .prefix(IPPrefix("2001:db8::/32")!), ipProtocol: 58)])
+        #expect(c.remoteTS == [SelectorPolicy(prefix: IPPrefix("2001:db8::/32")!, ipProtocol: 58)])
     }
 
     @Test(arguments: [
@@ -226,11 +227,11 @@ extension ConnectionConfig {
     }
 
     @Test(arguments: [
-        ("none", StartAction.none, DPDAction.clear, CloseAction.none), ("clear", .none, .clear, .none),
+        ("none", ChildStartAction.none, ChildDPDAction.clear, ChildCloseAction.none), ("clear", .none, .clear, .none),
         ("trap", .trap, .trap, .trap), ("route", .trap, .trap, .trap), ("start", .start, .restart, .start),
         ("restart", .start, .restart, .start), ("trap|start", .trapAndStart, .trapAndRestart, .trapAndStart),
     ])
-    func actionWords(_ word: String, _ start: StartAction, _ dpd: DPDAction, _ close: CloseAction) throws {
+    func actionWords(_ word: String, _ start: ChildStartAction, _ dpd: ChildDPDAction, _ close: ChildCloseAction) throws {
         let c = try #require(firstChild("start_action = \(word)\ndpd_action = \(word)\nclose_action = \(word)"))
         #expect(c.startAction == start && c.dpdAction == dpd && c.closeAction == close)
     }

@@ -1,5 +1,6 @@
 import Testing
 import TernConfig
+import TernIKE
 import TernDataPlane
 import TernWire
 
@@ -32,8 +33,8 @@ import TernWire
         let child = try #require(k.children.first)
         #expect(k.children.count == 1)
         #expect(child.name == "lan-to-lan")
-        #expect(child.localTS == [TrafficSelectorConfig(addresses: .prefix(IPPrefix(local.2)!))])
-        #expect(child.remoteTS == [TrafficSelectorConfig(addresses: .prefix(IPPrefix(remote.2)!))])
+        #expect(child.localTS == [SelectorPolicy(prefix: IPPrefix(local.2)!)])
+        #expect(child.remoteTS == [SelectorPolicy(prefix: IPPrefix(remote.2)!)])
         #expect(child.espProposals == ["aes256gcm128-sha256-modp2048"])
         #expect(child.startAction == .start)
         #expect(child.dpdAction == .restart)
@@ -74,7 +75,7 @@ import TernWire
         let child = try #require(k.children.first)
         #expect(child.espProposals == ["aes256gcm128-modp2048"])
         #expect(child.startAction == .start && child.dpdAction == .restart && child.closeAction == .none)
-        #expect(child.localTS == [TrafficSelectorConfig(addresses: .prefix(IPPrefix("10.1.0.0/24")!))])
+        #expect(child.localTS == [SelectorPolicy(prefix: IPPrefix("10.1.0.0/24")!)])
     }
 
     @Test func roadwarriorGateway() throws {
@@ -89,7 +90,7 @@ import TernWire
         #expect(k.sendCertreq)
         let child = try #require(k.children.first)
         #expect(child.name == "rw-child")
-        #expect(child.localTS == [TrafficSelectorConfig(addresses: .prefix(IPPrefix("10.0.0.0/8")!))])
+        #expect(child.localTS == [SelectorPolicy(prefix: IPPrefix("10.0.0.0/8")!)])
         #expect(child.remoteTS == [.dynamic])
         #expect(child.dpdAction == .clear)
 
@@ -114,7 +115,7 @@ import TernWire
         let child = try #require(k.children.first)
         #expect(child.name == "office-net")
         #expect(child.localTS == [.dynamic])
-        #expect(child.remoteTS == [TrafficSelectorConfig(addresses: .prefix(IPPrefix("10.0.0.0/8")!))])
+        #expect(child.remoteTS == [SelectorPolicy(prefix: IPPrefix("10.0.0.0/8")!)])
         #expect(child.startAction == .trap && child.dpdAction == .restart)
         #expect(c.secrets.first?.ids == ["alice"] && c.secrets.first?.secret?.bytes.count == 19)
     }

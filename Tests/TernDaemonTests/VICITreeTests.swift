@@ -25,7 +25,7 @@ let loadConnBody: VICIMessage = [
 
 @Suite struct VICITreeTests {
     @Test func messageBecomesTheSameTreeAsTheFile() throws {
-        let tree = try VICITree.section(named: "to-b", from: loadConnBody, origin: "vici:load-conn:to-b")
+        let tree = try SwanctlVICI.section(named: "to-b", from: loadConnBody, origin: "vici:load-conn:to-b")
         #expect(tree.name == "to-b")
         #expect(tree.value("proposals")?.value == "aes256gcm16-prfsha256-x25519,aes128-sha256-modp2048")
         #expect(tree.value("version")?.value == "2")
@@ -37,7 +37,7 @@ let loadConnBody: VICIMessage = [
     }
 
     @Test func convertedTreeLoadsThroughTheFileConversion() throws {
-        let tree = try VICITree.section(named: "to-b", from: loadConnBody, origin: "vici:load-conn:to-b")
+        let tree = try SwanctlVICI.section(named: "to-b", from: loadConnBody, origin: "vici:load-conn:to-b")
         let (config, _) = try SwanctlLoader.connection(name: "to-b", section: tree)
         #expect(config.proposals.count == 2)
         #expect(config.children.first?.localTS.count == 2)
@@ -49,7 +49,7 @@ let loadConnBody: VICIMessage = [
     @Test func invalidValuesFailWithTheFilePathsErrorAndAVICILocation() throws {
         var body = loadConnBody
         body["proposals"] = ["nonsense-cipher"]
-        let tree = try VICITree.section(named: "bad", from: body, origin: "vici:load-conn:bad")
+        let tree = try SwanctlVICI.section(named: "bad", from: body, origin: "vici:load-conn:bad")
         #expect(throws: ConfigError.self) {
             let (c, _) = try SwanctlLoader.connection(name: "bad", section: tree)
             _ = try SwanctlMapping.connection(c)
@@ -65,13 +65,13 @@ let loadConnBody: VICIMessage = [
 
     @Test func nonUTF8ValuesAreRefusedNotCrashed() {
         let body = VICIMessage(entries: [.init(key: "remote_addrs", element: .value([0xFF, 0xFE]))])
-        #expect(throws: ConfigError.self) { try VICITree.section(named: "x", from: body, origin: "vici:load-conn:x") }
+        #expect(throws: ConfigError.self) { try SwanctlVICI.section(named: "x", from: body, origin: "vici:load-conn:x") }
         let list = VICIMessage(entries: [.init(key: "remote_addrs", element: .list([[0xC3]]))])
-        #expect(throws: ConfigError.self) { try VICITree.section(named: "x", from: list, origin: "vici:load-conn:x") }
+        #expect(throws: ConfigError.self) { try SwanctlVICI.section(named: "x", from: list, origin: "vici:load-conn:x") }
     }
 
     @Test func storeMergesByNameWithVICIReplacingTheFile() throws {
-        let tree = try VICITree.section(named: "to-b", from: loadConnBody, origin: "vici:load-conn:to-b")
+        let tree = try SwanctlVICI.section(named: "to-b", from: loadConnBody, origin: "vici:load-conn:to-b")
         let (config, _) = try SwanctlLoader.connection(name: "to-b", section: tree)
         let policy = try SwanctlMapping.connection(config)
         var filePolicy = policy

@@ -10,7 +10,7 @@ func heldPacket(port: UInt16, payload: Int = 100) -> [UInt8] {
 }
 
 extension HoldQueue {
-    mutating func hold(_ bytes: [UInt8], reqid: UInt32, at now: ContinuousClock.Instant,
+    mutating func hold(_ bytes: [UInt8], reqid: UInt32, at now: MonotonicInstant,
                        drops: DropCounters) -> AcquireRequest? {
         let slot = TestSlot()
         return hold(slot.load(bytes), reqid: reqid, now: now, drops: drops)
@@ -18,7 +18,7 @@ extension HoldQueue {
 }
 
 @Suite struct HoldQueueTests {
-    let t0 = ContinuousClock.now
+    let t0: MonotonicInstant = 1_000   // a manual clock: the queue reads none
 
     @Test func fullQueueDropsItsOldestPacket() {
         var q = HoldQueue(limits: .init(packetsPerReqid: 3))
@@ -135,7 +135,7 @@ struct TrapSetup {
         let trap = try TrapSetup()
         let drops = DropCounters()
         var queue = HoldQueue()
-        let now = ContinuousClock.now
+        let now: MonotonicInstant = 1_000
         var acquires: [AcquireRequest] = []
         let originals = (UInt16(1)...3).map { heldPacket(port: $0) }
         for packet in originals {

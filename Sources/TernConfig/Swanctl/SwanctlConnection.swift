@@ -1,3 +1,4 @@
+import TernIKE
 import TernWire
 
 /// `connections.<name>` → ConnectionConfig, as strongSwan's VICI backend builds a peer
@@ -58,7 +59,7 @@ struct SwanctlConnectionConverter {
                 c.fragmentation = try SwanctlValue.choice(kv, ["yes": .yes, "accept": .accept, "force": .force, "no": .no])
             case "send_certreq": c.sendCertreq = try SwanctlValue.bool(kv)
             case "send_cert":
-                c.sendCert = try SwanctlValue.choice(kv, ["ifasked": .ifasked, "always": .always, "never": .never])
+                c.sendCert = try SwanctlValue.choice(kv, ["ifasked": .ifAsked, "always": .always, "never": .never])
             case "keyingtries": c.keyingtries = UInt32(try SwanctlValue.unsigned(kv, max: UInt64(UInt32.max)))
             case "unique":
                 c.unique = try SwanctlValue.choice(kv, ["no": .no, "never": .never, "keep": .keep, "replace": .replace])
@@ -114,8 +115,8 @@ struct SwanctlConnectionConverter {
         rounds.insert(a, at: i)
     }
 
-    private func addresses(_ kv: SwanctlKeyValue) throws(ConfigError) -> [AddressSpec] {
-        var out: [AddressSpec] = []
+    private func addresses(_ kv: SwanctlKeyValue) throws(ConfigError) -> [AddressMatch] {
+        var out: [AddressMatch] = []
         for item in SwanctlValue.list(kv) {
             out.append(try SwanctlValue.addressSpec(item.text, at: item.location, key: kv.key))
         }
@@ -257,8 +258,8 @@ struct SwanctlConnectionConverter {
         return c
     }
 
-    private func selectors(_ kv: SwanctlKeyValue) throws(ConfigError) -> [TrafficSelectorConfig] {
-        var out: [TrafficSelectorConfig] = []
+    private func selectors(_ kv: SwanctlKeyValue) throws(ConfigError) -> [SelectorPolicy] {
+        var out: [SelectorPolicy] = []
         for item in SwanctlValue.list(kv) {
             out.append(try SwanctlValue.trafficSelector(item.text, at: item.location, key: kv.key))
         }

@@ -1,4 +1,5 @@
 import TernDataPlane
+import TernIKE
 import TernWire
 
 /// The typed swanctl.conf model the IKE daemon consumes. Every field carries strongSwan's
@@ -18,73 +19,6 @@ public struct SwanctlConfiguration: Sendable {
         self.connections = connections; self.secrets = secrets; self.pools = pools
         self.authorities = authorities; self.warnings = warnings
     }
-}
-
-/// An entry of `local_addrs`/`remote_addrs`. `%any` is `.any`; `%any4`/`%any6` are the
-/// unspecified address of that family (`.address(0.0.0.0)`, `.address(::)`), as strongSwan
-/// represents them: any address, but only of that family.
-public enum AddressSpec: Sendable, Hashable, CustomStringConvertible {
-    case any
-    case address(IPAddress)
-    case prefix(IPPrefix)
-    case range(IPAddress, IPAddress)
-    /// A DNS name, resolved when the connection is looked up.
-    case hostname(String)
-
-    public var description: String {
-        switch self {
-        case .any: "%any"
-        case .address(let a): "\(a)"
-        case .prefix(let p): "\(p)"
-        case .range(let a, let b): "\(a)-\(b)"
-        case .hostname(let h): h
-        }
-    }
-}
-
-/// A `local_ts`/`remote_ts` entry: `10.1.0.0/24`, `dynamic`, `10.0.0.1-10.0.0.9`,
-/// `10.1.0.0/16[tcp/443]`, `dynamic[udp/1701]`, `::/0`.
-public struct TrafficSelectorConfig: Sendable, Hashable, CustomStringConvertible {
-    public enum Addresses: Sendable, Hashable {
-        /// Replaced by the tunnel's outer address or the virtual IP once negotiated.
-        case dynamic
-        case prefix(IPPrefix)
-        case range(IPAddress, IPAddress)
-    }
-    public var addresses: Addresses
-    /// IP protocol number; 0 is any.
-    public var ipProtocol: UInt8
-    /// nil is any port.
-    public var ports: PortRange?
-
-    public init(addresses: Addresses, ipProtocol: UInt8 = 0, ports: PortRange? = nil) {
-        self.addresses = addresses; self.ipProtocol = ipProtocol; self.ports = ports
-    }
-
-    public static let dynamic = TrafficSelectorConfig(addresses: .dynamic)
-
-    public var description: String {
-        var s: String
-        switch addresses {
-        case .dynamic: s = "dynamic"
-        case .prefix(let p): s = "\(p)"
-        case .range(let a, let b): s = "\(a)-\(b)"
-        }
-        if ipProtocol != 0 || ports != nil {
-            s += "[\(ipProtocol == 0 ? "any" : String(ipProtocol))" + (ports.map { "/\($0)" } ?? "") + "]"
-        }
-        return s
-    }
-}
-
-/// `revocation` of a remote authentication round.
-public enum RevocationPolicy: String, Sendable, Hashable {
-    /// Fail unless the certificate is known not to be revoked.
-    case strict
-    /// Fail only if revocation information should exist (a CRL/OCSP URI) but cannot be had.
-    case ifuri
-    /// Fail only if the certificate is known to be revoked (the default).
-    case relaxed
 }
 
 /// One `local…`/`remote…` section: an authentication round (RFC 4739 allows several).
@@ -135,39 +69,19 @@ public enum ChildMode: String, Sendable, Hashable {
     case pass, drop
 }
 
-/// `start_action`. strongSwan also reads `route` as trap, `restart` as start and `clear` as none.
-public enum StartAction: String, Sendable, Hashable {
-    case none, trap, start
-    /// Install trap policies and initiate at once.
-    case trapAndStart = "trap|start"
-}
-
-/// `dpd_action`. strongSwan reads it with the same words as start_action: `none` is clear,
-/// `route` is trap, `start` is restart.
-public enum DPDAction: String, Sendable, Hashable {
-    case clear, trap, restart
-    case trapAndRestart = "trap|restart"
-}
-
-/// `close_action` (5.9: none, trap, start; `clear`, `route`, `restart` are the same words).
-public enum CloseAction: String, Sendable, Hashable {
-    case none, trap, start
-    case trapAndStart = "trap|start"
-}
-
 /// A `children.<name>` section: one CHILD SA configuration.
 public struct ChildConfig: Sendable, Hashable {
     public var name: String
     public var location: SourceLocation
-    public var localTS: [TrafficSelectorConfig]
-    public var remoteTS: [TrafficSelectorConfig]
+    public var localTS: [SelectorPolicy]
+    public var remoteTS: [SelectorPolicy]
     /// Empty when only AH proposals are configured (strongSwan then proposes no ESP).
     public var espProposals: [String]
     public var ahProposals: [String]
     public var mode: ChildMode
-    public var startAction: StartAction
-    public var dpdAction: DPDAction
-    public var closeAction: CloseAction
+    public var startAction: ChildStartAction
+    public var dpdAction: ChildDPDAction
+    public var closeAction: ChildCloseAction
     /// Seconds. strongSwan: rekey 1h (or life/1.1 when only life_time is set), life rekey×1.1,
     /// rand life−rekey (vici_config.c check_lifetimes).
     public var rekeyTime: UInt64
@@ -204,22 +118,14 @@ public struct ChildConfig: Sendable, Hashable {
     }
 }
 
-public enum Fragmentation: String, Sendable, Hashable { case yes, accept, force, no }
-
-/// `unique`: what to do with an older IKE SA of the same peer identity.
-public enum UniquePolicy: String, Sendable, Hashable { case no, never, keep, replace }
-
-/// `send_cert`.
-public enum SendCertPolicy: String, Sendable, Hashable { case ifasked, always, never }
-
 /// A `connections.<name>` section: an IKE SA configuration with its CHILD SAs.
 public struct ConnectionConfig: Sendable, Hashable {
     public var name: String
     public var location: SourceLocation
     /// 0: any (responds to both, initiates IKEv2); 2: IKEv2. (1, IKEv1, is refused.)
     public var version: Int
-    public var localAddrs: [AddressSpec]
-    public var remoteAddrs: [AddressSpec]
+    public var localAddrs: [AddressMatch]
+    public var remoteAddrs: [AddressMatch]
     public var localPort: UInt16
     public var remotePort: UInt16
     /// IKE proposals as written; `default` is strongSwan's default set.
@@ -235,12 +141,12 @@ public struct ConnectionConfig: Sendable, Hashable {
     public var dpdDelay: UInt64
     /// IKEv1 only; kept for completeness.
     public var dpdTimeout: UInt64
-    public var fragmentation: Fragmentation
+    public var fragmentation: FragmentationPolicy
     public var sendCertreq: Bool
-    public var sendCert: SendCertPolicy
+    public var sendCert: SendCertificatePolicy
     /// 0: retry forever.
     public var keyingtries: UInt32
-    public var unique: UniquePolicy
+    public var unique: UniquenessPolicy
     /// Seconds. Defaults (vici_config.c): rekey 4h unless reauth_time is set (then 0),
     /// over 10% of the longer of rekey/reauth, rand min(over, half the rekey/reauth time).
     public var reauthTime: UInt64
@@ -261,7 +167,7 @@ public struct ConnectionConfig: Sendable, Hashable {
         proposals = ["default"]; vips = []
         aggressive = false; pull = true; dscp = 0; encap = false; mobike = true
         dpdDelay = 0; dpdTimeout = 0
-        fragmentation = .yes; sendCertreq = true; sendCert = .ifasked
+        fragmentation = .yes; sendCertreq = true; sendCert = .ifAsked
         keyingtries = 1; unique = .no
         reauthTime = 0; rekeyTime = 14_400; overTime = 1440; randTime = 1440   // 4h, 10%, min(over, 2h)
         pools = []

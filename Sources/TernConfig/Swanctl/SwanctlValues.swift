@@ -1,4 +1,5 @@
 import TernDataPlane
+import TernIKE
 import TernWire
 
 /// Readers for swanctl.conf values, each the way strongSwan's VICI backend reads it
@@ -127,7 +128,7 @@ enum SwanctlValue {
 
     /// A `local_addrs`/`remote_addrs` entry: %any, %any4, %any6, an address, a CIDR subnet,
     /// a range `a-b`, or a DNS name.
-    static func addressSpec(_ text: String, at: SourceLocation, key: String) throws(ConfigError) -> AddressSpec {
+    static func addressSpec(_ text: String, at: SourceLocation, key: String) throws(ConfigError) -> AddressMatch {
         switch text.lowercased() {
         case "%any": return .any
         case "%any4": return .address(.unspecified(.v4))
@@ -199,7 +200,7 @@ enum SwanctlValue {
     /// `10.1.0.0/24`, `dynamic`, `10.0.0.1-10.0.0.9`, `2001:db8::/32`, each optionally followed
     /// by `[proto]`, `[proto/port]` or `[proto/lo-hi]` (proto: a name, a number or `any`;
     /// port: a number, a service name, `any`/`%any`). `opaque` ports are not supported.
-    static func trafficSelector(_ text: String, at: SourceLocation, key: String) throws(ConfigError) -> TrafficSelectorConfig {
+    static func trafficSelector(_ text: String, at: SourceLocation, key: String) throws(ConfigError) -> SelectorPolicy {
         func fail(_ what: String, _ hint: String, offset: Int = 0) -> ConfigError {
             var l = at
             l.column += offset
@@ -249,8 +250,9 @@ enum SwanctlValue {
             }
         }
         let address = String(addressText.trimmingBlanks)
+        let lo = ports?.lower ?? 0, hi = ports?.upper ?? 65_535
         if address.lowercased() == "dynamic" {
-            return TrafficSelectorConfig(addresses: .dynamic, ipProtocol: ipProtocol, ports: ports)
+            return SelectorPolicy(.dynamic, ipProtocol: ipProtocol, startPort: lo, endPort: hi)
         }
         if address.contains("-") {
             guard let (a, b) = range(address) else {
@@ -260,14 +262,14 @@ enum SwanctlValue {
                 throw fail("the range mixes IPv4 and IPv6", "write two IPv4 or two IPv6 addresses")
             }
             guard a <= b else { throw fail("the first address is above the second", "write the lower address first") }
-            return TrafficSelectorConfig(addresses: .range(a, b), ipProtocol: ipProtocol, ports: ports)
+            return SelectorPolicy(.range(a, b), ipProtocol: ipProtocol, startPort: lo, endPort: hi)
         }
         guard let p = IPPrefix(address) else {
             let hint = address.contains(":") ? "write an IPv6 subnet such as 2001:db8::/32 or ::/0"
                                              : "write an IPv4 subnet such as 10.1.0.0/24 or 0.0.0.0/0, or dynamic"
             throw fail(address.contains("/") ? "not a subnet" : "not an address or subnet", hint)
         }
-        return TrafficSelectorConfig(addresses: .prefix(p), ipProtocol: ipProtocol, ports: ports)
+        return SelectorPolicy(prefix: p, ipProtocol: ipProtocol, startPort: lo, endPort: hi)
     }
 
     // MARK: secrets

@@ -1,4 +1,3 @@
-import TernConfig
 import TernCrypto
 import TernDataPlane
 import TernIKE
@@ -8,10 +7,10 @@ import X509
 
 /// Turns a parsed swanctl.conf into the IKE engine's configuration, refusing (with file:line
 /// and a fix) what the engine cannot honour rather than running something weaker.
-enum SwanctlMapping {
+public enum SwanctlMapping {
     /// `credentials` are what the folders beside swanctl.conf hold; `certificates` resolves the
     /// connections' `certs`/`cacerts`. Certificates the connections name join the credentials.
-    static func engineConfiguration(_ s: SwanctlConfiguration, base: EngineConfiguration = EngineConfiguration(),
+    public static func engineConfiguration(_ s: SwanctlConfiguration, base: EngineConfiguration = EngineConfiguration(),
                                     credentials: CredentialSet = CredentialSet(),
                                     certificates: CertificateSource = .unavailable) throws(ConfigError) -> EngineConfiguration {
         var e = base
@@ -37,7 +36,7 @@ enum SwanctlMapping {
         return e
     }
 
-    static func connection(_ c: ConnectionConfig, certificates: CertificateSource = .unavailable) throws(ConfigError) -> ConnectionPolicy {
+    public static func connection(_ c: ConnectionConfig, certificates: CertificateSource = .unavailable) throws(ConfigError) -> ConnectionPolicy {
         func fail(_ message: String, hint: String? = nil) -> ConfigError {
             ConfigError(location: c.location, message: "connection '\(c.name)': \(message)", hint: hint)
         }
@@ -47,9 +46,8 @@ enum SwanctlMapping {
         }
         let ike: [AlgorithmProposal]
         do { ike = try ProposalParser.parse(list: c.proposals, for: .ike) } catch { throw fail("proposals: \(error.message)") }
-        var locals: [AddressMatch] = [], remotes: [AddressMatch] = []
-        for a in c.localAddrs { locals.append(try address(a, c)) }
-        for a in c.remoteAddrs { remotes.append(try address(a, c)) }
+        var locals = c.localAddrs
+        let remotes = c.remoteAddrs
         // %any alone means "no restriction".
         if locals == [.any] { locals = [] }
         var p = ConnectionPolicy(name: c.name, localAddresses: locals, remoteAddresses: remotes, proposals: ike, children: [])
@@ -63,8 +61,8 @@ enum SwanctlMapping {
         p.overTime = c.overTime
         p.randTime = c.randTime
         p.keyingTries = c.keyingtries
-        p.fragmentation = FragmentationPolicy(rawValue: c.fragmentation.rawValue) ?? .yes
-        p.unique = UniquenessPolicy(rawValue: c.unique.rawValue) ?? .no
+        p.fragmentation = c.fragmentation
+        p.unique = c.unique
         guard c.local.count == 1, c.remote.count == 1 else {
             throw fail("\(max(c.local.count, c.remote.count)) authentication rounds; only one round per side is supported",
                        hint: "remove local-2/remote-2 sections")
@@ -92,7 +90,7 @@ enum SwanctlMapping {
     }
 
     /// Accepted but weaker than written: signature constraints ternd does not check.
-    static func authWarnings(_ c: ConnectionConfig) -> [ConfigWarning] {
+    public static func authWarnings(_ c: ConnectionConfig) -> [ConfigWarning] {
         var out: [ConfigWarning] = []
         for (side, rounds) in [("local", c.local), ("remote", c.remote)] {
             for a in rounds where a.auth != "pubkey" && a.auth.lowercased() != "psk" && (try? authMethod(a, side: side, c)) == .pubkey {
@@ -142,22 +140,12 @@ enum SwanctlMapping {
             throw fail(local, "local", "no private key for certificate \(ours.subject.strongSwanDescription) in private/, rsa/, ecdsa/ or pkcs8/",
                        hint: "put the certificate's private key into private/ beside swanctl.conf (chmod 600)")
         }
-        policy.revocation = TernIKE.RevocationPolicy(rawValue: remote.revocation.rawValue) ?? .relaxed
-        policy.sendCertificate = SendCertificatePolicy(rawValue: c.sendCert.rawValue) ?? .ifAsked
+        policy.revocation = remote.revocation
+        policy.sendCertificate = c.sendCert
         policy.sendCertificateRequest = c.sendCertreq
         // `rsa/pss` or `ike:rsa/pss…`: we sign with RSASSA-PSS (strongSwan's spelling of that wish).
         policy.preferPSS = local.auth.lowercased().contains("pss")
         return policy
-    }
-
-    static func address(_ a: AddressSpec, _ c: ConnectionConfig) throws(ConfigError) -> AddressMatch {
-        switch a {
-        case .any: return .any
-        case .address(let x): return .address(x)
-        case .prefix(let x): return .prefix(x)
-        case .range(let x, let y): return .range(x, y)
-        case .hostname(let h): return .hostname(h)
-        }
     }
 
     static func childPolicy(_ ch: ChildConfig, _ c: ConnectionConfig) throws(ConfigError) -> ChildPolicy {
@@ -168,32 +156,16 @@ enum SwanctlMapping {
         if ch.ipcomp { throw fail("ipcomp = yes is not supported", hint: "remove it") }
         let esp: [AlgorithmProposal]
         do { esp = try ProposalParser.parse(list: ch.espProposals, for: .esp) } catch { throw fail("esp_proposals: \(error.message)") }
-        var p = ChildPolicy(name: ch.name, localSelectors: ch.localTS.map(selector), remoteSelectors: ch.remoteTS.map(selector), proposals: esp)
+        var p = ChildPolicy(name: ch.name, localSelectors: ch.localTS, remoteSelectors: ch.remoteTS, proposals: esp)
         switch ch.mode {
         case .tunnel: p.mode = .tunnel
         case .transport: p.mode = .transport
         case .beet, .pass, .drop: throw fail("mode = \(ch.mode.rawValue) is not supported", hint: "use tunnel or transport")
         }
-        switch ch.startAction {
-        case .none: p.startAction = .none
-        case .start: p.startAction = .start
-        case .trap: p.startAction = .trap
-        case .trapAndStart: p.startAction = .trapAndStart
-        }
-        switch ch.dpdAction {
-        case .clear: p.dpdAction = .clear
-        case .restart: p.dpdAction = .restart
-        case .trap: p.dpdAction = .trap
-        case .trapAndRestart:
-            // strongSwan: keep the trap and re-initiate; restarting installs the SA the trap waits for.
-            p.dpdAction = .restart
-        }
-        switch ch.closeAction {
-        case .none: p.closeAction = .none
-        case .start: p.closeAction = .start
-        case .trap: p.closeAction = .trap
-        case .trapAndStart: p.closeAction = .start
-        }
+        p.startAction = ch.startAction
+        // strongSwan: keep the trap and re-initiate; restarting installs the SA the trap waits for.
+        p.dpdAction = ch.dpdAction == .trapAndRestart ? .restart : ch.dpdAction
+        p.closeAction = ch.closeAction == .trapAndStart ? .start : ch.closeAction
         p.rekeyTime = ch.rekeyTime
         p.lifeTime = ch.lifeTime
         p.randTime = ch.randTime
@@ -207,25 +179,23 @@ enum SwanctlMapping {
         return p
     }
 
-    static func selector(_ t: TrafficSelectorConfig) -> SelectorPolicy {
-        let lo = t.ports?.lower ?? 0, hi = t.ports?.upper ?? 65_535
-        switch t.addresses {
-        case .dynamic: return SelectorPolicy(.dynamic, ipProtocol: t.ipProtocol, startPort: lo, endPort: hi)
-        case .prefix(let p): return SelectorPolicy(prefix: p, ipProtocol: t.ipProtocol, startPort: lo, endPort: hi)
-        case .range(let a, let b): return SelectorPolicy(.range(a, b), ipProtocol: t.ipProtocol, startPort: lo, endPort: hi)
-        }
-    }
 }
 
 /// What the connection mapping needs from the credentials: the certificates `certs`/`cacerts`
 /// entries name (files beside swanctl.conf, or blobs VICI sent), and whether a private key is
 /// loaded for a certificate (nil: not checked).
-struct CertificateSource {
-    var certificates: (_ reference: String, _ folder: String, _ at: SourceLocation) throws(ConfigError) -> [Certificate]
-    var hasPrivateKey: ((Certificate) -> Bool)?
+public struct CertificateSource {
+    public var certificates: (_ reference: String, _ folder: String, _ at: SourceLocation) throws(ConfigError) -> [Certificate]
+    public var hasPrivateKey: ((Certificate) -> Bool)?
+
+    public init(certificates: @escaping (_ reference: String, _ folder: String, _ at: SourceLocation) throws(ConfigError) -> [Certificate],
+                hasPrivateKey: ((Certificate) -> Bool)?) {
+        self.certificates = certificates
+        self.hasPrivateKey = hasPrivateKey
+    }
 
     /// Nothing to read certificates from: naming one is an error.
-    static var unavailable: CertificateSource {
+    public static var unavailable: CertificateSource {
         CertificateSource(certificates: { reference, _, at throws(ConfigError) in
             throw ConfigError(location: at, message: "certificate '\(reference)' cannot be loaded here")
         }, hasPrivateKey: nil)

@@ -1,5 +1,4 @@
 import Foundation
-import TernConfig
 import TernIKE
 import TernPKI
 import X509
@@ -21,15 +20,15 @@ import X509
 ///
 /// `certs`/`cacerts` entries of connections resolve against `x509/` and `x509ca/` (absolute
 /// paths as they are; `0x…` hex and `0s…` base64 blobs inline), as swanctl's load_conns.c does.
-struct SwanctlCredentialLoader {
+public struct SwanctlCredentialLoader {
     /// The directory holding the folders (swanctl's /etc/swanctl).
-    let directory: String
-    let crlFetcher: FileCRLFetcher
-    private(set) var warnings: [ConfigWarning] = []
+    public let directory: String
+    public let crlFetcher: FileCRLFetcher
+    public private(set) var warnings: [ConfigWarning] = []
 
-    static let certificateFolder = "x509"
-    static let authorityFolder = "x509ca"
-    static let crlFolder = "x509crl"
+    public static let certificateFolder = "x509"
+    public static let authorityFolder = "x509ca"
+    public static let crlFolder = "x509crl"
     /// Key folders, the secret-section prefix that names a passphrase for their files, and the
     /// key algorithm the folder insists on (load_creds.c determine_credtype).
     static let keyFolders: [(folder: String, algorithm: String?)] = [("private", nil), ("rsa", "RSA"), ("ecdsa", "ECDSA"), ("pkcs8", nil)]
@@ -38,13 +37,13 @@ struct SwanctlCredentialLoader {
         ("x509ac", "attribute certificates"), ("pubkey", "raw public keys"), ("pkcs12", "PKCS#12 containers"),
     ]
 
-    init(directory: String, crlFetcher: FileCRLFetcher = FileCRLFetcher()) {
+    public init(directory: String, crlFetcher: FileCRLFetcher = FileCRLFetcher()) {
         self.directory = directory
         self.crlFetcher = crlFetcher
     }
 
     /// Everything the folders and `authorities` hold; `secrets` give passphrases of encrypted keys.
-    mutating func load(_ configuration: SwanctlConfiguration) throws(ConfigError) -> CredentialSet {
+    public mutating func load(_ configuration: SwanctlConfiguration) throws(ConfigError) -> CredentialSet {
         var set = CredentialSet()
         for path in try files(in: Self.certificateFolder) {
             set.insert(certificates: try certificates(inFile: path))
@@ -81,7 +80,7 @@ struct SwanctlCredentialLoader {
 
     /// The certificates a `certs`/`cacerts`/`cacert` entry names: a `0x`/`0s` blob, an absolute
     /// path, or a path relative to `folder` beside swanctl.conf. Errors point at `location`.
-    func certificates(named reference: String, folder: String, at location: SourceLocation) throws(ConfigError) -> [Certificate] {
+    public func certificates(named reference: String, folder: String, at location: SourceLocation) throws(ConfigError) -> [Certificate] {
         if let blob = SwanctlBlob.decode(reference) {
             do {
                 let found = try CertificateFile.load(blob)
@@ -128,7 +127,7 @@ struct SwanctlCredentialLoader {
     }
 
     /// charon refuses a CA certificate without the CA basic constraint (vici_cred.c load_cert).
-    static func requireCA(_ certificate: Certificate, at location: SourceLocation) throws(ConfigError) {
+    public static func requireCA(_ certificate: Certificate, at location: SourceLocation) throws(ConfigError) {
         guard certificate.isCA else {
             throw ConfigError(location: location, message: "CA certificate '\(certificate.subject.strongSwanDescription)' lacks the CA basic constraint",
                               hint: "CA certificates must carry basicConstraints CA:TRUE (pki --self --ca); put end-entity certificates in x509/")
@@ -188,7 +187,7 @@ struct SwanctlCredentialLoader {
 
     /// One `authorities.<name>` section: its CA certificate and its `file://` crl_uris (each
     /// read now so a broken file is an error at load; the engine fetches them when it checks).
-    mutating func authority(_ section: SwanctlSection) throws(ConfigError) -> (Certificate, [String]) {
+    public mutating func authority(_ section: SwanctlSection) throws(ConfigError) -> (Certificate, [String]) {
         var ca: Certificate?
         var uris: [String] = []
         for kv in section.keyValues where !kv.value.isEmpty {
@@ -266,21 +265,21 @@ struct SwanctlCredentialLoader {
 /// Reads CRLs named by `file://` URIs while peers' chains are checked: each file is parsed once
 /// and again only when its size or modification time changes, so a CRL replaced on disk counts
 /// without a reload. Other schemes give nil (ternd fetches nothing over the network).
-final class FileCRLFetcher: @unchecked Sendable {
+public final class FileCRLFetcher: @unchecked Sendable {
     private let lock = NSLock()
     private var cache: [String: (modified: Date?, size: Int, crls: [CRL])] = [:]
 
-    init() {}
+    public init() {}
 
     /// The local path of a `file://` URI (host empty or localhost), nil for anything else.
-    static func path(of uri: String) -> String? {
+    public static func path(of uri: String) -> String? {
         guard let url = URL(string: uri), url.scheme?.lowercased() == "file" else { return nil }
         guard url.host == nil || url.host == "" || url.host == "localhost" else { return nil }
         let path = url.path
         return path.hasPrefix("/") ? path : nil
     }
 
-    func fetch(_ uri: String) -> [CRL]? {
+    public func fetch(_ uri: String) -> [CRL]? {
         guard let path = Self.path(of: uri) else { return nil }
         guard let attributes = try? FileManager.default.attributesOfItem(atPath: path) else { return nil }
         let modified = attributes[.modificationDate] as? Date
@@ -293,22 +292,21 @@ final class FileCRLFetcher: @unchecked Sendable {
         return crls
     }
 
-    var function: @Sendable (String) -> [CRL]? { { [self] uri in fetch(uri) } }
 }
 
 extension CredentialSet {
     /// Adds certificates not already present (by DER), keeping the order they came in.
-    mutating func insert(certificates more: [Certificate]) {
+    public mutating func insert(certificates more: [Certificate]) {
         for c in more where !certificates.contains(c) { certificates.append(c) }
     }
 
-    mutating func insert(authorities more: [Certificate]) {
+    public mutating func insert(authorities more: [Certificate]) {
         for c in more where !authorities.contains(c) { authorities.append(c) }
     }
 
     /// Certificates the connections name go into the set too, as charon adds them: our own for
     /// signing and sending, peers' for matching, `cacerts` as trusted CAs.
-    mutating func insertCertificates(of connections: [ConnectionPolicy]) {
+    public mutating func insertCertificates(of connections: [ConnectionPolicy]) {
         for p in connections {
             insert(certificates: p.certificates.localCertificates + p.certificates.remoteCertificates)
             insert(authorities: p.certificates.remoteCACertificates)
@@ -316,7 +314,7 @@ extension CredentialSet {
     }
 
     /// `self` followed by `other`'s credentials; the fetcher of `self` unless it has none.
-    func merged(with other: CredentialSet) -> CredentialSet {
+    public func merged(with other: CredentialSet) -> CredentialSet {
         var out = self
         out.insert(authorities: other.authorities)
         out.insert(certificates: other.certificates)
@@ -327,7 +325,7 @@ extension CredentialSet {
     }
 
     /// Whether a private key for the certificate's public key is loaded.
-    func hasPrivateKey(for certificate: Certificate) -> Bool {
+    public func hasPrivateKey(for certificate: Certificate) -> Bool {
         guard let publicKey = try? PublicKeyBundle(certificate: certificate) else { return false }
         return privateKeys.contains { $0.publicKey == publicKey }
     }
