@@ -79,6 +79,9 @@ public final class IKEEndpoint {
     /// Cookie answers left in this second (a token bucket refilled from `now`).
     private var cookieTokens = 0.0
     private var cookieTokensAt = -Double.infinity
+    /// Trap policies by reqid, and the acquires being negotiated (IKEEndpoint+Traps.swift).
+    var traps: [UInt32: Trap] = [:]
+    var acquiring: [UInt32: Double] = [:]
     /// Per-packet log lines (no connection, malformed, undecryptable…) are rate-limited.
     var logLimiter = LogLimiter()
 
@@ -130,7 +133,7 @@ public final class IKEEndpoint {
             return
         }
         if header.exchangeType == IKEExchangeType.ikeSAInit.rawValue && isResponse {
-            guard session.isInitiator, session.keys == nil, session.outstanding?.messageID == 0, header.messageID == 0 else { return }
+            guard session.isInitiator, case .initiating = session.phase, session.window.outstanding?.messageID == 0, header.messageID == 0 else { return }
             session.processInitResponse(message, bytes: bytes, from: from, to: to, now: now, &out)
             return
         }
@@ -141,7 +144,7 @@ public final class IKEEndpoint {
         let key = HalfOpenKey(initiatorSPI: header.initiatorSPI, remote: from)
         if let spi = halfOpen[key], let s = sessions[spi] {
             // Retransmitted IKE_SA_INIT: the same response (§2.1).
-            if let c = s.cachedResponse, c.id == 0 { for d in c.datagrams { out.append(.send(datagram: d, from: s.local, to: s.remote)) } }
+            if let c = s.window.cachedResponse, c.id == 0 { for d in c.datagrams { out.append(.send(datagram: d, from: s.local, to: s.remote)) } }
             return
         }
         guard header.messageID == 0, let message = try? IKEMessage(decoding: bytes) else { stats.malformed += 1; return }
@@ -189,7 +192,7 @@ public final class IKEEndpoint {
             return
         }
         let spi = allocateIKESPI()
-        let s = IKESession(uniqueID: allocateUniqueID(), endpoint: self, policy: first, isInitiator: false,
+        let s = IKESession(uniqueID: allocateUniqueID(), context: self, policy: first, isInitiator: false, phase: .created,
                            initiatorSPI: header.initiatorSPI, responderSPI: spi, local: to, remote: from, now: now)
         if s.processInitRequest(message, bytes: bytes, from: from, to: to, candidates: candidates, now: now, &out) {
             sessions[spi] = s
@@ -373,7 +376,8 @@ public final class IKEEndpoint {
             return
         }
         let spi = allocateIKESPI()
-        let s = IKESession(uniqueID: allocateUniqueID(), endpoint: self, policy: c, isInitiator: true, initiatorSPI: spi, responderSPI: 0,
+        let s = IKESession(uniqueID: allocateUniqueID(), context: self, policy: c, isInitiator: true, phase: .created,
+                           initiatorSPI: spi, responderSPI: 0,
                            local: SocketAddress(src, c.localPort), remote: SocketAddress(target, c.remotePort), now: now)
         s.attempt = request.attempt
         s.pendingChildren = request.children
@@ -469,11 +473,12 @@ public final class IKEEndpoint {
 
     /// The connection a responder uses once IDi (and maybe IDr) are known.
     func connectionForAuth(current: ConnectionPolicy, local: IPAddress, remote: IPAddress, peer: Identity,
-                           requestedLocal: Identity?, algorithms: NegotiatedAlgorithms, signature: Bool = false) -> ConnectionPolicy? {
+                           requestedLocal: Identity?, keys: IKESAKeying, signature: Bool) -> ConnectionPolicy? {
+        let algorithms = keys.algorithms
         let candidates = connections(local: local, remote: remote).filter { c in
             c.proposals.contains { p in
                 p.encryption.contains(algorithms.encryption) && (algorithms.integrity == .none || p.integrity.contains(algorithms.integrity))
-                    && p.prf.contains(algorithms.prf!) && p.keyExchange.contains(algorithms.keyExchange!)
+                    && p.prf.contains(keys.prf) && p.keyExchange.contains(keys.keyExchange)
             }
         }
         func score(_ c: ConnectionPolicy) -> Int? {
@@ -512,7 +517,7 @@ public final class IKEEndpoint {
                 if !matchedLocal && !matchedRemote { continue }
                 score = (matchedLocal ? 2 : 0) + (matchedRemote ? 3 : 0)
             }
-            if best == nil || score > best!.0 { best = (score, k.secret) }
+            if best.map({ score > $0.0 }) ?? true { best = (score, k.secret) }
         }
         return best?.1
     }
@@ -591,32 +596,6 @@ public final class IKEEndpoint {
         return true
     }
 
-    /// Creates the IKE SA that replaces `old` after a CREATE_CHILD_SA rekey (§2.18).
-    func rekeyedSession(from old: IKESession, isInitiator: Bool, initiatorSPI: UInt64, responderSPI: UInt64,
-                        algorithms chosen: NegotiatedAlgorithms, nonceI: [UInt8], nonceR: [UInt8], sharedSecret: [UInt8],
-                        now: Double, _ out: inout [IKEAction]) -> IKESession {
-        let s = IKESession(uniqueID: allocateUniqueID(), endpoint: self, policy: old.policy, isInitiator: isInitiator,
-                           initiatorSPI: initiatorSPI, responderSPI: responderSPI, local: old.local, remote: old.remote, now: now)
-        touch(s)
-        s.localNAT = old.localNAT; s.remoteNAT = old.remoteNAT
-        s.fragmentationSupported = old.fragmentationSupported
-        s.localIdentity = old.localIdentity; s.remoteIdentity = old.remoteIdentity
-        s.algorithms = chosen
-        let seed = IKEKeyDerivation.rekeyedSkeyseed(prf: old.algorithms!.prf!, oldSKd: old.keys!.skD, sharedSecret: sharedSecret,
-                                                    nonceInitiator: nonceI, nonceResponder: nonceR)
-        s.installKeys(IKEKeyDerivation.ikeSAKeys(prf: chosen.prf!, skeyseed: seed, nonceInitiator: nonceI, nonceResponder: nonceR,
-                                                 initiatorSPI: initiatorSPI, responderSPI: responderSPI,
-                                                 encryption: chosen.encryption, integrity: chosen.integrity), &out)
-        s.state = .established
-        s.establishedAt = now
-        s.keepOnlySKd()
-        s.scheduleIKELifetimes(now: now)
-        if s.localNAT { s.keepaliveAt = now + Double(configuration.natKeepalive) }
-        s.lastInbound = now
-        sessions[s.localSPI] = s
-        return s
-    }
-
     func allocateIKESPI() -> UInt64 {
         while true {
             let spi = random.ikeSPI()
@@ -637,129 +616,5 @@ public final class IKEEndpoint {
 
     func reqidInUse(_ reqid: UInt32) -> Bool {
         traps[reqid] != nil || sessions.values.contains { s in s.state != .dead && s.children.contains { $0.reqid == reqid } }
-    }
-
-    // MARK: - Trap policies (start_action / dpd_action / close_action = trap)
-
-    struct Trap: Hashable { var connection: String; var child: String }
-    var traps: [UInt32: Trap] = [:]
-    private var acquiring: [UInt32: Double] = [:]
-    /// An acquire for a reqid already being negotiated is ignored for this long.
-    static let acquireHoldoff = 30.0
-
-    func isTrap(reqid: UInt32) -> Bool { traps[reqid] != nil }
-
-    func trapReqid(connection: String, child: String) -> UInt32? {
-        traps.first { $0.value == Trap(connection: connection, child: child) }?.key
-    }
-
-    /// A CHILD SA with this reqid is up (or failed): is there a trap or acquire waiting on it?
-    func acquireCompleted(reqid: UInt32) -> Bool {
-        acquiring.removeValue(forKey: reqid) != nil || traps[reqid] != nil
-    }
-
-    /// Installs trap policies for every child with start_action = trap that has none yet.
-    func installTraps(now: Double, _ out: inout [IKEAction]) {
-        for c in configuration.connections {
-            for child in c.children where child.startAction.traps && trapReqid(connection: c.name, child: child.name) == nil {
-                installTrap(connection: c, child: child, reqid: allocateReqid(), now: now, &out)
-            }
-        }
-    }
-
-    /// Makes `reqid` a trap for the child (dpd_action/close_action = trap reuse the CHILD SA's reqid).
-    func installTrap(connection c: ConnectionPolicy, child: ChildPolicy, reqid: UInt32, now: Double = 0,
-                     sourceAddress: IPAddress? = nil, _ out: inout [IKEAction]) {
-        // The trap counts as installed while its addresses are looked up, so it is not installed twice.
-        traps[reqid] = Trap(connection: c.name, child: child.name)
-        let remote: IPAddress
-        switch initiationTarget(of: c, now: now) {
-        case .address(let a): remote = a
-        case .wait(let host):
-            waitFor(.resolve(host: host), for: .trap(connection: c.name, child: child.name, reqid: reqid), now: now, &out)
-            return
-        case .failed(let why):
-            traps[reqid] = nil
-            out.append(.event(.log(.warning, "\(c.name): cannot trap child \(child.name): \(why)")))
-            return
-        }
-        var local: IPAddress?
-        for m in c.localAddresses { if case .address(let a) = m, a.family == remote.family { local = a; break } }
-        guard let localAddress = local ?? sourceAddress else {
-            waitFor(.sourceAddress(toward: remote), for: .trap(connection: c.name, child: child.name, reqid: reqid), now: now, &out)
-            return
-        }
-        let policies = ChildSA.policies(localTS: child.localSelectors.map { $0.resolved(host: localAddress) },
-                                        remoteTS: child.remoteSelectors.map { $0.resolved(host: remote) }, mode: child.mode,
-                                        local: localAddress, remote: remote, reqid: reqid, acquire: true)
-        out.append(.installPolicies(reqid: reqid, policies))
-        out.append(.event(.log(.info, "\(c.name): trap policy for child \(child.name) installed (reqid \(reqid))")))
-    }
-
-    /// An installed trap policy, as VICI `list-policies` reports it.
-    public struct TrapInfo: Sendable, Hashable {
-        public var reqid: UInt32
-        public var connection: String
-        public var child: String
-        public init(reqid: UInt32, connection: String, child: String) { self.reqid = reqid; self.connection = connection; self.child = child }
-    }
-
-    /// Every installed trap, by reqid.
-    public var installedTraps: [TrapInfo] {
-        traps.sorted { $0.key < $1.key }.map { TrapInfo(reqid: $0.key, connection: $0.value.connection, child: $0.value.child) }
-    }
-
-    /// VICI `install`: a trap policy for `child` (of `connection`, or of the first connection
-    /// that has such a child). Installing a child that is already trapped is an error, as in charon.
-    public func installTrap(child: String, connection: String? = nil, now: Double) throws(IKECommandError) -> [IKEAction] {
-        guard let c = configuration.connections.first(where: { (connection == nil || $0.name == connection) && $0.children.contains { $0.name == child } }),
-              let cp = c.children.first(where: { $0.name == child }) else {
-            throw IKECommandError("no CHILD_SA config named '\(child)'\(connection.map { " in '\($0)'" } ?? "")")
-        }
-        if trapReqid(connection: c.name, child: child) != nil { throw IKECommandError("CHILD_SA '\(child)' is already installed") }
-        var out: [IKEAction] = []
-        installTrap(connection: c, child: cp, reqid: allocateReqid(), now: now, &out)
-        if trapReqid(connection: c.name, child: child) == nil { throw IKECommandError("installing policy '\(child)' failed") }
-        return out
-    }
-
-    /// VICI `uninstall`: removes the trap for `child`. Policies of a CHILD SA negotiated under
-    /// the trap's reqid stay with that SA.
-    public func uninstallTrap(child: String, connection: String? = nil) throws(IKECommandError) -> [IKEAction] {
-        guard let (reqid, _) = traps.first(where: { $0.value.child == child && (connection == nil || $0.value.connection == connection) }) else {
-            throw IKECommandError("policy '\(child)' not found")
-        }
-        traps[reqid] = nil
-        acquiring[reqid] = nil
-        var out: [IKEAction] = [.releaseHeld(reqid: reqid, send: false)]
-        let saUses = sessions.values.contains { s in s.state != .dead && s.children.contains { $0.reqid == reqid } }
-        if !saUses { out.append(.removePolicies(reqid: reqid)) }
-        return out
-    }
-
-    /// The data plane saw a packet for a trap policy without an SA: negotiate it.
-    public func acquire(reqid: UInt32, now: Double) -> [IKEAction] {
-        var out: [IKEAction] = []
-        defer { rescheduleTouched() }
-        guard let trap = traps[reqid], let c = configuration.connections.first(where: { $0.name == trap.connection }) else { return out }
-        if let t = acquiring[reqid], now - t < Self.acquireHoldoff { return out }
-        if sessions.values.contains(where: { s in s.children.contains { $0.reqid == reqid && $0.state != .deleting } }) { return out }
-        acquiring[reqid] = now
-        out.append(.event(.log(.info, "acquire for \(trap.connection)/\(trap.child) (reqid \(reqid))")))
-        if let s = sessions.values.first(where: { $0.policy.name == c.name && $0.isEstablished && $0.successor == nil }) {
-            s.enqueue(.createChild(trap.child), now: now, &out)
-        } else {
-            initiate(InitiationRequest(connection: c.name, children: [trap.child], attempt: 1), now: now, &out)
-        }
-        return out
-    }
-
-    /// An IKE SA failed before these children came up: drop what their traps held.
-    func acquiresFailed(connection: String, children: [String], _ out: inout [IKEAction]) {
-        for child in children {
-            if let r = trapReqid(connection: connection, child: child), acquiring.removeValue(forKey: r) != nil {
-                out.append(.releaseHeld(reqid: r, send: false))
-            }
-        }
     }
 }

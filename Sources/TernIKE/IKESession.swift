@@ -3,9 +3,11 @@ import TernDataPlane
 import TernPKI
 import TernWire
 
-/// One IKE SA (RFC 7296): its keys, message-ID windows (size 1 each way), retransmission of our
-/// request, the cached response to the peer's last request, and its CHILD SAs. Exchanges live
-/// in the `Exchange+*.swift` extensions; the endpoint routes datagrams and timers here.
+/// One IKE SA (RFC 7296): its phase and the data only that phase has (IKESession+Phase.swift),
+/// its message window (IKEMessageWindow.swift), and its CHILD SAs. Each exchange is a task in
+/// its own `Task+*.swift` file; arriving messages are checked against the payload table
+/// (PayloadRules.swift) first. The endpoint routes datagrams and timers here; the session sees
+/// it only as an `IKESessionContext`.
 ///
 /// Contract: never touches I/O or clocks; every method takes `now` and appends actions to `out`.
 final class IKESession {
@@ -19,7 +21,8 @@ final class IKESession {
     }
 
     let uniqueID: UInt32
-    unowned let endpoint: IKEEndpoint
+    /// What the session may ask of its endpoint, and where it reports (IKESessionContext.swift).
+    unowned let context: any IKESessionContext
     var policy: ConnectionPolicy
     /// Which side sends IKE_SA_INIT: the original initiator (its header flag "I").
     let isInitiator: Bool
@@ -27,39 +30,19 @@ final class IKESession {
     var responderSPI: UInt64
     var local: SocketAddress
     var remote: SocketAddress
-    var state: State = .connecting
+    /// The phase and the data only it has (IKESession+Phase.swift).
+    var phase: IKEPhase
+    var state: State { phase.state }
 
-    // Negotiated in IKE_SA_INIT.
-    var algorithms: NegotiatedAlgorithms?
-    var keys: IKESAKeys?
-    var outbound: IKEPayloadProtection?
-    var inbound: IKEPayloadProtection?
-    var nonceI: [UInt8] = []
-    var nonceR: [UInt8] = []
-    var initRequestBytes: [UInt8] = []
-    var initResponseBytes: [UInt8] = []
     var localNAT = false
     var remoteNAT = false
     var fragmentationSupported = false
     var localIdentity: Identity = .any
     var remoteIdentity: Identity = .any
-    /// Signature hashes and CERTREQ seen before IKE_AUTH completes.
-    var peerAuth = PeerAuthCapabilities()
-    /// How the peer proved its identity, for the log line once it did.
-    var peerAuthenticatedWith = "pre-shared key"
 
-    // Message IDs (window size 1 in each direction).
-    var nextRequestID: UInt32 = 0
-    var expectedRequestID: UInt32 = 0
-    var cachedResponse: (id: UInt32, datagrams: [[UInt8]])?
-    /// Boxed: an IKE SA at rest has no request outstanding, and ~225 bytes inline in every
-    /// session add up with thousands of SAs.
-    private var outstandingBox: OutstandingBox?
-    var outstanding: Outstanding? {
-        get { outstandingBox?.value }
-        set { outstandingBox = newValue.map(OutstandingBox.init) }
-    }
-    var queue: [PendingRequest] = []
+    /// Message IDs, our request in flight and its retransmissions, the queue behind it, the
+    /// cached response (IKEMessageWindow.swift).
+    var window = IKEMessageWindow()
     var fragments = FragmentBuffer()
 
     var children: [ChildSA] = []
@@ -104,9 +87,10 @@ final class IKESession {
         var waiting: Set<String>
     }
 
-    init(uniqueID: UInt32, endpoint: IKEEndpoint, policy: ConnectionPolicy, isInitiator: Bool,
+    init(uniqueID: UInt32, context: any IKESessionContext, policy: ConnectionPolicy, isInitiator: Bool, phase: IKEPhase,
          initiatorSPI: UInt64, responderSPI: UInt64, local: SocketAddress, remote: SocketAddress, now: Double) {
-        self.uniqueID = uniqueID; self.endpoint = endpoint; self.policy = policy; self.isInitiator = isInitiator
+        self.uniqueID = uniqueID; self.context = context; self.policy = policy; self.isInitiator = isInitiator
+        self.phase = phase
         self.initiatorSPI = initiatorSPI; self.responderSPI = responderSPI
         self.local = local; self.remote = remote
         self.createdAt = now; self.lastInbound = now
@@ -118,45 +102,15 @@ final class IKESession {
 
     // MARK: - Requests we initiate
 
-    /// The exchanges we can start, queued until the window is free.
-    enum PendingRequest {
-        case createChild(String)
-        case rekeyChild(UInt32)          // inbound SPI of the CHILD SA to rekey
-        case rekeyIKE
-        case deleteChild(UInt32, reason: String)
-        case deleteIKE(reason: String)
-        case dpd
-    }
-
-    final class OutstandingBox {
-        let value: Outstanding
-        init(_ value: Outstanding) { self.value = value }
-    }
-
-    struct Outstanding {
-        var messageID: UInt32
-        var exchange: ExchangeContext
-        var datagrams: [[UInt8]]
-        var sends: Int
-        var retransmitAt: Double
-        var deadline: Double?            // dpd_timeout bound for liveness checks
-    }
-
     /// What we remember about our request until its response arrives.
     enum ExchangeContext {
-        case ikeSAInit(InitContext)
+        case ikeSAInit                   // its KE and nonce are in the phase (InitPhase)
         case ikeAuth(ChildRequest?)
         case createChild(ChildRequest)
         case rekeyIKE(IKERekeyRequest)
         case deleteChildren([UInt32])
         case deleteIKE
         case informational
-    }
-
-    struct InitContext {
-        var keyExchange: KeyExchange
-        var cookie: [UInt8]?
-        var retriedGroups: Set<UInt16> = []
     }
 
     struct ChildRequest {
@@ -177,15 +131,15 @@ final class IKESession {
     }
 
     func enqueue(_ r: PendingRequest, now: Double, _ out: inout [IKEAction]) {
-        endpoint.touch(self)
-        queue.append(r)
+        context.touch(self)
+        window.queue.append(r)
         startNextRequest(now: now, &out)
     }
 
     /// Starts the next queued exchange when no request of ours is in flight.
     func startNextRequest(now: Double, _ out: inout [IKEAction]) {
-        guard outstanding == nil, isEstablished || state == .rekeyed || state == .deleting, !queue.isEmpty else { return }
-        let next = queue.removeFirst()
+        guard window.outstanding == nil, isEstablished || state == .rekeyed || state == .deleting, !window.queue.isEmpty else { return }
+        let next = window.queue.removeFirst()
         switch next {
         case .createChild(let name): startCreateChild(name: name, now: now, &out)
         case .rekeyChild(let spi): startRekeyChild(inboundSPI: spi, now: now, &out)
@@ -195,14 +149,13 @@ final class IKESession {
         case .dpd: sendRequest(.informational, payloads: [], context: .informational, now: now, &out,
                                deadline: policy.dpdTimeout > 0 ? now + Double(policy.dpdTimeout) : nil)
         }
-        if outstanding == nil { startNextRequest(now: now, &out) }
+        if window.outstanding == nil { startNextRequest(now: now, &out) }
     }
 
     /// Encrypts and sends a request, remembering it for retransmission.
     func sendRequest(_ exchange: IKEExchangeType, payloads: [IKEPayload], context: ExchangeContext, now: Double,
                      _ out: inout [IKEAction], deadline: Double? = nil) {
-        let id = nextRequestID
-        nextRequestID &+= 1
+        let id = window.takeRequestID()
         let datagrams = protect(exchange: exchange, payloads: payloads, messageID: id, isResponse: false)
         for d in datagrams { out.append(.send(datagram: d, from: local, to: remote)) }
         // Any request, not only a liveness check, is bounded by dpd_delay + dpd_timeout when both
@@ -213,13 +166,12 @@ final class IKESession {
         if bound == nil, isEstablished, policy.dpdDelay > 0, policy.dpdTimeout > 0 {
             bound = max(now, lastInbound + Double(policy.dpdDelay)) + Double(policy.dpdTimeout)
         }
-        outstanding = Outstanding(messageID: id, exchange: context, datagrams: datagrams, sends: 1,
-                                  retransmitAt: now + endpoint.configuration.retransmission.delay(afterSend: 0), deadline: bound)
+        window.sent(id, exchange: context, datagrams: datagrams, now: now, schedule: self.context.configuration.retransmission, deadline: bound)
     }
 
     func sendResponse(_ exchange: IKEExchangeType, messageID: UInt32, payloads: [IKEPayload], _ out: inout [IKEAction]) {
         let datagrams = protect(exchange: exchange, payloads: payloads, messageID: messageID, isResponse: true)
-        cachedResponse = (messageID, datagrams)
+        window.cacheResponse(id: messageID, datagrams: datagrams)
         for d in datagrams { out.append(.send(datagram: d, from: local, to: remote)) }
     }
 
@@ -235,7 +187,7 @@ final class IKESession {
 
     func protect(exchange: IKEExchangeType, payloads: [IKEPayload], messageID: UInt32, isResponse: Bool) -> [[UInt8]] {
         let hdr = header(exchange, messageID: messageID, isResponse: isResponse)
-        guard exchange != .ikeSAInit, let outbound else {
+        guard exchange != .ikeSAInit, let outbound = phase.keys?.outbound else {
             return [IKEMessage(header: hdr, payloads: payloads).encode()]
         }
         let (first, inner) = IKEPayloadCodec.encode(payloads)
@@ -247,7 +199,7 @@ final class IKESession {
         let body = [UInt8](repeating: 0, count: outbound.bodyLength(plaintextLength: inner.count))
         var bytes = IKEMessage(header: hdr, payloads: [.encrypted(firstInnerPayload: first, body: body)]).encode()
         let aadLength = IKEHeader.size + 4
-        let iv = endpoint.random.bytes(outbound.ivLength)
+        let iv = context.random.bytes(outbound.ivLength)
         let sealed = outbound.seal(plaintext: inner, aad: Array(bytes[0..<aadLength]), iv: iv)
         bytes.replaceSubrange(aadLength..<bytes.count, with: sealed)
         return [bytes]
@@ -265,7 +217,7 @@ final class IKESession {
             let body = [UInt8](repeating: 0, count: protection.bodyLength(plaintextLength: piece.count))
             var bytes = IKEMessage(header: hdr, payloads: [.encryptedFragment(number: UInt16(n + 1), total: UInt16(total),
                                                                               firstInnerPayload: n == 0 ? first : 0, body: body)]).encode()
-            let iv = endpoint.random.bytes(protection.ivLength)
+            let iv = context.random.bytes(protection.ivLength)
             let sealed = protection.seal(plaintext: piece, aad: Array(bytes[0..<overhead]), iv: iv)
             bytes.replaceSubrange(overhead..<bytes.count, with: sealed)
             out.append(bytes)
@@ -279,11 +231,17 @@ final class IKESession {
         case failed(String)
     }
 
-    /// Decrypts a received message (or collects its fragment). Plain IKE_SA_INIT passes through.
+    /// Decrypts a received message (or collects its fragment). IKE_SA_INIT never comes here (the
+    /// endpoint handles it), so before keys exist nothing is accepted.
     func unprotect(_ message: IKEMessage, bytes: [UInt8]) -> Unprotected {
-        guard let inbound else { return .complete(message.payloads) }
+        guard let inbound = phase.keys?.inbound else { return .failed("unprotected message before IKE_SA_INIT completed") }
         guard let last = message.payloads.last, let offset = message.encryptedPayloadOffset else {
             return .failed("unencrypted \(message.payloads.count)-payload message after IKE_SA_INIT")
+        }
+        if message.payloads.count > 1, let exchange = IKEExchangeType(rawValue: message.header.exchangeType),
+           let why = PayloadRules.violationOutsideSK(message.payloads.dropLast(), exchange: exchange,
+                                                     isRequest: !message.header.flags.contains(.response)) {
+            return .failed(why)
         }
         switch last {
         case .encrypted(let first, let body):
@@ -321,23 +279,20 @@ final class IKESession {
         let isResponse = h.flags.contains(.response)
         // An IKE_AUTH waits for its CRLs: the only other messages now are retransmissions.
         if parked != nil { return }
-        if isResponse {
-            guard let o = outstanding, o.messageID == h.messageID else { return }   // late or forged: ignore (§2.3)
-        } else {
-            if let c = cachedResponse, c.id == h.messageID {
-                // A retransmitted request: the byte-identical response again (§2.1), once per request
-                // (for a fragmented request only on its first fragment, RFC 7383 §2.6.1).
-                if case .encryptedFragment(let n, _, _, _)? = message.payloads.last, n != 1 { return }
-                for d in c.datagrams { out.append(.send(datagram: d, from: local, to: remote)) }
-                return
-            }
-            guard h.messageID == expectedRequestID else { return }
+        var fragment: UInt16?
+        if case .encryptedFragment(let n, _, _, _)? = message.payloads.last { fragment = n }
+        switch window.classify(messageID: h.messageID, isResponse: isResponse, fragmentNumber: fragment) {
+        case .ignore: return
+        case .resend(let datagrams):
+            for d in datagrams { out.append(.send(datagram: d, from: local, to: remote)) }
+            return
+        case .handle: break
         }
         let payloads: [IKEPayload]
         switch unprotect(message, bytes: bytes) {
         case .partial: return
         case .failed(let why):
-            endpoint.logLimiter.log(.undecryptable, .warning, "\(policy.name)[\(uniqueID)] dropping message \(h.messageID) from \(from): \(why)", now: now, &out)
+            context.logLimiter.log(.undecryptable, .warning, "\(policy.name)[\(uniqueID)] dropping message \(h.messageID) from \(from): \(why)", now: now, &out)
             return
         case .complete(let p): payloads = p
         }
@@ -345,7 +300,7 @@ final class IKESession {
         if !uris.isEmpty {
             parked = ParkedMessage(header: h, payloads: payloads, from: from, to: to, waiting: Set(uris))
             fetchedCRLs = [:]
-            for uri in uris { endpoint.waitFor(.fetchCRL(uri: uri), for: .session(localSPI), now: now, &out) }
+            for uri in uris { context.waitFor(.fetchCRL(uri: uri), for: .session(localSPI), now: now, &out) }
             return
         }
         handleDecrypted(header: h, payloads: payloads, from: from, to: to, now: now, &out)
@@ -369,7 +324,7 @@ final class IKESession {
         let isResponse = h.flags.contains(.response)
         lastInbound = now
         // The initiator floated to port 4500 after NAT detection: the responder follows (RFC 3947).
-        if to.port != local.port && to.port == endpoint.configuration.natPort { local = to }
+        if to.port != local.port && to.port == context.configuration.natPort { local = to }
         if from != remote {
             if establishedAt == nil {
                 remote = from
@@ -380,41 +335,65 @@ final class IKESession {
         }
         if let unsupported = payloads.first(where: { if case .unknown(_, true, _) = $0 { true } else { false } }), !isResponse {
             if case .unknown(let t, _, _) = unsupported {
-                expectedRequestID &+= 1
+                window.acceptRequest()
                 sendResponse(IKEExchangeType(rawValue: h.exchangeType) ?? .informational, messageID: h.messageID,
                              payloads: [.notify(IKENotify(type: .unsupportedCriticalPayload, data: [t]))], &out)
             }
             return
         }
-        guard let exchange = IKEExchangeType(rawValue: h.exchangeType) else { return }
+        guard let exchange = IKEExchangeType(rawValue: h.exchangeType), let keys = phase.keys else { return }
+        if let why = PayloadRules.violation(payloads, exchange: exchange, isRequest: !isResponse) {
+            refuseMalformed(exchange: exchange, messageID: h.messageID, isResponse: isResponse, why: why, now: now, &out)
+            return
+        }
         if isResponse {
-            guard let o = outstanding else { return }
-            outstanding = nil
-            handleResponse(exchange: exchange, context: o.exchange, payloads: payloads, now: now, &out)
+            guard let o = window.finishRequest() else { return }
+            handleResponse(exchange: exchange, context: o.exchange, payloads: payloads, keys: keys, now: now, &out)
             startNextRequest(now: now, &out)
         } else {
-            expectedRequestID &+= 1
-            handleRequest(exchange: exchange, messageID: h.messageID, payloads: payloads, now: now, &out)
+            window.acceptRequest()
+            handleRequest(exchange: exchange, messageID: h.messageID, payloads: payloads, keys: keys, now: now, &out)
             startNextRequest(now: now, &out)
         }
     }
 
-    func handleResponse(exchange: IKEExchangeType, context: ExchangeContext, payloads: [IKEPayload], now: Double, _ out: inout [IKEAction]) {
+    /// A message that breaks the payload table (PayloadRules). A request is answered with
+    /// INVALID_SYNTAX (RFC 7296 §2.21.1); an IKE_AUTH request so answered ends the SA it would
+    /// have authenticated. A response is dropped like a forged one: our request stays
+    /// outstanding and its retransmissions decide.
+    func refuseMalformed(exchange: IKEExchangeType, messageID: UInt32, isResponse: Bool, why: String, now: Double,
+                         _ out: inout [IKEAction]) {
+        if isResponse {
+            context.logLimiter.log(.malformed, .warning, "\(policy.name)[\(uniqueID)] dropping message \(messageID): \(why)", now: now, &out)
+            return
+        }
+        window.acceptRequest()
+        sendResponse(exchange, messageID: messageID, payloads: [.notify(IKENotify(type: .invalidSyntax))], &out)
+        log(.warning, "refusing message \(messageID): \(why) (INVALID_SYNTAX)", &out)
+        if exchange == .ikeAuth {
+            out.append(.event(.ikeFailed(connection: policy.name, reason: why)))
+            destroy(reason: "invalid syntax", now: now, &out, notifyPeer: false)
+        }
+    }
+
+    func handleResponse(exchange: IKEExchangeType, context: ExchangeContext, payloads: [IKEPayload], keys: IKESAKeying,
+                        now: Double, _ out: inout [IKEAction]) {
         switch context {
         case .ikeSAInit: break   // handled by the endpoint before keys exist
         case .ikeAuth(let child): processAuthResponse(payloads, child: child, now: now, &out)
-        case .createChild(let req): processCreateChildResponse(payloads, request: req, now: now, &out)
-        case .rekeyIKE(let req): processRekeyIKEResponse(payloads, request: req, now: now, &out)
+        case .createChild(let req): processCreateChildResponse(payloads, request: req, keys: keys, now: now, &out)
+        case .rekeyIKE(let req): processRekeyIKEResponse(payloads, request: req, keys: keys, now: now, &out)
         case .deleteChildren(let spis): processDeleteChildrenResponse(payloads, spis: spis, now: now, &out)
         case .deleteIKE: destroy(reason: "deleted", now: now, &out, notifyPeer: false)
         case .informational: break
         }
     }
 
-    func handleRequest(exchange: IKEExchangeType, messageID: UInt32, payloads: [IKEPayload], now: Double, _ out: inout [IKEAction]) {
+    func handleRequest(exchange: IKEExchangeType, messageID: UInt32, payloads: [IKEPayload], keys: IKESAKeying,
+                       now: Double, _ out: inout [IKEAction]) {
         switch exchange {
         case .ikeAuth: processAuthRequest(payloads, messageID: messageID, now: now, &out)
-        case .createChildSA: processCreateChildRequest(payloads, messageID: messageID, now: now, &out)
+        case .createChildSA: processCreateChildRequest(payloads, messageID: messageID, keys: keys, now: now, &out)
         case .informational: processInformationalRequest(payloads, messageID: messageID, now: now, &out)
         case .ikeSAInit: break
         }
@@ -429,13 +408,13 @@ final class IKESession {
         // Called for every IKE SA whenever the timer is re-armed: no allocation here.
         var m = Double.infinity
         @inline(__always) func take(_ x: Double?) { if let x, x < m { m = x } }
-        if let o = outstanding { take(o.retransmitAt); take(o.deadline) }
+        if let o = window.outstanding { take(o.retransmitAt); take(o.deadline) }
         if state == .established { take(rekeyAt); take(reauthAt) }
         take(deleteAt)
         take(keepaliveAt)
         take(halfOpenDeadline)
         for v in pendingOutbound.values { take(v) }
-        if isEstablished && policy.dpdDelay > 0 && outstanding == nil && !dpdQueued { take(lastInbound + Double(policy.dpdDelay)) }
+        if isEstablished && policy.dpdDelay > 0 && window.outstanding == nil && !window.dpdQueued { take(lastInbound + Double(policy.dpdDelay)) }
         for c in children {
             if c.state == .installed { take(c.rekeyAt) }
             if c.state != .deleting { take(c.expireAt) }
@@ -444,32 +423,21 @@ final class IKESession {
         return m.isFinite ? m : nil
     }
 
-    var dpdQueued: Bool { queue.contains { if case .dpd = $0 { true } else { false } } }
-
     func tick(now: Double, _ out: inout [IKEAction]) {
         if state == .dead { return }
         if let h = halfOpenDeadline, now >= h {
-            endpoint.logLimiter.log(.halfOpenTimeout, .info, "\(policy.name)[\(uniqueID)] half-open IKE_SA \(policy.name)[\(uniqueID)] timed out", now: now, &out)
+            context.logLimiter.log(.halfOpenTimeout, .info, "\(policy.name)[\(uniqueID)] half-open IKE_SA \(policy.name)[\(uniqueID)] timed out", now: now, &out)
             destroy(reason: "half-open timeout", now: now, &out, notifyPeer: false)
             return
         }
-        if var o = outstanding {
-            if let dl = o.deadline, now >= dl {
-                peerDead(reason: "no response within dpd_delay + dpd_timeout", now: now, &out)
-                return
-            }
-            if now >= o.retransmitAt {
-                let r = endpoint.configuration.retransmission
-                if o.sends > r.tries {
-                    peerDead(reason: "giving up after \(r.tries) retransmits", now: now, &out)
-                    return
-                }
-                for d in o.datagrams { out.append(.send(datagram: d, from: local, to: remote)) }
-                log(.debug, "retransmit \(o.sends) of request with message ID \(o.messageID)", &out)
-                o.retransmitAt = now + r.delay(afterSend: o.sends)
-                o.sends += 1
-                outstanding = o
-            }
+        switch window.retransmission(now: now, schedule: context.configuration.retransmission) {
+        case .none: break
+        case .peerDead(let reason):
+            peerDead(reason: reason, now: now, &out)
+            return
+        case .resend(let datagrams, let number, let id):
+            for d in datagrams { out.append(.send(datagram: d, from: local, to: remote)) }
+            log(.debug, "retransmit \(number) of request with message ID \(id)", &out)
         }
         if let d = deleteAt, now >= d {
             deleteAt = nil
@@ -491,9 +459,9 @@ final class IKESession {
         }
         if let k = keepaliveAt, now >= k {
             out.append(.sendKeepalive(from: local, to: remote))
-            keepaliveAt = now + Double(endpoint.configuration.natKeepalive)
+            keepaliveAt = now + Double(context.configuration.natKeepalive)
         }
-        if isEstablished, policy.dpdDelay > 0, now >= lastInbound + Double(policy.dpdDelay), outstanding == nil, !dpdQueued {
+        if isEstablished, policy.dpdDelay > 0, now >= lastInbound + Double(policy.dpdDelay), window.outstanding == nil, !window.dpdQueued {
             lastInbound = now   // one check per interval
             enqueue(.dpd, now: now, &out)
         }
@@ -525,7 +493,8 @@ final class IKESession {
     }
 
     func info(now: Double) -> IKESAInfo {
-        IKESAInfo(uniqueID: uniqueID, connection: policy.name, state: state.rawValue, isInitiator: isInitiator,
+        let algorithms = phase.algorithms
+        return IKESAInfo(uniqueID: uniqueID, connection: policy.name, state: state.rawValue, isInitiator: isInitiator,
                   initiatorSPI: initiatorSPI, responderSPI: responderSPI, local: local, remote: remote,
                   localIdentity: localIdentity.description, remoteIdentity: remoteIdentity.description,
                   encryption: algorithms?.encryption.strongSwanName ?? "", encryptionKeySize: algorithms?.encryption.keySizeBits,
@@ -551,11 +520,11 @@ final class IKESession {
 
     /// Policies of a reqid stay while any CHILD SA of that reqid lives (across rekeys).
     func dropPoliciesIfUnused(reqid: UInt32, _ out: inout [IKEAction]) {
-        if !endpoint.reqidInUse(reqid) { out.append(.removePolicies(reqid: reqid)) }
+        if !context.reqidInUse(reqid) { out.append(.removePolicies(reqid: reqid)) }
     }
 
-    func prfKeyPad(_ secret: [UInt8]) -> [UInt8] {
-        algorithms!.prf!.compute(key: secret, data: Array("Key Pad for IKEv2".utf8))
+    func prfKeyPad(_ secret: [UInt8], prf: PRFAlgorithm) -> [UInt8] {
+        prf.compute(key: secret, data: Array("Key Pad for IKEv2".utf8))
     }
 }
 
@@ -579,7 +548,7 @@ struct FragmentBuffer {
         pieces[number] = plaintext
         guard pieces.count == Int(total) else { return .incomplete }
         var whole: [UInt8] = []
-        for n in 1...total { whole += pieces[n]! }
+        for n in 1...total { whole += pieces[n] ?? [] }   // all `total` present: counted above
         let firstPayload = first
         messageID = nil; pieces = [:]
         return .complete(first: firstPayload, whole)

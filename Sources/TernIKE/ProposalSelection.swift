@@ -146,8 +146,8 @@ enum ProposalSelection {
         // Every algorithm must be one we offered in one proposal.
         let fits = offered.contains { o in
             o.encryption.contains(enc) && (enc.isCombinedMode || o.integrity.contains(integ))
-                && (prf == nil || o.prf.contains(prf!))
-                && (!expectKeyExchange || o.keyExchange.contains(group!))
+                && (prf.map { o.prf.contains($0) } ?? true)
+                && (!expectKeyExchange || group.map { o.keyExchange.contains($0) } ?? false)
                 && (protocolID == .ike || (o.extendedSequenceNumbers.isEmpty ? [false] : o.extendedSequenceNumbers).contains(esn))
         }
         return fits ? (p, chosen) : nil

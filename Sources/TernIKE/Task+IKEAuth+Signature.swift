@@ -59,16 +59,14 @@ struct LocalSigner {
 let maxPeerCertificates = 8
 
 extension IKESession {
-    var credentials: CredentialSet { endpoint.configuration.credentials }
+    var credentials: CredentialSet { context.configuration.credentials }
 
     /// SignedOctets (RFC 7296 §2.15): the signer's IKE_SA_INIT message | the other side's nonce |
     /// prf(SK_p, RestOfIDPayload). `ofInitiator` says whose AUTH this is.
-    func signedOctets(ofInitiator: Bool, identity: IKEIdentification) -> [UInt8] {
-        let prf = algorithms!.prf!
-        let k = keys!
-        let message = ofInitiator ? initRequestBytes : initResponseBytes
-        let nonce = ofInitiator ? nonceR : nonceI
-        return message + nonce + prf.compute(key: ofInitiator ? k.skPi : k.skPr, data: identity.restOfPayload)
+    func signedOctets(ofInitiator: Bool, identity: IKEIdentification, auth: AuthPhase) -> [UInt8] {
+        let message = ofInitiator ? auth.initRequest : auth.initResponse
+        let nonce = ofInitiator ? auth.nonceR : auth.nonceI
+        return message + nonce + auth.keys.prf.compute(key: ofInitiator ? auth.skPi : auth.skPr, data: identity.restOfPayload)
     }
 
     // MARK: Our side
@@ -105,7 +103,7 @@ extension IKESession {
     }
 
     /// CERT payloads for our chain, when send_cert says so.
-    func certificatePayloads(_ signer: LocalSigner) -> [IKEPayload] {
+    func certificatePayloads(_ signer: LocalSigner, peerAuth: PeerAuthCapabilities) -> [IKEPayload] {
         switch policy.certificates.sendCertificate {
         case .never: return []
         case .ifAsked where !peerAuth.requestedCertificate: return []
@@ -130,12 +128,14 @@ extension IKESession {
 
     /// Our AUTH payload: RFC 7427 when the peer announced signature hashes, else the classic
     /// method of our key type.
-    func signatureAuthentication(_ signer: LocalSigner, ofInitiator: Bool, identity: IKEIdentification) -> Result<IKEPayload, AuthFailure> {
-        let octets = signedOctets(ofInitiator: ofInitiator, identity: identity)
+    func signatureAuthentication(_ signer: LocalSigner, ofInitiator: Bool, identity: IKEIdentification,
+                                 auth: AuthPhase) -> Result<IKEPayload, AuthFailure> {
+        let octets = signedOctets(ofInitiator: ofInitiator, identity: identity, auth: auth)
+        let peerAuth = auth.peerAuth
         let keyType = signer.key.keyType
         do {
-            if peerAuth.announcedHashes && endpoint.configuration.signatureAuthentication {
-                guard let scheme = signatureScheme(for: keyType) else {
+            if peerAuth.announcedHashes && context.configuration.signatureAuthentication {
+                guard let scheme = signatureScheme(for: keyType, peerAuth: peerAuth) else {
                     return .failure(AuthFailure("the peer accepts none of the signature hashes a \(keyType) key can use"))
                 }
                 let algorithm = scheme.algorithmIdentifierDER
@@ -153,7 +153,7 @@ extension IKESession {
     }
 
     /// strongSwan's choice: the key's default hash if the peer accepts it, else the first it does.
-    func signatureScheme(for keyType: PKIKeyType) -> SignatureScheme? {
+    func signatureScheme(for keyType: PKIKeyType, peerAuth: PeerAuthCapabilities) -> SignatureScheme? {
         let preferred = SignatureScheme.defaultScheme(for: keyType, pss: policy.certificates.preferPSS)
         switch preferred {
         case .ed25519:
@@ -175,7 +175,7 @@ extension IKESession {
     /// `remote.certs` or loaded credentials), the chain to a trusted CA, revocation, that the
     /// certificate confirms the identity, and the signature. Nil when all hold.
     func verifySignatureAuthentication(method: UInt8, data: [UInt8], identity: IKEIdentification, peer: Identity,
-                                       certificatePayloads: [[UInt8]]) -> AuthFailure? {
+                                       certificatePayloads: [[UInt8]], auth: inout AuthPhase) -> AuthFailure? {
         var received: [Certificate] = []
         for der in certificatePayloads.prefix(maxPeerCertificates) {
             guard let c = try? Certificate(derEncoded: der) else {
@@ -206,14 +206,14 @@ extension IKESession {
         // A pinned self-signed certificate is trusted as itself (a raw-key style peer).
         if !(pinned.contains(leaf) && leaf.isSelfSigned) {
             if let failure = validateChain(leaf, received: Array(received.dropFirst())) { return failure }
-        } else if case .failure(let failure) = ChainValidator(trustedRoots: [leaf], now: endpoint.calendarTime).validate(leaf: leaf) {
+        } else if case .failure(let failure) = ChainValidator(trustedRoots: [leaf], now: context.calendarTime).validate(leaf: leaf) {
             return AuthFailure("\(failure)")
         }
         guard let key = try? PublicKeyBundle(certificate: leaf) else {
             return AuthFailure("certificate \"\(subject)\" holds a key type that cannot verify IKE signatures")
         }
         // The AUTH being checked is the other side's: the initiator's when we are the responder.
-        let octets = signedOctets(ofInitiator: !isInitiator, identity: identity)
+        let octets = signedOctets(ofInitiator: !isInitiator, identity: identity, auth: auth)
         let verified: Bool
         let how: String
         if method == IKEAuthMethod.digitalSignature.rawValue {
@@ -238,7 +238,7 @@ extension IKESession {
         guard verified else {
             return AuthFailure("AUTH signature of '\(peer)' does not verify with the key of certificate \"\(subject)\" (wrong key)")
         }
-        peerAuthenticatedWith = "\(how), certificate \"\(subject)\""
+        auth.peerAuthenticatedWith = "\(how), certificate \"\(subject)\""
         return nil
     }
 
@@ -277,7 +277,7 @@ extension IKESession {
                 if let fetched = fetchedCRLs[point.uri] ?? nil { crls += fetched }
             }
         }
-        let validator = ChainValidator(trustedRoots: roots, intermediates: pool, crls: crls, now: endpoint.calendarTime)
+        let validator = ChainValidator(trustedRoots: roots, intermediates: pool, crls: crls, now: context.calendarTime)
         let chain: [Certificate]
         switch validator.validate(leaf: leaf) {
         case .failure(.unknownCA(let issuer)) where !constrained.isEmpty:

@@ -3,20 +3,23 @@ import TernDataPlane
 import TernWire
 
 // CHILD SA negotiation shared by IKE_AUTH and CREATE_CHILD_SA (RFC 7296 §1.3.1, §1.3.3, §2.9),
-// with make-before-break rekeying and the collision rule of §2.8.1.
+// and CREATE_CHILD_SA for a new CHILD SA. Rekeying one is Task+ChildRekey.swift.
+//
+//   build: makeChildRequest, startCreateChild      process: completeChild (initiator),
+//                                                   respondToChild / processCreateChildRequest (responder)
 
 extension IKESession {
     /// Builds the SA/TS payloads (and Ni/KEi for CREATE_CHILD_SA) proposing a CHILD SA.
     func makeChildRequest(_ cp: ChildPolicy, rekeying old: ChildSA?, pfs: Bool) -> (ChildRequest, [IKEPayload]) {
-        let spi = endpoint.allocateChildSPI()
+        let spi = context.allocateChildSPI()
         let spiBytes = withUnsafeBytes(of: spi.bigEndian) { Array($0) }
         var ke: KeyExchange?
         if pfs, let g = cp.proposals.first?.keyExchange.first {
-            ke = try? KeyExchange(group: g, rng: &endpoint.random)
+            ke = try? KeyExchange(group: g, rng: &context.random)
         }
         let localTS = old?.localTS ?? cp.localSelectors.map { $0.resolved(host: local.address) }
         let remoteTS = old?.remoteTS ?? cp.remoteSelectors.map { $0.resolved(host: remote.address) }
-        let nonce = pfs || old != nil || state != .connecting ? endpoint.random.bytes(32) : []
+        let nonce = pfs || old != nil || state != .connecting ? context.random.bytes(32) : []
         var payloads: [IKEPayload] = []
         if let old {
             payloads.append(.notify(IKENotify(type: .rekeySA, protocolID: IKEProtocolID.esp.rawValue,
@@ -31,7 +34,7 @@ extension IKESession {
         payloads.append(.trafficSelectorResponder(remoteTS))
         let req = ChildRequest(policy: cp, inboundSPI: spi, nonce: nonce, keyExchange: ke, localTS: localTS, remoteTS: remoteTS,
                                rekeying: old?.inboundSPI,
-                               reqid: old?.reqid ?? endpoint.trapReqid(connection: policy.name, child: cp.name) ?? endpoint.allocateReqid())
+                               reqid: old?.reqid ?? context.trapReqid(connection: policy.name, child: cp.name) ?? context.allocateReqid())
         return (req, payloads)
     }
 
@@ -71,9 +74,9 @@ extension IKESession {
 
     /// Responder side: picks a child config, narrows selectors, selects a proposal and derives keys.
     func respondToChild(_ payloads: [IKEPayload], ikeAuth: Bool, nonceI: [UInt8], nonceR: [UInt8], sharedSecret: [UInt8]?,
-                        rekeying old: ChildSA? = nil, now: Double, _ out: inout [IKEAction]) -> (payloads: [IKEPayload], child: ChildSA?) {
+                        rekeying old: ChildSA? = nil, keys: IKESAKeying, now: Double, _ out: inout [IKEAction]) -> (payloads: [IKEPayload], child: ChildSA?) {
         let offer = ChildOffer(payloads)
-        switch negotiateChild(offer, ikeAuth: ikeAuth, nonceI: nonceI, nonceR: nonceR, rekeying: old, now: now) {
+        switch negotiateChild(offer, ikeAuth: ikeAuth, nonceI: nonceI, nonceR: nonceR, rekeying: old, keys: keys, now: now) {
         case .refused(let type, let data, let reason):
             log(.warning, "refusing CHILD_SA: \(reason)", &out)
             out.append(.event(.childFailed(connection: policy.name, child: old?.policy.name ?? "", reason: reason)))
@@ -97,7 +100,7 @@ extension IKESession {
     }
 
     private func negotiateChild(_ offer: ChildOffer, ikeAuth: Bool, nonceI: [UInt8], nonceR: [UInt8],
-                                rekeying old: ChildSA?, now: Double) -> ChildResponse {
+                                rekeying old: ChildSA?, keys: IKESAKeying, now: Double) -> ChildResponse {
         guard !offer.proposals.isEmpty, !offer.tsi.isEmpty, !offer.tsr.isEmpty else {
             return .refused(.invalidSyntax, data: [], reason: "CHILD_SA request lacks SA or TS payloads")
         }
@@ -122,7 +125,7 @@ extension IKESession {
                                     reason: "peer's KE does not match \(g.strongSwanName)")
                 }
                 do {
-                    let ke = try KeyExchange(group: g, rng: &endpoint.random)
+                    let ke = try KeyExchange(group: g, rng: &context.random)
                     shared = try ke.sharedSecret(peerPublicValue: data)
                     responseKE = [.keyExchange(group: group, data: ke.publicValue)]
                 } catch {
@@ -134,9 +137,9 @@ extension IKESession {
                 return .refused(.noProposalChosen, data: [], reason: "child \(cp.name) requires transport mode, peer asked for tunnel")
             }
             let outboundSPI = peerProposal.spi.reduce(0) { $0 << 8 | UInt32($1) }
-            let inboundSPI = endpoint.allocateChildSPI()
-            let reqid = old?.reqid ?? endpoint.trapReqid(connection: policy.name, child: cp.name) ?? endpoint.allocateReqid()
-            let keymat = IKEKeyDerivation.childKeyMaterial(prf: algorithms!.prf!, skD: keys!.skD, sharedSecret: shared,
+            let inboundSPI = context.allocateChildSPI()
+            let reqid = old?.reqid ?? context.trapReqid(connection: policy.name, child: cp.name) ?? context.allocateReqid()
+            let keymat = IKEKeyDerivation.childKeyMaterial(prf: keys.prf, skD: keys.skD, sharedSecret: shared,
                                                            nonceInitiator: nonceI, nonceResponder: nonceR,
                                                            length: ChildSA.keyMaterialLength(chosen))
             let child = makeChild(cp, algorithms: chosen, keymat: keymat, asInitiator: false, inboundSPI: inboundSPI,
@@ -165,35 +168,35 @@ extension IKESession {
                                                          inboundSPI: inboundSPI, outboundSPI: outboundSPI, local: local, remote: remote,
                                                          encapsulate: natDetected, mode: mode, reqid: reqid,
                                                          replayWindow: cp.replayWindow, policy: cp)
-        let jitter = endpoint.random.jitter(cp.randTime)
+        let jitter = context.random.jitter(cp.randTime)
         let rekeyAt = cp.rekeyTime > 0 ? now + max(1, Double(cp.rekeyTime) - jitter) : .infinity
         let expireAt = cp.lifeTime > 0 ? now + Double(max(cp.lifeTime, cp.rekeyTime + 1)) : .infinity
-        let c = ChildSA(uniqueID: endpoint.allocateUniqueID(), policy: cp, reqid: reqid, inboundSPI: inboundSPI, outboundSPI: outboundSPI,
+        let c = ChildSA(uniqueID: context.allocateUniqueID(), policy: cp, reqid: reqid, inboundSPI: inboundSPI, outboundSPI: outboundSPI,
                         algorithms: chosen, mode: mode, localTS: localTS, remoteTS: remoteTS, inboundSA: inSA, outboundSA: outSA,
                         now: now, rekeyAt: rekeyAt, expireAt: expireAt)
-        if cp.rekeyBytes > 0 { c.rekeyAtBytes = cp.rekeyBytes - min(cp.rekeyBytes - 1, endpoint.random.next() % (cp.randBytes + 1)) }
-        if cp.rekeyPackets > 0 { c.rekeyAtPackets = cp.rekeyPackets - min(cp.rekeyPackets - 1, endpoint.random.next() % (cp.randPackets + 1)) }
+        if cp.rekeyBytes > 0 { c.rekeyAtBytes = cp.rekeyBytes - min(cp.rekeyBytes - 1, context.random.next() % (cp.randBytes + 1)) }
+        if cp.rekeyPackets > 0 { c.rekeyAtPackets = cp.rekeyPackets - min(cp.rekeyPackets - 1, context.random.next() % (cp.randPackets + 1)) }
         return c
     }
 
     /// Initiator side: checks the response and installs the CHILD SA.
     func completeChild(request: ChildRequest, payloads: [IKEPayload], nonceI: [UInt8], nonceR: [UInt8], sharedSecret: [UInt8]?,
-                       now: Double, _ out: inout [IKEAction]) {
+                       keys: IKESAKeying, now: Double, _ out: inout [IKEAction]) {
         let offer = ChildOffer(payloads)
         let old = request.rekeying.flatMap { spi in children.first { $0.inboundSPI == spi } }
         func failChild(_ reason: String, retry: Bool = false) {
-            endpoint.releaseChildSPI(request.inboundSPI)
+            context.releaseChildSPI(request.inboundSPI)
             log(.warning, "CHILD_SA \(request.policy.name) failed: \(reason)", &out)
             if let old {
                 if retry && old.state == .rekeying {
                     old.state = .installed
-                    old.rekeyAt = now + 10 + endpoint.random.jitter(10)
+                    old.rekeyAt = now + 10 + context.random.jitter(10)
                 } else if old.state == .rekeying {
                     old.state = .installed
                     old.rekeyAt = .infinity
                 }
             } else {
-                if endpoint.acquireCompleted(reqid: request.reqid) { out.append(.releaseHeld(reqid: request.reqid, send: false)) }
+                if context.acquireCompleted(reqid: request.reqid) { out.append(.releaseHeld(reqid: request.reqid, send: false)) }
                 out.append(.event(.childFailed(connection: policy.name, child: request.policy.name, reason: reason)))
             }
         }
@@ -226,7 +229,7 @@ extension IKESession {
             shared = s
         }
         let outboundSPI = peerProposal.spi.reduce(0) { $0 << 8 | UInt32($1) }
-        let keymat = IKEKeyDerivation.childKeyMaterial(prf: algorithms!.prf!, skD: keys!.skD, sharedSecret: shared,
+        let keymat = IKEKeyDerivation.childKeyMaterial(prf: keys.prf, skD: keys.skD, sharedSecret: shared,
                                                        nonceInitiator: nonceI, nonceResponder: nonceR,
                                                        length: ChildSA.keyMaterialLength(chosen))
         let child = makeChild(request.policy, algorithms: chosen, keymat: keymat, asInitiator: true, inboundSPI: request.inboundSPI,
@@ -240,50 +243,18 @@ extension IKESession {
             out.append(.event(.childEstablished(info(now: now), child.info(now: now))))
             return
         }
-        // A rekey we started. If the peer rekeyed the same SA at the same time (§2.8.1), the
-        // SA created with the lowest of the four nonces is closed by whoever created it.
-        if let collision = old.peerRekey {
-            let ours = min(lexicographic: request.nonce, nonceR)
-            let theirs = min(lexicographic: collision.nonceI, collision.nonceR)
-            if ours.lexicographicallyPrecedes(theirs) {
-                // We lost: keep sending on the old SA until the winner deletes it (then the
-                // peer's new SA takes over, see peerDeletedChild), and close ours.
-                log(.info, "CHILD_SA rekey collision: ours {\(child.uniqueID)} is redundant, deleting it", &out)
-                installChild(child, withOutbound: false, &out)
-                child.state = .deleting
-                old.state = .rekeyed
-                enqueue(.deleteChild(child.inboundSPI, reason: "rekey collision"), now: now, &out)
-                return
-            }
-            log(.info, "CHILD_SA rekey collision: keeping ours {\(child.uniqueID)}, peer deletes {\(collision.child.uniqueID)}", &out)
-        }
-        installChild(child, withOutbound: true, &out)
-        old.state = .rekeyed
-        out.append(.event(.childRekeyed(info(now: now), old: old.info(now: now), new: child.info(now: now))))
-        // Outbound switched to the new SA already (newest SA of the reqid wins); stop using the old.
-        if old.outboundInstalled { out.append(.removeSA(old.outboundSA.key)); old.outboundInstalled = false }
-        enqueue(.deleteChild(old.inboundSPI, reason: "rekeyed"), now: now, &out)
+        completeChildRekey(child, replacing: old, nonceI: request.nonce, nonceR: nonceR, now: now, &out)
     }
 
     /// The SPD entries of a CHILD SA; trap policies keep raising acquires once it is gone.
     func policies(for c: ChildSA) -> [PolicyConfig] {
         ChildSA.policies(localTS: c.localTS, remoteTS: c.remoteTS, mode: c.mode, local: local.address, remote: remote.address,
-                         reqid: c.reqid, acquire: endpoint.isTrap(reqid: c.reqid))
+                         reqid: c.reqid, acquire: context.isTrap(reqid: c.reqid))
     }
 
     /// A CHILD SA came up: packets a trap held for its reqid go out now.
     func announceChild(_ c: ChildSA, now: Double, _ out: inout [IKEAction]) {
-        if endpoint.acquireCompleted(reqid: c.reqid) { out.append(.releaseHeld(reqid: c.reqid, send: true)) }
-    }
-
-    /// The responder of a rekey starts sending on the new SA (the initiator deleted the old one,
-    /// or it waited long enough).
-    func finishResponderRekey(_ child: ChildSA, now: Double, _ out: inout [IKEAction]) {
-        pendingOutbound[child.inboundSPI] = nil
-        if !child.outboundInstalled {
-            out.append(.installSA(child.outboundSA))
-            child.outboundInstalled = true
-        }
+        if context.acquireCompleted(reqid: c.reqid) { out.append(.releaseHeld(reqid: c.reqid, send: true)) }
     }
 
     // MARK: CREATE_CHILD_SA as initiator
@@ -295,27 +266,18 @@ extension IKESession {
         sendRequest(.createChildSA, payloads: payloads, context: .createChild(req), now: now, &out)
     }
 
-    func startRekeyChild(inboundSPI: UInt32, now: Double, _ out: inout [IKEAction]) {
-        guard let old = children.first(where: { $0.inboundSPI == inboundSPI }), old.state == .rekeying || old.state == .installed else { return }
-        old.state = .rekeying
-        let pfs = old.algorithms.keyExchange != nil || !(old.policy.proposals.first?.keyExchange.isEmpty ?? true)
-        let (req, payloads) = makeChildRequest(old.policy, rekeying: old, pfs: pfs)
-        log(.info, "rekeying CHILD_SA \(old.policy.name){\(old.uniqueID)}", &out)
-        sendRequest(.createChildSA, payloads: payloads, context: .createChild(req), now: now, &out)
-    }
-
-    func processCreateChildResponse(_ payloads: [IKEPayload], request: ChildRequest, now: Double, _ out: inout [IKEAction]) {
+    func processCreateChildResponse(_ payloads: [IKEPayload], request: ChildRequest, keys: IKESAKeying, now: Double, _ out: inout [IKEAction]) {
         let offer = ChildOffer(payloads)
         guard let nr = offer.nonce ?? (offer.errors.isEmpty ? nil : []), (nr.count >= 16 && nr.count <= 256) || !offer.errors.isEmpty else {
             log(.warning, "CREATE_CHILD_SA response without a valid nonce", &out)
             return
         }
-        completeChild(request: request, payloads: payloads, nonceI: request.nonce, nonceR: nr, sharedSecret: nil, now: now, &out)
+        completeChild(request: request, payloads: payloads, nonceI: request.nonce, nonceR: nr, sharedSecret: nil, keys: keys, now: now, &out)
     }
 
     // MARK: CREATE_CHILD_SA as responder
 
-    func processCreateChildRequest(_ payloads: [IKEPayload], messageID: UInt32, now: Double, _ out: inout [IKEAction]) {
+    func processCreateChildRequest(_ payloads: [IKEPayload], messageID: UInt32, keys: IKESAKeying, now: Double, _ out: inout [IKEAction]) {
         let offer = ChildOffer(payloads)
         func respond(_ p: [IKEPayload]) { sendResponse(.createChildSA, messageID: messageID, payloads: p, &out) }
         guard state == .established || state == .rekeying else {
@@ -327,7 +289,7 @@ extension IKESession {
             return
         }
         if offer.proposals.contains(where: { $0.protocolID == IKEProtocolID.ike.rawValue }) {
-            respondToRekeyIKE(offer, nonceI: ni, messageID: messageID, now: now, &out)
+            respondToRekeyIKE(offer, nonceI: ni, messageID: messageID, keys: keys, now: now, &out)
             return
         }
         // RFC 7296 §2.25.2: while we rekey the IKE SA, CHILD SA requests wait (TEMPORARY_FAILURE).
@@ -335,37 +297,18 @@ extension IKESession {
             respond([.notify(IKENotify(type: .temporaryFailure))])
             return
         }
-        let nr = endpoint.random.bytes(32)
+        let nr = context.random.bytes(32)
         var old: ChildSA?
         if let spi = offer.rekeySPI {
-            guard let c = children.first(where: { $0.outboundSPI == spi }), c.state != .deleting else {
-                respond([.notify(IKENotify(type: .childSANotFound, protocolID: IKEProtocolID.esp.rawValue,
-                                           spi: withUnsafeBytes(of: spi.bigEndian) { Array($0) }))])
-                return
+            switch childToRekey(outboundSPI: spi) {
+            case .failure(let refusal): respond([.notify(refusal.notify)]); return
+            case .success(let c): old = c
             }
-            if c.state == .rekeyed {
-                respond([.notify(IKENotify(type: .temporaryFailure))])
-                return
-            }
-            old = c
         }
-        let (response, child) = respondToChild(payloads, ikeAuth: false, nonceI: ni, nonceR: nr, sharedSecret: nil, rekeying: old, now: now, &out)
+        let (response, child) = respondToChild(payloads, ikeAuth: false, nonceI: ni, nonceR: nr, sharedSecret: nil, rekeying: old,
+                                               keys: keys, now: now, &out)
         respond(response)
         guard let old, let child else { return }
-        if old.state == .rekeying, case .createChild(let mine)? = outstanding?.exchange, mine.rekeying == old.inboundSPI {
-            old.peerRekey = PeerRekey(child: child, nonceI: ni, nonceR: nr)   // collision: decided when our response arrives
-        } else {
-            old.state = .rekeyed
-        }
-        out.append(.event(.childRekeyed(info(now: now), old: old.info(now: now), new: child.info(now: now))))
+        peerRekeyedChild(old, new: child, nonceI: ni, nonceR: nr, now: now, &out)
     }
 }
-
-/// The peer's rekey of one of our CHILD SAs that crossed ours.
-struct PeerRekey {
-    let child: ChildSA
-    let nonceI: [UInt8]
-    let nonceR: [UInt8]
-}
-
-func min(lexicographic a: [UInt8], _ b: [UInt8]) -> [UInt8] { a.lexicographicallyPrecedes(b) ? a : b }

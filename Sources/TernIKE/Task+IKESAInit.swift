@@ -29,7 +29,7 @@ extension IKESession {
     func natPayloads(spiR: UInt64) -> [IKEPayload] {
         var src = NATDetection.hash(initiatorSPI: initiatorSPI, responderSPI: spiR, local)
         // encap = yes: a source hash that cannot match makes the peer see a NAT (strongSwan's trick).
-        if policy.forceEncapsulation { src = endpoint.random.bytes(src.count) }
+        if policy.forceEncapsulation { src = context.random.bytes(src.count) }
         let dst = NATDetection.hash(initiatorSPI: initiatorSPI, responderSPI: spiR, remote)
         return [.notify(IKENotify(type: .natDetectionSourceIP, data: src)),
                 .notify(IKENotify(type: .natDetectionDestinationIP, data: dst))]
@@ -53,16 +53,18 @@ extension IKESession {
 
     // MARK: Initiator
 
-    func startInit(now: Double, cookie: [UInt8]? = nil, group: KeyExchangeGroup? = nil, retried: Set<UInt16> = [], _ out: inout [IKEAction]) {
+    /// Sends IKE_SA_INIT; a restart (cookie, INVALID_KE_PAYLOAD) passes the nonce it keeps.
+    func startInit(now: Double, cookie: [UInt8]? = nil, group: KeyExchangeGroup? = nil, retried: Set<UInt16> = [],
+                   nonce previousNonce: [UInt8]? = nil, _ out: inout [IKEAction]) {
         let g = group ?? policy.proposals.first?.keyExchange.first ?? .curve25519
         let ke: KeyExchange
         do {
-            ke = try KeyExchange(group: g, rng: &endpoint.random)
+            ke = try KeyExchange(group: g, rng: &context.random)
         } catch {
             fail(reason: "cannot create \(g.strongSwanName) key: \(error)", now: now, &out)
             return
         }
-        if nonceI.isEmpty { nonceI = endpoint.random.bytes(32) }
+        let nonceI = previousNonce ?? context.random.bytes(32)
         var payloads: [IKEPayload] = []
         if let cookie { payloads.append(.notify(IKENotify(type: .cookie, data: cookie))) }
         payloads.append(.securityAssociation(ProposalSelection.wireProposals(policy.proposals, protocolID: .ike, spi: [])))
@@ -70,32 +72,37 @@ extension IKESession {
         payloads.append(.nonce(nonceI))
         payloads += natPayloads(spiR: 0)
         if policy.fragmentation != .no { payloads.append(.notify(IKENotify(type: .ikev2FragmentationSupported))) }
-        if endpoint.configuration.signatureAuthentication {
+        if context.configuration.signatureAuthentication {
             payloads.append(.notify(IKENotify(type: .signatureHashAlgorithms, data: signatureHashAlgorithms)))
         }
         // A restarted IKE_SA_INIT starts again at message ID 0 (RFC 7296 §2.6, §1.3.1).
-        nextRequestID = 0
+        window.restartInit()
         responderSPI = 0
         let bytes = IKEMessage(header: header(.ikeSAInit, messageID: 0, isResponse: false), payloads: payloads).encode()
-        initRequestBytes = bytes
-        nextRequestID = 1
+        phase = .initiating(InitPhase(keyExchange: ke, nonce: nonceI, cookie: cookie, retriedGroups: retried, request: bytes))
         out.append(.send(datagram: bytes, from: local, to: remote))
-        outstanding = Outstanding(messageID: 0, exchange: .ikeSAInit(InitContext(keyExchange: ke, cookie: cookie, retriedGroups: retried)),
-                                  datagrams: [bytes], sends: 1,
-                                  retransmitAt: now + endpoint.configuration.retransmission.delay(afterSend: 0), deadline: nil)
+        let id = window.takeRequestID()
+        window.sent(id, exchange: .ikeSAInit, datagrams: [bytes], now: now,
+                    schedule: context.configuration.retransmission, deadline: nil)
         log(.info, "initiating IKE_SA to \(remote)", &out)
     }
 
     func processInitResponse(_ message: IKEMessage, bytes: [UInt8], from: SocketAddress, to: SocketAddress, now: Double, _ out: inout [IKEAction]) {
-        guard case .ikeSAInit(let ctx)? = outstanding?.exchange else { return }
+        guard case .initiating(let ctx) = phase, case .ikeSAInit? = window.outstanding?.exchange else { return }
         let payloads = message.payloads
+        if let why = PayloadRules.violation(payloads, exchange: .ikeSAInit, isRequest: false) {
+            // Dropped like a forged answer: the retransmissions decide (PayloadRules).
+            context.logLimiter.log(.malformed, .warning, "\(policy.name)[\(uniqueID)] dropping IKE_SA_INIT response from \(from): \(why)",
+                                    now: now, &out)
+            return
+        }
         var notifies: [IKENotify] = []
         for case .notify(let n) in payloads { notifies.append(n) }
         if let c = notifies.first(where: { $0.type == .cookie }) {
-            guard ctx.cookie == nil || ctx.cookie! != c.data, c.data.count >= 1, c.data.count <= 64 else { return }
+            guard ctx.cookie != c.data, c.data.count >= 1, c.data.count <= 64 else { return }
             log(.info, "responder asked for a cookie; retrying", &out)
-            outstanding = nil
-            startInit(now: now, cookie: c.data, group: ctx.keyExchange.group, retried: ctx.retriedGroups, &out)
+            window.finishRequest()
+            startInit(now: now, cookie: c.data, group: ctx.keyExchange.group, retried: ctx.retriedGroups, nonce: ctx.nonce, &out)
             return
         }
         if let k = notifies.first(where: { $0.type == .invalidKEPayload }) {
@@ -107,14 +114,15 @@ extension IKESession {
                 return
             }
             log(.info, "peer requested \(g.strongSwanName) (INVALID_KE_PAYLOAD); retrying", &out)
-            outstanding = nil
-            startInit(now: now, cookie: ctx.cookie, group: g, retried: ctx.retriedGroups.union([wanted]), &out)
+            window.finishRequest()
+            startInit(now: now, cookie: ctx.cookie, group: g, retried: ctx.retriedGroups.union([wanted]), nonce: ctx.nonce, &out)
             return
         }
         if let e = notifies.first(where: { $0.type.isError }) {
             fail(reason: "peer answered IKE_SA_INIT with \(e.type)", now: now, &out)
             return
         }
+        var peerAuth = PeerAuthCapabilities()
         peerAuth.record(payloads)
         var proposals: [IKEProposal]?, keData: (UInt16, [UInt8])?, nonce: [UInt8]?
         for p in payloads {
@@ -136,8 +144,6 @@ extension IKESession {
             return
         }
         responderSPI = message.header.responderSPI
-        nonceR = nonce
-        initResponseBytes = bytes
         fragmentationSupported = notifies.contains { $0.type == .ikev2FragmentationSupported } && policy.fragmentation != .no
         let shared: [UInt8]
         do {
@@ -146,11 +152,16 @@ extension IKESession {
             fail(reason: "invalid key exchange value from peer: \(error)", now: now, &out)
             return
         }
-        deriveKeys(chosen: chosen, shared: shared, &out)
+        guard let (keys, full) = deriveKeys(chosen: chosen, shared: shared, nonceI: ctx.nonce, nonceR: nonce, &out) else {
+            fail(reason: "responder chose a proposal without a PRF", now: now, &out)
+            return
+        }
+        phase = .authenticating(AuthPhase(keys: keys, skPi: full.skPi, skPr: full.skPr, nonceI: ctx.nonce, nonceR: nonce,
+                                          initRequest: ctx.request, initResponse: bytes, peerAuth: peerAuth))
         evaluateNAT(payloads, spiR: responderSPI, packetSource: from, packetDestination: to)
-        outstanding = nil
+        window.finishRequest()
         if natDetected {
-            log(.info, "NAT detected (local \(localNAT), remote \(remoteNAT)); moving to port \(endpoint.configuration.natPort)", &out)
+            log(.info, "NAT detected (local \(localNAT), remote \(remoteNAT)); moving to port \(context.configuration.natPort)", &out)
             floatToNATPort()
         }
         startAuth(now: now, &out)
@@ -159,35 +170,30 @@ extension IKESession {
     /// RFC 3948 / RFC 7296 §2.23: after NAT detection both sides use the NAT-T port (4500 unless
     /// ternd runs with --ike-port/--udp-port; a peer on our IKE port floats to our NAT-T port).
     func floatToNATPort() {
-        let c = endpoint.configuration
+        let c = context.configuration
         if local.port == c.ikePort { local.port = c.natPort }
         if remote.port == c.ikePort { remote.port = c.natPort }
     }
 
-    func deriveKeys(chosen: NegotiatedAlgorithms, shared: [UInt8], _ out: inout [IKEAction]) {
-        algorithms = chosen
-        let prf = chosen.prf!
+    /// SKEYSEED and the IKE SA keys (RFC 7296 §2.14); nil when `chosen` has no PRF or group.
+    func deriveKeys(chosen: NegotiatedAlgorithms, shared: [UInt8], nonceI: [UInt8], nonceR: [UInt8],
+                    _ out: inout [IKEAction]) -> (IKESAKeying, IKESAKeys)? {
+        guard let prf = chosen.prf else { return nil }
         let seed = IKEKeyDerivation.skeyseed(prf: prf, nonceInitiator: nonceI, nonceResponder: nonceR, sharedSecret: shared)
-        installKeys(IKEKeyDerivation.ikeSAKeys(prf: prf, skeyseed: seed, nonceInitiator: nonceI, nonceResponder: nonceR,
-                                               initiatorSPI: initiatorSPI, responderSPI: responderSPI,
-                                               encryption: chosen.encryption, integrity: chosen.integrity), &out)
+        let k = IKEKeyDerivation.ikeSAKeys(prf: prf, skeyseed: seed, nonceInitiator: nonceI, nonceResponder: nonceR,
+                                           initiatorSPI: initiatorSPI, responderSPI: responderSPI,
+                                           encryption: chosen.encryption, integrity: chosen.integrity)
+        return installKeys(k, algorithms: chosen, &out).map { ($0, k) }
     }
 
-    func installKeys(_ k: IKESAKeys, _ out: inout [IKEAction]) {
-        keys = k
-        let a = algorithms!
-        do {
-            let i = try IKEPayloadProtection(encryption: a.encryption, integrity: a.integrity, encryptionKey: k.skEi, integrityKey: k.skAi)
-            let r = try IKEPayloadProtection(encryption: a.encryption, integrity: a.integrity, encryptionKey: k.skEr, integrityKey: k.skAr)
-            (outbound, inbound) = isInitiator ? (i, r) : (r, i)
-        } catch {
-            // Key lengths come from our own derivation; a failure here is a programming error.
-            preconditionFailure("IKE SA protection: \(error)")
-        }
-        if endpoint.keyLogEnabled {
+    /// The SK protections for `k` (and the key log line, when enabled).
+    func installKeys(_ k: IKESAKeys, algorithms a: NegotiatedAlgorithms, _ out: inout [IKEAction]) -> IKESAKeying? {
+        guard let keying = IKESAKeying(algorithms: a, keys: k, isInitiator: isInitiator) else { return nil }
+        if context.keyLogEnabled {
             out.append(.keyLog(IKEKeyLogEntry(initiatorSPI: initiatorSPI, responderSPI: responderSPI, skEi: k.skEi, skEr: k.skEr,
                                               skAi: k.skAi, skAr: k.skAr, encryption: a.encryption, integrity: a.integrity)))
         }
+        return keying
     }
 
     // MARK: Responder
@@ -196,6 +202,11 @@ extension IKESession {
     /// appropriate) when no SA results.
     func processInitRequest(_ message: IKEMessage, bytes: [UInt8], from: SocketAddress, to: SocketAddress,
                             candidates: [ConnectionPolicy], now: Double, _ out: inout [IKEAction]) -> Bool {
+        if let why = PayloadRules.violation(message.payloads, exchange: .ikeSAInit, isRequest: true) {
+            sendInitError(.invalidSyntax, data: [], messageID: message.header.messageID, &out)
+            log(.warning, "IKE_SA_INIT from \(from) refused: \(why)", &out)
+            return false
+        }
         var proposals: [IKEProposal]?, keData: (UInt16, [UInt8])?, nonce: [UInt8]?
         var notifies: [IKENotify] = []
         for p in message.payloads {
@@ -225,24 +236,29 @@ extension IKESession {
             return false
         }
         policy = conn
-        guard chosen.keyExchange!.rawValue == group else {
-            let g = chosen.keyExchange!.rawValue
+        // ProposalSelection gives an IKE SA a key exchange method (requireKeyExchange) and a PRF.
+        guard let chosenGroup = chosen.keyExchange, chosen.prf != nil else {
+            sendInitError(.noProposalChosen, data: [], messageID: 0, &out)
+            return false
+        }
+        guard chosenGroup.rawValue == group else {
+            let g = chosenGroup.rawValue
             sendInitError(.invalidKEPayload, data: [UInt8(g >> 8), UInt8(g & 0xFF)], messageID: 0, &out)
-            log(.info, "peer sent KE \(group), asking for \(chosen.keyExchange!.strongSwanName)", &out)
+            log(.info, "peer sent KE \(group), asking for \(chosenGroup.strongSwanName)", &out)
             return false
         }
         let ke: KeyExchange, shared: [UInt8]
         do {
-            ke = try KeyExchange(group: chosen.keyExchange!, rng: &endpoint.random)
+            ke = try KeyExchange(group: chosenGroup, rng: &context.random)
             shared = try ke.sharedSecret(peerPublicValue: peerKE)
         } catch {
             sendInitError(.invalidSyntax, data: [], messageID: 0, &out)
             log(.warning, "invalid key exchange value from \(from): \(error)", &out)
             return false
         }
-        nonceI = nonce
-        nonceR = endpoint.random.bytes(32)
-        initRequestBytes = bytes
+        let nonceI = nonce
+        let nonceR = context.random.bytes(32)
+        var peerAuth = PeerAuthCapabilities()
         peerAuth.record(message.payloads)
         evaluateNAT(message.payloads, spiR: 0, packetSource: from, packetDestination: to)
         fragmentationSupported = notifies.contains { $0.type == .ikev2FragmentationSupported } && policy.fragmentation != .no
@@ -253,17 +269,18 @@ extension IKESession {
         ]
         payloads += natPayloads(spiR: responderSPI)
         if fragmentationSupported { payloads.append(.notify(IKENotify(type: .ikev2FragmentationSupported))) }
-        if endpoint.configuration.signatureAuthentication {
+        if context.configuration.signatureAuthentication {
             payloads.append(.notify(IKENotify(type: .signatureHashAlgorithms, data: signatureHashAlgorithms)))
         }
         payloads += certificateRequestPayloads(candidates: candidates)
         let response = IKEMessage(header: header(.ikeSAInit, messageID: 0, isResponse: true), payloads: payloads).encode()
-        initResponseBytes = response
-        cachedResponse = (0, [response])
-        expectedRequestID = 1
+        window.cacheResponse(id: 0, datagrams: [response])
+        window.acceptRequest()   // request 0 answered: the next is 1
         out.append(.send(datagram: response, from: local, to: remote))
-        deriveKeys(chosen: chosen, shared: shared, &out)
-        halfOpenDeadline = now + Double(endpoint.configuration.halfOpenTimeout)
+        guard let (keys, full) = deriveKeys(chosen: chosen, shared: shared, nonceI: nonceI, nonceR: nonceR, &out) else { return false }
+        phase = .authenticating(AuthPhase(keys: keys, skPi: full.skPi, skPr: full.skPr, nonceI: nonceI, nonceR: nonceR,
+                                          initRequest: bytes, initResponse: response, peerAuth: peerAuth))
+        halfOpenDeadline = now + Double(context.configuration.halfOpenTimeout)
         return true
     }
 

@@ -6,8 +6,9 @@ import TernWire
 
 extension IKESession {
     /// AUTH = prf(prf(Shared Secret, "Key Pad for IKEv2"), <SignedOctets>) (§2.15).
-    func pskAuth(secret: [UInt8], ofInitiator: Bool, identity: IKEIdentification) -> [UInt8] {
-        algorithms!.prf!.compute(key: prfKeyPad(secret), data: signedOctets(ofInitiator: ofInitiator, identity: identity))
+    func pskAuth(secret: [UInt8], ofInitiator: Bool, identity: IKEIdentification, auth: AuthPhase) -> [UInt8] {
+        let prf = auth.keys.prf
+        return prf.compute(key: prfKeyPad(secret, prf: prf), data: signedOctets(ofInitiator: ofInitiator, identity: identity, auth: auth))
     }
 
     /// Our identity: `local.id`, else our certificate's subject with public-key authentication,
@@ -21,15 +22,15 @@ extension IKESession {
     }
 
     /// Our AUTH payload and the CERT payloads that go with it, by `local.auth`.
-    func localAuthentication(ofInitiator: Bool, identity: IKEIdentification, peer: Identity)
+    func localAuthentication(ofInitiator: Bool, identity: IKEIdentification, peer: Identity, auth: AuthPhase)
         -> Result<(certificates: [IKEPayload], auth: IKEPayload), AuthFailure> {
         switch policy.localAuth {
         case .psk:
-            guard let secret = endpoint.sharedKey(local: localIdentity, remote: peer) else {
+            guard let secret = context.sharedKey(local: localIdentity, remote: peer) else {
                 return .failure(AuthFailure("no shared key found for '\(localIdentity)' - '\(peer)'"))
             }
             return .success(([], .authentication(method: IKEAuthMethod.sharedKeyMIC.rawValue,
-                                                 data: pskAuth(secret: secret, ofInitiator: ofInitiator, identity: identity))))
+                                                 data: pskAuth(secret: secret, ofInitiator: ofInitiator, identity: identity, auth: auth))))
         case .pubkey:
             let signer: LocalSigner
             switch localSigner(for: policy.localIdentity == nil || policy.localIdentity == .any ? nil : localIdentity) {
@@ -39,22 +40,23 @@ extension IKESession {
             guard signer.certificate.confirms(localIdentity) else {
                 return .failure(AuthFailure("local identity '\(localIdentity)' is not confirmed by our certificate \"\(signer.certificate.subject.strongSwanDescription)\""))
             }
-            return signatureAuthentication(signer, ofInitiator: ofInitiator, identity: identity).map { (certificatePayloads(signer), $0) }
+            return signatureAuthentication(signer, ofInitiator: ofInitiator, identity: identity, auth: auth)
+                .map { (certificatePayloads(signer, peerAuth: auth.peerAuth), $0) }
         }
     }
 
-    /// Checks the peer's AUTH by `remote.auth`; nil when it holds.
+    /// Checks the peer's AUTH by `remote.auth`; nil when it holds (and `auth` says how).
     func verifyPeerAuthentication(method: UInt8, data: [UInt8], identity: IKEIdentification, peer: Identity,
-                                  certificates: [[UInt8]]) -> AuthFailure? {
+                                  certificates: [[UInt8]], auth: inout AuthPhase) -> AuthFailure? {
         switch policy.remoteAuth {
         case .psk:
             guard method == IKEAuthMethod.sharedKeyMIC.rawValue else {
                 return AuthFailure("peer '\(peer)' authenticated with method \(method); connection \(policy.name) expects a pre-shared key")
             }
-            guard let secret = endpoint.sharedKey(local: localIdentity, remote: peer) else {
+            guard let secret = context.sharedKey(local: localIdentity, remote: peer) else {
                 return AuthFailure("no shared key found for '\(localIdentity)' - '\(peer)'")
             }
-            guard constantTimeEqual(pskAuth(secret: secret, ofInitiator: !isInitiator, identity: identity), data) else {
+            guard constantTimeEqual(pskAuth(secret: secret, ofInitiator: !isInitiator, identity: identity, auth: auth), data) else {
                 return AuthFailure("authentication of '\(peer)' with pre-shared key failed (wrong key or identity)")
             }
             return nil
@@ -62,18 +64,20 @@ extension IKESession {
             guard method != IKEAuthMethod.sharedKeyMIC.rawValue else {
                 return AuthFailure("peer '\(peer)' authenticated with a pre-shared key; connection \(policy.name) expects a signature (auth = pubkey)")
             }
-            return verifySignatureAuthentication(method: method, data: data, identity: identity, peer: peer, certificatePayloads: certificates)
+            return verifySignatureAuthentication(method: method, data: data, identity: identity, peer: peer,
+                                                 certificatePayloads: certificates, auth: &auth)
         }
     }
 
     // MARK: Initiator
 
     func startAuth(now: Double, _ out: inout [IKEAction]) {
+        guard case .authenticating(let auth) = phase else { return }
         localIdentity = effectiveLocalIdentity
         let idi = localIdentity.payload
         let expectedPeer = policy.remoteIdentity ?? .address(remote.address)
         let authentication: (certificates: [IKEPayload], auth: IKEPayload)
-        switch localAuthentication(ofInitiator: true, identity: idi, peer: expectedPeer) {
+        switch localAuthentication(ofInitiator: true, identity: idi, peer: expectedPeer, auth: auth) {
         case .failure(let f):
             fail(reason: f.reason, now: now, &out)
             return
@@ -86,7 +90,7 @@ extension IKESession {
         if let r = policy.remoteIdentity, r != .any { payloads.append(.identificationResponder(r.payload)) }
         // Only the first IKE SA with this peer says INITIAL_CONTACT: an SA still being set up
         // counts too, or simultaneous initiations would each have the peer drop the others.
-        if policy.sendInitialContact && !endpoint.hasOtherSA(with: policy, excluding: self, includingConnecting: true) {
+        if policy.sendInitialContact && !context.hasOtherSA(with: policy, excluding: self, peer: nil, includingConnecting: true) {
             payloads.append(.notify(IKENotify(type: .initialContact)))
         }
         payloads.append(authentication.auth)
@@ -98,11 +102,11 @@ extension IKESession {
             childRequest = req
             payloads += childPayloads
         }
-        state = .connecting
         sendRequest(.ikeAuth, payloads: payloads, context: .ikeAuth(childRequest), now: now, &out)
     }
 
     func processAuthResponse(_ payloads: [IKEPayload], child: ChildRequest?, now: Double, _ out: inout [IKEAction]) {
+        guard case .authenticating(var phaseData) = phase else { return }
         var idr: IKEIdentification?, auth: (UInt8, [UInt8])?
         var errors: [IKENotify] = []
         var certificates: [[UInt8]] = []
@@ -128,24 +132,25 @@ extension IKESession {
             fail(reason: "peer identity '\(peer)' does not match the configured '\(expected)'", now: now, &out)
             return
         }
-        if let failure = verifyPeerAuthentication(method: method, data: authData, identity: idr, peer: peer, certificates: certificates) {
+        if let failure = verifyPeerAuthentication(method: method, data: authData, identity: idr, peer: peer, certificates: certificates,
+                                                  auth: &phaseData) {
             // Tell the responder, which already considers the SA up (RFC 7296 §2.21.2).
             let notice = protect(exchange: .informational, payloads: [.notify(IKENotify(type: .authenticationFailed))],
-                                 messageID: nextRequestID, isResponse: false)
+                                 messageID: window.nextRequestID, isResponse: false)
             for d in notice { out.append(.send(datagram: d, from: local, to: remote)) }
             fail(reason: failure.reason, now: now, &out)
             return
         }
         remoteIdentity = peer
-        log(.info, "authentication of '\(peer)' with \(peerAuthenticatedWith) successful", &out)
+        log(.info, "authentication of '\(peer)' with \(phaseData.peerAuthenticatedWith) successful", &out)
         if child != nil && !pendingChildren.isEmpty { pendingChildren.removeFirst() }
-        established(now: now, &out)
+        established(phaseData, now: now, &out)
         if let child {
-            completeChild(request: child, payloads: payloads, nonceI: nonceI, nonceR: nonceR, sharedSecret: nil, now: now, &out)
+            completeChild(request: child, payloads: payloads, nonceI: phaseData.nonceI, nonceR: phaseData.nonceR, sharedSecret: nil,
+                          keys: phaseData.keys, now: now, &out)
         }
-        for name in pendingChildren { queue.append(.createChild(name)) }
+        for name in pendingChildren { window.queue.append(.createChild(name)) }
         pendingChildren = []
-        forgetAuthState()
     }
 
     // MARK: Responder
@@ -164,13 +169,17 @@ extension IKESession {
             default: break
             }
         }
-        peerAuth.record(payloads)
         func refuse(_ reason: String) {
             sendResponse(.ikeAuth, messageID: messageID, payloads: [.notify(IKENotify(type: .authenticationFailed))], &out)
             out.append(.event(.ikeFailed(connection: policy.name, reason: reason)))
             log(.warning, reason, &out)
             destroy(reason: "authentication failed", now: now, &out, notifyPeer: false)
         }
+        guard case .authenticating(var phaseData) = phase else {
+            refuse("IKE_AUTH request from \(remote) on an IKE_SA that is not being authenticated")
+            return
+        }
+        phaseData.peerAuth.record(payloads)
         guard let idi, let (method, authData) = auth else {
             refuse("IKE_AUTH request from \(remote) lacks IDi or AUTH")
             return
@@ -178,30 +187,31 @@ extension IKESession {
         let peer = Identity(payload: idi)
         let wantedLocal = idr.map { Identity(payload: $0) }
         // Pick the connection by identities among those that matched addresses and proposals.
-        guard let conn = endpoint.connectionForAuth(current: policy, local: local.address, remote: remote.address,
-                                                    peer: peer, requestedLocal: wantedLocal, algorithms: algorithms!,
+        guard let conn = context.connectionForAuth(current: policy, local: local.address, remote: remote.address,
+                                                    peer: peer, requestedLocal: wantedLocal, keys: phaseData.keys,
                                                     signature: method != IKEAuthMethod.sharedKeyMIC.rawValue) else {
             refuse("no connection for peer identity '\(peer)'\(wantedLocal.map { " asking for '\($0)'" } ?? "") from \(remote)")
             return
         }
         policy = conn
         localIdentity = effectiveLocalIdentity
-        if let failure = verifyPeerAuthentication(method: method, data: authData, identity: idi, peer: peer, certificates: certificates) {
+        if let failure = verifyPeerAuthentication(method: method, data: authData, identity: idi, peer: peer, certificates: certificates,
+                                                  auth: &phaseData) {
             refuse(failure.reason)
             return
         }
         remoteIdentity = peer
-        log(.info, "authentication of '\(peer)' with \(peerAuthenticatedWith) successful", &out)
+        log(.info, "authentication of '\(peer)' with \(phaseData.peerAuthenticatedWith) successful", &out)
         // unique = never ignores INITIAL_CONTACT too, as strongSwan does.
         if (initialContact && conn.unique != .never) || conn.unique == .replace {
-            endpoint.removeDuplicates(of: self, identity: peer, now: now, &out, initialContact: initialContact)
-        } else if conn.unique == .keep, endpoint.hasOtherSA(with: conn, excluding: self, peer: peer) {
+            context.report(.replaceDuplicates(of: self, identity: peer, initialContact: initialContact), now: now, &out)
+        } else if conn.unique == .keep, context.hasOtherSA(with: conn, excluding: self, peer: peer, includingConnecting: false) {
             refuse("an IKE_SA with '\(peer)' exists and unique = keep")
             return
         }
         let idrOut = localIdentity.payload
         var response: [IKEPayload] = [.identificationResponder(idrOut)]
-        switch localAuthentication(ofInitiator: false, identity: idrOut, peer: peer) {
+        switch localAuthentication(ofInitiator: false, identity: idrOut, peer: peer, auth: phaseData) {
         case .failure(let f):
             refuse(f.reason)
             return
@@ -209,49 +219,32 @@ extension IKESession {
             response += a.certificates + [a.auth]
         }
         if payloads.contains(where: { if case .securityAssociation = $0 { true } else { false } }) {
-            response += respondToChild(payloads, ikeAuth: true, nonceI: nonceI, nonceR: nonceR, sharedSecret: nil, now: now, &out).payloads
+            response += respondToChild(payloads, ikeAuth: true, nonceI: phaseData.nonceI, nonceR: phaseData.nonceR, sharedSecret: nil,
+                                       keys: phaseData.keys, now: now, &out).payloads
         }
         sendResponse(.ikeAuth, messageID: messageID, payloads: response, &out)
-        established(now: now, &out)
+        established(phaseData, now: now, &out)
         // Children installed while responding are announced once the IKE SA is up.
         for c in children { out.append(.event(.childEstablished(info(now: now), c.info(now: now)))) }
-        forgetAuthState()
-    }
-
-    /// The nonces and how the peer authenticated served IKE_AUTH and its CHILD SA only (rekeys
-    /// bring their own nonces): less held per established SA.
-    func forgetAuthState() {
-        nonceI = []
-        nonceR = []
-        peerAuthenticatedWith = "pre-shared key"
     }
 
     // MARK: Common
 
-    func established(now: Double, _ out: inout [IKEAction]) {
-        state = .established
-        // The IKE_SA_INIT messages are only signed in IKE_AUTH; keep no copy per SA after it.
-        initRequestBytes = []
-        initResponseBytes = []
-        peerAuth = PeerAuthCapabilities()
-        keepOnlySKd()
+    /// IKE_AUTH done: only the keys go on. The nonces, SK_p and the IKE_SA_INIT messages served
+    /// AUTH and the first CHILD SA only (rekeys bring their own nonces); none is kept per SA.
+    func established(_ auth: AuthPhase, now: Double, _ out: inout [IKEAction]) {
+        phase = .established(EstablishedPhase(keys: auth.keys))
         establishedAt = now
         halfOpenDeadline = nil
         attempt = 1
         scheduleIKELifetimes(now: now)
-        if localNAT { keepaliveAt = now + Double(endpoint.configuration.natKeepalive) }
-        endpoint.sessionEstablished(self, now: now, &out)
+        if localNAT { keepaliveAt = now + Double(context.configuration.natKeepalive) }
+        context.report(.established(self), now: now, &out)
         out.append(.event(.ikeEstablished(info(now: now))))
     }
 
-    /// Only SK_d is needed once the IKE SA is up (CHILD SA keys, IKE rekey): SK_e/SK_a live in
-    /// the payload protection objects and SK_p only served AUTH. Less key material held per SA.
-    func keepOnlySKd() {
-        if let k = keys { keys = IKESAKeys(skD: k.skD, skAi: [], skAr: [], skEi: [], skEr: [], skPi: [], skPr: []) }
-    }
-
     func scheduleIKELifetimes(now: Double) {
-        let jitter = endpoint.random.jitter(policy.randTime)
+        let jitter = context.random.jitter(policy.randTime)
         rekeyAt = policy.rekeyTime > 0 ? now + max(1, Double(policy.rekeyTime) - jitter) : nil
         reauthAt = policy.reauthTime > 0 ? now + max(1, Double(policy.reauthTime) - jitter) : nil
         let longest = max(policy.rekeyTime, policy.reauthTime)
