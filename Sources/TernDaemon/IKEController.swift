@@ -76,6 +76,9 @@ final class IKEController: @unchecked Sendable {
     private let cookies: IKECookies
     /// Cookie answers the reader sent (the engine counts its own in stats.cookiesSent).
     let readerCookiesSent = ManagedAtomic<UInt64>(0)
+    /// Tags for operator initiations (VICI `initiate`), so each call waits for its own outcome.
+    private let initiationTags = ManagedAtomic<UInt64>(0)
+    func nextInitiationTag() -> UInt64 { initiationTags.wrappingIncrementThenLoad(ordering: .relaxed) }
     /// When the timer is armed for (to re-arm only when the next deadline moves).
     private var armedFor = Double.infinity
 
@@ -157,7 +160,7 @@ final class IKEController: @unchecked Sendable {
             timer?.cancel()
             trafficTimer?.cancel()
             // Tell peers we are going (best effort, like charon on shutdown).
-            for sa in endpoint.listSAs(now: now) where sa.state == "ESTABLISHED" {
+            for sa in endpoint.listSAs(now: now) where sa.state == .established {
                 if let acts = try? endpoint.terminate(ike: nil, uniqueID: sa.uniqueID, now: now) { apply(acts, publishing: false) }
             }
         }
@@ -485,6 +488,8 @@ final class IKEController: @unchecked Sendable {
             case .error: log.error("\(text)")
             }
         case .ikeFailed, .childFailed: log.warning("\(e.description)")
+        case .peerDead: break   // the session logged it as it found out
+        case .initiationFinished: log.debug("\(e.description)")
         default: log.notice("\(e.description)")
         }
         for (id, w) in waiters where w(e) { waiters[id] = nil }
@@ -554,8 +559,7 @@ struct IKEEventCounts {
         case .ikeFailed(let connection, _): ikeFailures[connection, default: 0] += 1
         case .ikeRekeyed(let old, _): ikeRekeys[old.connection, default: 0] += 1
         case .childRekeyed(let sa, _, _): childRekeys[sa.connection, default: 0] += 1
-        // The engine's wording for liveness-check and retransmission give-ups (IKESession.peerDead).
-        case .ikeDeleted(let sa, let reason) where reason.hasPrefix("peer dead"): dpdFailures[sa.connection, default: 0] += 1
+        case .peerDead(let sa, _): dpdFailures[sa.connection, default: 0] += 1
         default: break
         }
     }

@@ -27,18 +27,17 @@ extension Daemon {
                         return Self.failure("\(error)")
                     }
                 }
+                // This call's own outcome: the engine reports it by tag, for the IKE/CHILD SA this
+                // initiation created or reused, whatever other initiations of the connection do.
+                let tag = ike.nextInitiationTag()
                 var failure: String?
                 do {
                     let done = try ike.wait(timeout: Double(timeoutMS) / 1000, after: { () throws(IKECommandError) in
-                        try ike.command { e, now throws(IKECommandError) in (try e.initiate(connection: conn, child: child, now: now), ()) }
+                        try ike.command { e, now throws(IKECommandError) in (try e.initiate(connection: conn, child: child, now: now, tag: tag), ()) }
                     }, match: { e in
-                        switch e {
-                        case .childEstablished(let i, let c) where i.connection == conn && (child == nil || c.name == child): return true
-                        case .ikeEstablished(let i) where i.connection == conn && child == nil: return true
-                        case .ikeFailed(let c, let r) where c == conn: failure = r; return true
-                        case .childFailed(let c, let ch, let r) where c == conn && (child == nil || ch == child): failure = r; return true
-                        default: return false
-                        }
+                        guard case .initiationFinished(tag, let f) = e else { return false }
+                        failure = f
+                        return true
                     })
                     if let failure { return Self.failure("establishing CHILD_SA '\(child ?? conn)' failed: \(failure)") }
                     if !done { return Self.failure("establishing CHILD_SA '\(child ?? conn)' timed out") }
@@ -179,7 +178,7 @@ extension Daemon {
         func put(_ k: String, _ v: String) { m.entries.append(.init(key: k, element: .str(v))) }
         put("uniqueid", "\(sa.uniqueID)")
         put("version", "2")
-        put("state", sa.state)
+        put("state", sa.state.rawValue)
         put("local-host", "\(sa.local.address)")
         put("local-port", "\(sa.local.port)")
         put("local-id", sa.localIdentity)
@@ -218,7 +217,7 @@ extension Daemon {
         cput("name", c.name)
         cput("uniqueid", "\(c.uniqueID)")
         cput("reqid", "\(c.reqid)")
-        cput("state", c.state)
+        cput("state", c.state.rawValue)
         cput("mode", c.mode)
         cput("protocol", c.protocolName)
         if c.encapsulated { cput("encap", "yes") }

@@ -44,13 +44,13 @@ extension Daemon {
 
         if let ike {
             var states: [String: UInt64] = [:]
-            for sa in ikeSAs { states[sa.state, default: 0] += 1 }
+            for sa in ikeSAs { states[sa.state.rawValue, default: 0] += 1 }
             out.family("tern_ike_sas", type: "gauge", help: "IKE SAs by state.")
             for s in Set(states.keys).union(["CONNECTING", "ESTABLISHED"]).sorted() {
                 out.sample("tern_ike_sas", [("state", s)], states[s] ?? 0)
             }
             var children: [String: UInt64] = [:]
-            for sa in ikeSAs { for c in sa.children { children[c.state, default: 0] += 1 } }
+            for sa in ikeSAs { for c in sa.children { children[c.state.rawValue, default: 0] += 1 } }
             out.family("tern_child_sas", type: "gauge", help: "CHILD SAs by state.")
             for s in Set(children.keys).union(["INSTALLED"]).sorted() {
                 out.sample("tern_child_sas", [("state", s)], children[s] ?? 0)

@@ -28,7 +28,7 @@ extension Daemon {
         case .ikeRekeyed: "ike-rekey"
         case .childRekeyed: "child-rekey"
         case .peerAddressChanged: "ike-update"
-        case .ikeFailed, .childFailed, .log: nil
+        case .ikeFailed, .childFailed, .log, .peerDead, .initiationFinished: nil
         }
         if let name, !wanted(name) {
             if wanted("log") { out.append(("log", Self.logMessage(event))) }
@@ -88,8 +88,10 @@ extension Daemon {
             m.set("remote-port", "\(to.port)")
             m.set(sa.connection, section: Self.ikeSection(sa, counters: counters))
             out.append(("ike-update", m))
-        case .ikeFailed, .childFailed, .log:
+        case .ikeFailed, .childFailed, .log, .peerDead:
             break
+        case .initiationFinished:
+            return out   // the engine's bookkeeping for one VICI initiate, not a log line
         }
         if wanted("log") { out.append(("log", Self.logMessage(event))) }
         return out
@@ -112,9 +114,9 @@ extension Daemon {
         let sa: IKESAInfo?
         switch event {
         case .ikeEstablished(let s), .ikeDeleted(let s, _), .childEstablished(let s, _), .childDeleted(let s, _, _),
-             .childRekeyed(let s, _, _), .peerAddressChanged(let s, _, _): sa = s
+             .childRekeyed(let s, _, _), .peerAddressChanged(let s, _, _), .peerDead(let s, _): sa = s
         case .ikeRekeyed(_, let s): sa = s
-        case .ikeFailed, .childFailed, .log: sa = nil
+        case .ikeFailed, .childFailed, .log, .initiationFinished: sa = nil
         }
         if let sa {
             m.set("ikesa-name", sa.connection)

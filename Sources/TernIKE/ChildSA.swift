@@ -4,7 +4,7 @@ import TernWire
 
 /// One CHILD SA: an inbound and an outbound ESP SA plus the selectors they serve.
 final class ChildSA {
-    enum State: String { case installed = "INSTALLED", rekeying = "REKEYING", rekeyed = "REKEYED", deleting = "DELETING" }
+    typealias State = ChildSAState
 
     let uniqueID: UInt32
     let policy: ChildPolicy
@@ -44,7 +44,7 @@ final class ChildSA {
     var handle: ChildSAHandle { ChildSAHandle(reqid: reqid, inboundSPI: inboundSPI, outboundSPI: outboundSPI) }
 
     func info(now: Double) -> ChildSAInfo {
-        ChildSAInfo(uniqueID: uniqueID, name: policy.name, state: state.rawValue, reqid: reqid,
+        ChildSAInfo(uniqueID: uniqueID, name: policy.name, state: state, reqid: reqid,
                     mode: mode == .transport ? "TRANSPORT" : "TUNNEL", protocolName: "ESP",
                     encapsulated: inboundSA.encapsulation != .none, inboundSPI: inboundSPI, outboundSPI: outboundSPI,
                     encryption: algorithms.encryption.strongSwanName, encryptionKeySize: algorithms.encryption.keySizeBits,

@@ -91,6 +91,10 @@ public enum IKEEvent: Sendable, CustomStringConvertible {
     case childDeleted(IKESAInfo, ChildSAInfo, reason: String)
     case childRekeyed(IKESAInfo, old: ChildSAInfo, new: ChildSAInfo)
     case peerAddressChanged(IKESAInfo, from: SocketAddress, to: SocketAddress)
+    /// The peer stopped answering (DPD or retransmissions gave up); the IKE SA is deleted next.
+    case peerDead(IKESAInfo, reason: String)
+    /// A tagged `initiate` finished: its CHILD SA (or IKE SA) is up (failure nil), or why not.
+    case initiationFinished(tag: UInt64, failure: String?)
     case log(LogLevel, String)
 
     public enum LogLevel: Int, Sendable, Comparable {
@@ -109,16 +113,33 @@ public enum IKEEvent: Sendable, CustomStringConvertible {
         case .childDeleted(_, let c, let r): "CHILD_SA \(c.name){\(c.uniqueID)} deleted: \(r)"
         case .childRekeyed(_, let o, let n): "CHILD_SA \(o.name){\(o.uniqueID)} rekeyed to {\(n.uniqueID)} with SPIs \(n.inboundSPIHex)_i \(n.outboundSPIHex)_o"
         case .peerAddressChanged(let i, let f, let t): "IKE_SA \(i.connection)[\(i.uniqueID)]: peer moved from \(f) to \(t)"
+        case .peerDead(let i, let r): "IKE_SA \(i.connection)[\(i.uniqueID)]: peer \(i.remote) is dead: \(r)"
+        case .initiationFinished(let tag, let failure): "initiation #\(tag) \(failure.map { "failed: \($0)" } ?? "succeeded")"
         case .log(_, let s): s
         }
     }
+}
+
+/// An IKE SA's state, spelled as charon's list-sas spells it.
+public enum IKESAState: String, Sendable, Hashable {
+    case connecting = "CONNECTING"       // IKE_SA_INIT/IKE_AUTH in progress
+    case established = "ESTABLISHED"
+    case rekeying = "REKEYING"           // we are rekeying this IKE SA
+    case rekeyed = "REKEYED"             // replaced by a new IKE SA, waiting for the delete
+    case deleting = "DELETING"
+    case dead = "DESTROYING"
+}
+
+/// A CHILD SA's state, as charon spells it.
+public enum ChildSAState: String, Sendable, Hashable {
+    case installed = "INSTALLED", rekeying = "REKEYING", rekeyed = "REKEYED", deleting = "DELETING"
 }
 
 /// A read-only description of an IKE SA for events and listings (VICI list-sas).
 public struct IKESAInfo: Sendable, Hashable {
     public var uniqueID: UInt32
     public var connection: String
-    public var state: String
+    public var state: IKESAState
     public var isInitiator: Bool
     public var initiatorSPI: UInt64
     public var responderSPI: UInt64
@@ -143,7 +164,7 @@ public struct IKESAInfo: Sendable, Hashable {
 public struct ChildSAInfo: Sendable, Hashable {
     public var uniqueID: UInt32
     public var name: String
-    public var state: String
+    public var state: ChildSAState
     public var reqid: UInt32
     public var mode: String
     public var protocolName: String

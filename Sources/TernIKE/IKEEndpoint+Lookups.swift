@@ -60,6 +60,7 @@ extension IKEEndpoint {
     public func complete(lookup id: UInt64, result: IKELookupResult, now: Double) -> [IKEAction] {
         var out: [IKEAction] = []
         complete(id, result, now: now, &out)
+        settleInitiations(&out)
         rescheduleTouched()
         return out
     }
@@ -89,7 +90,9 @@ extension IKEEndpoint {
             case (.sourceAddress, .sourceAddress(let a?)):
                 request.sourceAddress = a
             case (.sourceAddress(let target), _):
-                out.append(.event(.ikeFailed(connection: request.connection, reason: "no local address to reach \(target)\(Self.because(result))")))
+                let why = "no local address to reach \(target)\(Self.because(result))"
+                out.append(.event(.ikeFailed(connection: request.connection, reason: why)))
+                finishInitiation(request.tag, failure: why, &out)
                 acquiresFailed(connection: request.connection, children: request.children, &out)
                 return
             default: break   // a name: initiate() now finds it in the cache (or fails with the reason)

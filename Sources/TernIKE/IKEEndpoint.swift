@@ -59,6 +59,8 @@ public final class IKEEndpoint {
     var names: [String: ResolvedName] = [:]
     /// IKE_SA_INIT requests waiting for a name in remote_addrs, at most `maxParkedInits`.
     var parkedInits = 0
+    /// Tagged operator initiations not finished yet (IKEEndpoint+Initiations.swift).
+    var watches: [UInt64: InitiationWatch] = [:]
     private var halfOpen: [HalfOpenKey: UInt64] = [:]               // responder SAs before IKE_AUTH
     /// The same entries by our SPI, so one leaves in O(1) (the session's address may have moved
     /// to port 4500 since its IKE_SA_INIT, so its key cannot be rebuilt from the session).
@@ -105,6 +107,7 @@ public final class IKEEndpoint {
         var out: [IKEAction] = []
         stats.received += 1
         handle(datagram: bytes, from: from, to: to, now: now, &out)
+        settleInitiations(&out)
         rescheduleTouched()
         return out
     }
@@ -222,6 +225,7 @@ public final class IKEEndpoint {
             touch(s)
             if let d = s.nextDeadline, d <= now { s.tick(now: now, &out) }
         }
+        settleInitiations(&out)
         rescheduleTouched()
         return out
     }
@@ -295,7 +299,9 @@ public final class IKEEndpoint {
     // MARK: - Commands
 
     /// Initiates a connection with one CHILD SA (or all of them when `child` is nil).
-    public func initiate(connection name: String, child: String? = nil, now: Double) throws(IKECommandError) -> [IKEAction] {
+    /// With a `tag`, an `initiationFinished(tag:failure:)` event reports this initiation's own
+    /// outcome (VICI `initiate` waits for it).
+    public func initiate(connection name: String, child: String? = nil, now: Double, tag: UInt64? = nil) throws(IKECommandError) -> [IKEAction] {
         guard let c = configuration.connections.first(where: { $0.name == name }) else {
             throw IKECommandError("no connection named '\(name)'")
         }
@@ -313,12 +319,16 @@ public final class IKEEndpoint {
         defer { rescheduleTouched() }
         // An established IKE SA of this connection gets a new CHILD SA instead.
         if configuration.reuseIKESA, let s = sessions.values.first(where: { $0.policy.name == name && $0.isEstablished && $0.successor == nil }) {
+            if let tag { watches[tag] = InitiationWatch(connection: c.name, child: child, spi: s.localSPI) }
             for n in names { s.enqueue(.createChild(n), now: now, &out) }
+            settleInitiations(&out)
             return out
         }
         // Where the peer's name or our source address is not known yet, the initiation waits for
         // a lookup; a failure arrives as an ikeFailed event.
-        initiate(InitiationRequest(connection: c.name, children: names, attempt: 1), now: now, &out)
+        if let tag { watches[tag] = InitiationWatch(connection: c.name, child: child, spi: nil) }
+        initiate(InitiationRequest(connection: c.name, children: names, attempt: 1, tag: tag), now: now, &out)
+        settleInitiations(&out)
         return out
     }
 
@@ -344,9 +354,16 @@ public final class IKEEndpoint {
         var attempt: Int
         /// The IKE SA (our SPI) this one reauthenticates: deleted once the new one is up.
         var replaces: UInt64?
+        /// The operator initiation this is (`initiate(…, tag:)`), if any.
+        var tag: UInt64?
         /// Filled in as lookups answer.
         var target: IPAddress?
         var sourceAddress: IPAddress?
+
+        init(connection: String, children: [String], attempt: Int, replaces: UInt64? = nil, tag: UInt64? = nil) {
+            self.connection = connection; self.children = children; self.attempt = attempt
+            self.replaces = replaces; self.tag = tag
+        }
     }
 
     /// Starts IKE_SA_INIT for `request`, or parks it behind the lookup it needs first. Failures
@@ -354,6 +371,7 @@ public final class IKEEndpoint {
     func initiate(_ request: InitiationRequest, now: Double, _ out: inout [IKEAction]) {
         guard let c = configuration.connections.first(where: { $0.name == request.connection }) else {
             out.append(.event(.ikeFailed(connection: request.connection, reason: "connection '\(request.connection)' is no longer configured")))
+            finishInitiation(request.tag, failure: "connection '\(request.connection)' is no longer configured", &out)
             return
         }
         let target: IPAddress
@@ -364,6 +382,7 @@ public final class IKEEndpoint {
             return
         case .failed(let why):
             out.append(.event(.ikeFailed(connection: c.name, reason: why)))
+            finishInitiation(request.tag, failure: why, &out)
             acquiresFailed(connection: c.name, children: request.children, &out)
             return
         }
@@ -383,6 +402,7 @@ public final class IKEEndpoint {
         s.pendingChildren = request.children
         sessions[spi] = s
         touch(s)
+        if let tag = request.tag { watches[tag]?.spi = spi }
         if let old = request.replaces.flatMap({ sessions[$0] }), old.state != .dead { s.replaces = old }
         s.startInit(now: now, &out)
     }

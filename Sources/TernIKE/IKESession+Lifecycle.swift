@@ -49,6 +49,7 @@ extension IKESession {
             return
         }
         log(.warning, "peer \(remote) is dead: \(reason)", &out)
+        out.append(.event(.peerDead(info(now: now), reason: reason)))
         // A rekeyed CHILD SA waits for its delete beside its successor: restart each child once.
         var restart: [String] = []
         for c in children where c.policy.dpdAction == .restart && !restart.contains(c.policy.name) {

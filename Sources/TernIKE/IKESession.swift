@@ -11,14 +11,7 @@ import TernWire
 ///
 /// Contract: never touches I/O or clocks; every method takes `now` and appends actions to `out`.
 final class IKESession {
-    enum State: String {
-        case connecting = "CONNECTING"       // IKE_SA_INIT/IKE_AUTH in progress
-        case established = "ESTABLISHED"
-        case rekeying = "REKEYING"           // we are rekeying this IKE SA
-        case rekeyed = "REKEYED"             // replaced by a new IKE SA, waiting for the delete
-        case deleting = "DELETING"
-        case dead = "DESTROYING"
-    }
+    typealias State = IKESAState
 
     let uniqueID: UInt32
     /// What the session may ask of its endpoint, and where it reports (IKESessionContext.swift).
@@ -494,7 +487,7 @@ final class IKESession {
 
     func info(now: Double) -> IKESAInfo {
         let algorithms = phase.algorithms
-        return IKESAInfo(uniqueID: uniqueID, connection: policy.name, state: state.rawValue, isInitiator: isInitiator,
+        return IKESAInfo(uniqueID: uniqueID, connection: policy.name, state: state, isInitiator: isInitiator,
                   initiatorSPI: initiatorSPI, responderSPI: responderSPI, local: local, remote: remote,
                   localIdentity: localIdentity.description, remoteIdentity: remoteIdentity.description,
                   encryption: algorithms?.encryption.strongSwanName ?? "", encryptionKeySize: algorithms?.encryption.keySizeBits,

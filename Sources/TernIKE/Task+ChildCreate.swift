@@ -10,13 +10,17 @@ import TernWire
 
 extension IKESession {
     /// Builds the SA/TS payloads (and Ni/KEi for CREATE_CHILD_SA) proposing a CHILD SA.
-    func makeChildRequest(_ cp: ChildPolicy, rekeying old: ChildSA?, pfs: Bool) -> (ChildRequest, [IKEPayload]) {
-        let spi = context.allocateChildSPI()
-        let spiBytes = withUnsafeBytes(of: spi.bigEndian) { Array($0) }
+    /// Without `pfs` it cannot fail; with it, a key exchange that cannot be made is an error
+    /// (the request would otherwise go out without KE and silently lose PFS).
+    func makeChildRequest(_ cp: ChildPolicy, rekeying old: ChildSA?, pfs: Bool) throws(ChildRequestError) -> (ChildRequest, [IKEPayload]) {
         var ke: KeyExchange?
         if pfs, let g = cp.proposals.first?.keyExchange.first {
-            ke = try? KeyExchange(group: g, rng: &context.random)
+            do { ke = try KeyExchange(group: g, rng: &context.random) } catch {
+                throw ChildRequestError(reason: "cannot start the \(g.strongSwanName) key exchange for PFS: \(error)")
+            }
         }
+        let spi = context.allocateChildSPI()
+        let spiBytes = withUnsafeBytes(of: spi.bigEndian) { Array($0) }
         let localTS = old?.localTS ?? cp.localSelectors.map { $0.resolved(host: local.address) }
         let remoteTS = old?.remoteTS ?? cp.remoteSelectors.map { $0.resolved(host: remote.address) }
         let nonce = pfs || old != nil || state != .connecting ? context.random.bytes(32) : []
@@ -262,8 +266,13 @@ extension IKESession {
     func startCreateChild(name: String, now: Double, _ out: inout [IKEAction]) {
         guard let cp = policy.children.first(where: { $0.name == name }) else { return }
         let pfs = !(cp.proposals.first?.keyExchange.isEmpty ?? true)
-        let (req, payloads) = makeChildRequest(cp, rekeying: nil, pfs: pfs)
-        sendRequest(.createChildSA, payloads: payloads, context: .createChild(req), now: now, &out)
+        do throws(ChildRequestError) {
+            let (req, payloads) = try makeChildRequest(cp, rekeying: nil, pfs: pfs)
+            sendRequest(.createChildSA, payloads: payloads, context: .createChild(req), now: now, &out)
+        } catch {
+            log(.error, "CHILD_SA \(name): \(error.reason)", &out)
+            out.append(.event(.childFailed(connection: policy.name, child: name, reason: error.reason)))
+        }
     }
 
     func processCreateChildResponse(_ payloads: [IKEPayload], request: ChildRequest, keys: IKESAKeying, now: Double, _ out: inout [IKEAction]) {
@@ -311,4 +320,9 @@ extension IKESession {
         guard let old, let child else { return }
         peerRekeyedChild(old, new: child, nonceI: ni, nonceR: nr, now: now, &out)
     }
+}
+
+/// Why a CHILD SA request could not be built.
+struct ChildRequestError: Error {
+    let reason: String
 }

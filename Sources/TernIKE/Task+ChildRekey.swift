@@ -14,9 +14,15 @@ extension IKESession {
         guard let old = children.first(where: { $0.inboundSPI == inboundSPI }), old.state == .rekeying || old.state == .installed else { return }
         old.state = .rekeying
         let pfs = old.algorithms.keyExchange != nil || !(old.policy.proposals.first?.keyExchange.isEmpty ?? true)
-        let (req, payloads) = makeChildRequest(old.policy, rekeying: old, pfs: pfs)
-        log(.info, "rekeying CHILD_SA \(old.policy.name){\(old.uniqueID)}", &out)
-        sendRequest(.createChildSA, payloads: payloads, context: .createChild(req), now: now, &out)
+        do throws(ChildRequestError) {
+            let (req, payloads) = try makeChildRequest(old.policy, rekeying: old, pfs: pfs)
+            log(.info, "rekeying CHILD_SA \(old.policy.name){\(old.uniqueID)}", &out)
+            sendRequest(.createChildSA, payloads: payloads, context: .createChild(req), now: now, &out)
+        } catch {
+            // The old SA keeps carrying traffic until its hard lifetime; the rekey is not retried blindly.
+            log(.error, "cannot rekey CHILD_SA \(old.policy.name){\(old.uniqueID)}: \(error.reason)", &out)
+            old.state = .installed
+        }
     }
 
     /// Our rekey of `old` was answered with `child`: switch to it, or, if the peer's rekey of

@@ -97,8 +97,8 @@ extension IKESession {
         var childRequest: ChildRequest?
         // The first child rides in IKE_AUTH; it stays in pendingChildren until IKE_AUTH completes
         // so a failure can report (and release) it.
-        if let name = pendingChildren.first, let cp = policy.children.first(where: { $0.name == name }) {
-            let (req, childPayloads) = makeChildRequest(cp, rekeying: nil, pfs: false)
+        if let name = pendingChildren.first, let cp = policy.children.first(where: { $0.name == name }),
+           let (req, childPayloads) = try? makeChildRequest(cp, rekeying: nil, pfs: false) {   // without PFS it cannot fail
             childRequest = req
             payloads += childPayloads
         }

@@ -39,7 +39,7 @@ final class IKEPair {
             }
         }
 
-        var established: [IKESAInfo] { endpoint.listSAs(now: 0).filter { $0.state == "ESTABLISHED" } }
+        var established: [IKESAInfo] { endpoint.listSAs(now: 0).filter { $0.state == .established } }
         var logLines: [String] { events.map(\.description) }
         func sa(_ key: SAKey) -> SAConfig? { sas.first { $0.key == key } }
         var inboundSAs: [SAConfig] { sas.filter { $0.destination == address || $0.source != address } }
