@@ -17,6 +17,7 @@ let package = Package(
         .library(name: "TernWire", targets: ["TernWire"]),
         .library(name: "TernIKE", targets: ["TernIKE"]),
         .library(name: "TernPKI", targets: ["TernPKI"]),
+        .library(name: "TernTestSupport", targets: ["TernTestSupport"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.8.2"),
@@ -60,7 +61,8 @@ let package = Package(
             .product(name: "Logging", package: "swift-log"), .product(name: "Atomics", package: "swift-atomics"),
             .product(name: "X509", package: "swift-certificates"),
         ]),
-        .target(name: "TernTestSupport", dependencies: ["TernWire", "TernCrypto", "TernDataPlane"]),
+        // Test doubles: packet fixtures, and two IKE endpoints in memory with a manual clock and a lossy link.
+        .target(name: "TernTestSupport", dependencies: ["TernWire", "TernCrypto", "TernDataPlane", "TernIKE", "TernPKI"]),
         .target(name: "CTernMallocCounter"),
         // `swift run -c release tern-microbench`: seal+open per packet against the bare AEAD (bench/micro.sh).
         .executableTarget(name: "tern-microbench", dependencies: [
@@ -85,7 +87,7 @@ let package = Package(
             .product(name: "X509", package: "swift-certificates"),
         ]),
         .testTarget(name: "TernIKETests", dependencies: [
-            "TernIKE", "TernWire", "TernCrypto", "TernDataPlane", "TernPKI", .product(name: "X509", package: "swift-certificates"),
+            "TernIKE", "TernTestSupport", "TernWire", "TernCrypto", "TernDataPlane", "TernPKI", .product(name: "X509", package: "swift-certificates"),
         ]),
         .testTarget(name: "TernPKITests", dependencies: [
             "TernPKI", .product(name: "X509", package: "swift-certificates"),

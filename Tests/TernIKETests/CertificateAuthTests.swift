@@ -1,6 +1,7 @@
 import Foundation
 import Synchronization
 import Testing
+import TernTestSupport
 import TernIKE
 @testable import TernPKI
 import TernWire
@@ -75,7 +76,7 @@ struct CertificatePKI {
     static func pair(_ a: Side, _ b: Side, wallClockB: Date = PKI.now, wallClockA: Date = PKI.now,
                      tuneA: (inout ConnectionPolicy, inout EngineConfiguration) -> Void = { _, _ in },
                      tuneB: (inout ConnectionPolicy, inout EngineConfiguration) -> Void = { _, _ in }) -> IKEPair {
-        var (ca, cb) = Fixtures.siteToSite()
+        var (ca, cb) = IKEFixtures.siteToSite()
         func apply(_ side: Side, peer: Side, to config: inout EngineConfiguration, tune: (inout ConnectionPolicy, inout EngineConfiguration) -> Void) {
             var c = config.connections[0]
             c.localAuth = .pubkey
@@ -350,7 +351,7 @@ struct CertificatePKI {
     @Test func pskPeerAgainstAPubkeyConnectionIsRefused() throws {
         let pair = Self.pair(Self.sideA(), Self.sideB(), tuneA: { c, e in
             c.localAuth = .psk
-            e.sharedKeys = [SharedKey(owners: [], secret: Fixtures.psk)]
+            e.sharedKeys = [SharedKey(owners: [], secret: IKEFixtures.psk)]
         })
         try refused(pair, by: pair.b, reason: "expects a signature (auth = pubkey)")
     }
@@ -359,10 +360,10 @@ struct CertificatePKI {
         // A proves itself with a PSK, B with its certificate.
         let pair = Self.pair(Self.sideA(), Self.sideB(), tuneA: { c, e in
             c.localAuth = .psk
-            e.sharedKeys = [SharedKey(owners: [], secret: Fixtures.psk)]
+            e.sharedKeys = [SharedKey(owners: [], secret: IKEFixtures.psk)]
         }, tuneB: { c, e in
             c.remoteAuth = .psk
-            e.sharedKeys = [SharedKey(owners: [], secret: Fixtures.psk)]
+            e.sharedKeys = [SharedKey(owners: [], secret: IKEFixtures.psk)]
         })
         try establish(pair)
         #expect(pair.b.logLines.contains { $0.contains("with pre-shared key successful") })

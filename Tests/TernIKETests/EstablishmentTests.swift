@@ -1,4 +1,5 @@
 import Testing
+import TernTestSupport
 import TernCrypto
 import TernDataPlane
 import TernIKE
@@ -27,7 +28,7 @@ import TernWire
         ("aes256-sha384-ecp521", "aes256-sha512"),
     ])
     func establishesWithEachFamily(ike: String, esp: String) throws {
-        let (ca, cb) = Fixtures.siteToSite(ike: ike, esp: esp)
+        let (ca, cb) = IKEFixtures.siteToSite(ike: ike, esp: esp)
         let pair = IKEPair(configA: ca, configB: cb)
         try establish(pair)
         #expect(pair.consistent())
@@ -44,7 +45,7 @@ import TernWire
     }
 
     @Test func invalidKEPayloadMakesTheInitiatorRetryWithTheGroupAsked() throws {
-        let (ca, cb) = Fixtures.siteToSite(ike: "aes256gcm16-prfsha256-ecp256-x25519", ikeB: "aes256gcm16-prfsha256-x25519")
+        let (ca, cb) = IKEFixtures.siteToSite(ike: "aes256gcm16-prfsha256-ecp256-x25519", ikeB: "aes256gcm16-prfsha256-x25519")
         let pair = IKEPair(configA: ca, configB: cb)
         try establish(pair)
         #expect(pair.a.established.first?.keyExchange == "CURVE_25519")
@@ -52,7 +53,7 @@ import TernWire
     }
 
     @Test func wrongPreSharedKeyFailsOnBothSides() throws {
-        let (ca, cb) = Fixtures.siteToSite(pskB: Array("another secret entirely, not the same".utf8))
+        let (ca, cb) = IKEFixtures.siteToSite(pskB: Array("another secret entirely, not the same".utf8))
         let pair = IKEPair(configA: ca, configB: cb)
         try pair.initiate(pair.a, connection: "to-b", child: "net")
         pair.run(for: 30)
@@ -63,7 +64,7 @@ import TernWire
     }
 
     @Test func noCommonProposalIsReported() throws {
-        let (ca, cb) = Fixtures.siteToSite(ike: "aes256gcm16-prfsha256-x25519", ikeB: "aes128-sha256-modp2048")
+        let (ca, cb) = IKEFixtures.siteToSite(ike: "aes256gcm16-prfsha256-x25519", ikeB: "aes128-sha256-modp2048")
         let pair = IKEPair(configA: ca, configB: cb)
         try pair.initiate(pair.a, connection: "to-b", child: "net")
         pair.run(for: 30)
@@ -72,7 +73,7 @@ import TernWire
     }
 
     @Test func childProposalMismatchKeepsTheIKESA() throws {
-        let (ca, cb) = Fixtures.siteToSite(esp: "aes256gcm16", espB: "aes128-sha256")
+        let (ca, cb) = IKEFixtures.siteToSite(esp: "aes256gcm16", espB: "aes128-sha256")
         let pair = IKEPair(configA: ca, configB: cb)
         try pair.initiate(pair.a, connection: "to-b", child: "net")
         pair.run(until: { pair.a.established.count == 1 }, for: 30)
@@ -83,7 +84,7 @@ import TernWire
     }
 
     @Test func responderNarrowsTrafficSelectors() throws {
-        var (ca, cb) = Fixtures.siteToSite()
+        var (ca, cb) = IKEFixtures.siteToSite()
         ca.connections[0].children[0].remoteSelectors = [SelectorPolicy(prefix: IPPrefix("10.2.0.0/16")!)]
         cb.connections[0].children[0].localSelectors = [SelectorPolicy(prefix: IPPrefix("10.2.0.0/24")!),
                                                         SelectorPolicy(prefix: IPPrefix("10.3.0.0/24")!)]
@@ -93,7 +94,7 @@ import TernWire
     }
 
     @Test func disjointSelectorsGiveTSUnacceptable() throws {
-        var (ca, cb) = Fixtures.siteToSite()
+        var (ca, cb) = IKEFixtures.siteToSite()
         ca.connections[0].children[0].remoteSelectors = [SelectorPolicy(prefix: IPPrefix("10.9.0.0/24")!)]
         let pair = IKEPair(configA: ca, configB: cb)
         try pair.initiate(pair.a, connection: "to-b", child: "net")
@@ -104,7 +105,7 @@ import TernWire
     }
 
     @Test func lostPacketsAreRetransmittedAndDuplicatesGetTheSameResponse() throws {
-        let (ca, cb) = Fixtures.siteToSite()
+        let (ca, cb) = IKEFixtures.siteToSite()
         let pair = IKEPair(configA: ca, configB: cb)
         // Drop the first IKE_SA_INIT and the first IKE_AUTH response; duplicate every request.
         pair.shouldDeliver = { d, i in !(i == 0 || (d.sender == "B" && pair.log.filter { $0.sender == "B" }.count == 2)) }
@@ -119,7 +120,7 @@ import TernWire
     }
 
     @Test func cookiesAreRequiredWhenTooManySAsAreHalfOpen() throws {
-        var (ca, cb) = Fixtures.siteToSite()
+        var (ca, cb) = IKEFixtures.siteToSite()
         cb.cookieThreshold = 0
         let pair = IKEPair(configA: ca, configB: cb)
         try establish(pair)
@@ -128,7 +129,7 @@ import TernWire
     }
 
     @Test func fragmentsLargeMessages() throws {
-        let (ca, cb) = Fixtures.siteToSite(tune: { c in
+        let (ca, cb) = IKEFixtures.siteToSite(tune: { c in
             c.fragmentSize = 400
             c.children[0].localSelectors += (1...20).map { SelectorPolicy(prefix: IPPrefix("10.100.\($0).0/24")!) }
             c.children[0].remoteSelectors += (1...20).map { SelectorPolicy(prefix: IPPrefix("10.200.\($0).0/24")!) }
@@ -140,7 +141,7 @@ import TernWire
     }
 
     @Test func natIsDetectedAndIKEFloatsTo4500() throws {
-        let (ca, cb) = Fixtures.siteToSite(addressA: "10.0.0.1", tune: { c in
+        let (ca, cb) = IKEFixtures.siteToSite(addressA: "10.0.0.1", tune: { c in
             if c.name == "to-a" { c.remoteAddresses = [.any] }
         })
         let pair = IKEPair(configA: ca, configB: cb, addressA: IPAddress("10.0.0.1")!)
@@ -163,7 +164,7 @@ import TernWire
     }
 
     @Test func forcedEncapsulationWithoutNAT() throws {
-        let (ca, cb) = Fixtures.siteToSite(tune: { c in if c.name == "to-b" { c.forceEncapsulation = true } })
+        let (ca, cb) = IKEFixtures.siteToSite(tune: { c in if c.name == "to-b" { c.forceEncapsulation = true } })
         let pair = IKEPair(configA: ca, configB: cb)
         try establish(pair)
         #expect(pair.b.established[0].natRemote)
@@ -171,7 +172,7 @@ import TernWire
     }
 
     @Test func remoteAddressesByHostName() throws {
-        var (ca, cb) = Fixtures.siteToSite()
+        var (ca, cb) = IKEFixtures.siteToSite()
         ca.connections[0].remoteAddresses = [.hostname("gw-b.example.net")]
         cb.connections[0].remoteAddresses = [.hostname("gw-a.example.net")]
         let pair = IKEPair(configA: ca, configB: cb)
@@ -190,7 +191,7 @@ import TernWire
     }
 
     @Test func transportModeHostToHost() throws {
-        let (ca, cb) = Fixtures.siteToSite(tune: { c in
+        let (ca, cb) = IKEFixtures.siteToSite(tune: { c in
             c.children[0].mode = .transport
             c.children[0].localSelectors = [.dynamic]
             c.children[0].remoteSelectors = [.dynamic]
@@ -206,7 +207,7 @@ import TernWire
     }
 
     @Test func transportModeRefusedByATunnelOnlyPeerFailsClearly() throws {
-        let (ca, cb) = Fixtures.siteToSite(tune: { c in if c.name == "to-b" { c.children[0].mode = .transport } })
+        let (ca, cb) = IKEFixtures.siteToSite(tune: { c in if c.name == "to-b" { c.children[0].mode = .transport } })
         let pair = IKEPair(configA: ca, configB: cb)
         try pair.initiate(pair.a, connection: "to-b", child: "net")
         pair.run(until: { pair.a.established.count == 1 }, for: 10)
@@ -216,7 +217,7 @@ import TernWire
     }
 
     @Test func perSourceHalfOpenLimitAsksForACookieThenMakesRoom() throws {
-        var (ca, cb) = Fixtures.siteToSite()
+        var (ca, cb) = IKEFixtures.siteToSite()
         cb.perSourceHalfOpenLimit = 2
         let pair = IKEPair(configA: ca, configB: cb)
         // Three initiations whose IKE_AUTH never arrives: the third IKE_SA_INIT from the same
@@ -244,7 +245,7 @@ import TernWire
     }
 
     @Test func keyIDIdentitiesAuthenticate() throws {
-        var (ca, cb) = Fixtures.siteToSite()
+        var (ca, cb) = IKEFixtures.siteToSite()
         ca.connections[0].localIdentity = .keyID([1, 2, 3]); cb.connections[0].remoteIdentity = .keyID([1, 2, 3])
         ca.sharedKeys[0].owners.append(.keyID([1, 2, 3])); cb.sharedKeys[0].owners.append(.keyID([1, 2, 3]))
         let pair = IKEPair(configA: ca, configB: cb)

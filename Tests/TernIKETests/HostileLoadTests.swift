@@ -1,5 +1,6 @@
 import Foundation
 import Testing
+import TernTestSupport
 import TernIKE
 import TernWire
 
@@ -16,7 +17,7 @@ import TernWire
     }
 
     @Test func spoofingAPeersAddressDoesNotLockItOut() throws {
-        let (ca, cb) = Fixtures.siteToSite()
+        let (ca, cb) = IKEFixtures.siteToSite()
         let pair = IKEPair(configA: ca, configB: cb)
         let spoofer = IKEEndpoint(configuration: ca, random: .seeded(99))
         let from = SocketAddress(pair.a.address, 500), to = SocketAddress(pair.b.address, 500)
@@ -31,7 +32,7 @@ import TernWire
     }
 
     @Test func halfOpenSAsHaveACeilingAndTheOldestGoFirst() throws {
-        var (ca, cb) = Fixtures.siteToSite(tune: { c in if c.name == "to-a" { c.remoteAddresses = [.any] } })
+        var (ca, cb) = IKEFixtures.siteToSite(tune: { c in if c.name == "to-a" { c.remoteAddresses = [.any] } })
         cb.halfOpenLimit = 10
         cb.cookieThreshold = 1_000
         let pair = IKEPair(configA: ca, configB: cb)
@@ -51,7 +52,7 @@ import TernWire
     }
 
     @Test func perPacketLogLinesAreRateLimitedWithASummary() throws {
-        let (ca, cb) = Fixtures.siteToSite()
+        let (ca, cb) = IKEFixtures.siteToSite()
         let b = IKEEndpoint(configuration: cb, random: .seeded(3))
         let spoofer = IKEEndpoint(configuration: ca, random: .seeded(4))
         var lines: [String] = []
@@ -71,7 +72,7 @@ import TernWire
     }
 
     @Test func aDeadPeerRightAfterAChildRekeyRestartsTheChildOnce() throws {
-        var (ca, cb) = Fixtures.siteToSite()
+        var (ca, cb) = IKEFixtures.siteToSite()
         ca.connections[0].dpdDelay = 5
         let pair = IKEPair(configA: ca, configB: cb)
         try pair.initiate(pair.a, connection: "to-b", child: "net")
@@ -86,7 +87,7 @@ import TernWire
     }
 
     @Test func aPeerThatDiesDuringACreateChildIsNoticedWithinTheDPDBound() throws {
-        var (ca, cb) = Fixtures.siteToSite()
+        var (ca, cb) = IKEFixtures.siteToSite()
         ca.connections[0].dpdDelay = 2
         ca.connections[0].dpdTimeout = 4
         let pair = IKEPair(configA: ca, configB: cb)
@@ -102,7 +103,7 @@ import TernWire
     }
 
     @Test func theReadersCookieAnswersAreTheEnginesCookies() throws {
-        var (ca, cb) = Fixtures.siteToSite()
+        var (ca, cb) = IKEFixtures.siteToSite()
         cb.cookieThreshold = 0
         let pair = IKEPair(configA: ca, configB: cb)
         #expect(pair.b.endpoint.requiresCookies)

@@ -1,4 +1,5 @@
 import Testing
+import TernTestSupport
 import TernIKE
 import TernWire
 
@@ -12,7 +13,7 @@ import TernWire
     }
 
     @Test func concurrentInitiationsEachReportTheirOwnSA() throws {
-        var (ca, cb) = Fixtures.siteToSite()
+        var (ca, cb) = IKEFixtures.siteToSite()
         ca.reuseIKESA = false
         let pair = IKEPair(configA: ca, configB: cb)
         pair.apply(try pair.a.endpoint.initiate(connection: "to-b", child: "net", now: pair.now, tag: 1), on: pair.a)
@@ -33,7 +34,7 @@ import TernWire
     }
 
     @Test func aReusedIKESAReportsItsNewChild() throws {
-        var (ca, cb) = Fixtures.siteToSite(tune: { c in
+        var (ca, cb) = IKEFixtures.siteToSite(tune: { c in
             let (mine, theirs) = c.name == "to-b" ? ("10.1.1.0/24", "10.2.1.0/24") : ("10.2.1.0/24", "10.1.1.0/24")
             c.children.append(ChildPolicy(name: "second", localSelectors: [SelectorPolicy(prefix: IPPrefix(mine)!)],
                                           remoteSelectors: [SelectorPolicy(prefix: IPPrefix(theirs)!)], proposals: c.children[0].proposals))
@@ -49,7 +50,7 @@ import TernWire
     }
 
     @Test func aChildTheResponderRefusesFailsOnlyItsInitiation() throws {
-        var (ca, cb) = Fixtures.siteToSite(tune: { c in
+        var (ca, cb) = IKEFixtures.siteToSite(tune: { c in
             if c.name == "to-b" {
                 c.children.append(ChildPolicy(name: "refused", localSelectors: [SelectorPolicy(prefix: IPPrefix("10.9.0.0/24")!)],
                                               remoteSelectors: [SelectorPolicy(prefix: IPPrefix("10.8.0.0/24")!)], proposals: c.children[0].proposals))
@@ -66,7 +67,7 @@ import TernWire
     }
 
     @Test func anInitiationThatCannotStartFailsAtOnce() throws {
-        var (ca, cb) = Fixtures.siteToSite()
+        var (ca, cb) = IKEFixtures.siteToSite()
         ca.connections[0].remoteAddresses = [.hostname("nowhere.invalid")]
         let pair = IKEPair(configA: ca, configB: cb)
         pair.apply(try pair.a.endpoint.initiate(connection: "to-b", child: "net", now: pair.now, tag: 3), on: pair.a)

@@ -1,4 +1,5 @@
 import Testing
+import TernTestSupport
 import TernCrypto
 import TernDataPlane
 import TernIKE
@@ -7,7 +8,7 @@ import TernWire
 /// Rekeying, collisions (RFC 7296 §2.8.1/§2.8.2), deletes and dead peers, in memory.
 @Suite struct LifecycleTests {
     func established(_ tune: (inout ConnectionPolicy) -> Void = { _ in }) throws -> IKEPair {
-        let (ca, cb) = Fixtures.siteToSite(tune: tune)
+        let (ca, cb) = IKEFixtures.siteToSite(tune: tune)
         let pair = IKEPair(configA: ca, configB: cb)
         try pair.initiate(pair.a, connection: "to-b", child: "net")
         #expect(pair.run(until: { pair.a.sas.count == 2 && pair.b.sas.count == 2 }, for: 30))
@@ -67,7 +68,7 @@ import TernWire
     /// deleted by its creator. Tried with many seeds so both outcomes occur.
     @Test(arguments: Array(UInt64(1)...UInt64(12)))
     func simultaneousChildRekeyLeavesOnePair(seed: UInt64) throws {
-        let (ca, cb) = Fixtures.siteToSite()
+        let (ca, cb) = IKEFixtures.siteToSite()
         let pair = IKEPair(configA: ca, configB: cb, seed: seed)
         try pair.initiate(pair.a, connection: "to-b", child: "net")
         pair.run(until: { pair.a.sas.count == 2 && pair.b.sas.count == 2 }, for: 30)
@@ -119,7 +120,7 @@ import TernWire
 
     @Test(arguments: Array(UInt64(1)...UInt64(8)))
     func simultaneousIKERekeyLeavesOneIKESA(seed: UInt64) throws {
-        let (ca, cb) = Fixtures.siteToSite()
+        let (ca, cb) = IKEFixtures.siteToSite()
         let pair = IKEPair(configA: ca, configB: cb, seed: seed)
         try pair.initiate(pair.a, connection: "to-b", child: "net")
         pair.run(until: { pair.a.sas.count == 2 && pair.b.sas.count == 2 }, for: 30)
@@ -205,7 +206,7 @@ import TernWire
     }
 
     @Test func peerBehindNATChangingPortKeepsItsSAs() throws {
-        let (ca, cb) = Fixtures.siteToSite(addressA: "10.0.0.1", tune: { c in
+        let (ca, cb) = IKEFixtures.siteToSite(addressA: "10.0.0.1", tune: { c in
             if c.name == "to-a" { c.remoteAddresses = [.any] }
             c.dpdDelay = 5
         })
@@ -227,7 +228,7 @@ import TernWire
     }
 
     @Test func trapPolicyNegotiatesOnAcquireWithTheTrapsReqid() throws {
-        let (ca, cb) = Fixtures.siteToSite(tune: { c in if c.name == "to-b" { c.children[0].startAction = .trap } })
+        let (ca, cb) = IKEFixtures.siteToSite(tune: { c in if c.name == "to-b" { c.children[0].startAction = .trap } })
         let pair = IKEPair(configA: ca, configB: cb)
         pair.apply(pair.a.endpoint.startConnections(now: 0), on: pair.a)
         #expect(pair.a.sas.isEmpty && pair.a.policies.count == 1)
@@ -249,7 +250,7 @@ import TernWire
     }
 
     @Test func viciInstallAndUninstallTrap() throws {
-        let (ca, cb) = Fixtures.siteToSite()
+        let (ca, cb) = IKEFixtures.siteToSite()
         let pair = IKEPair(configA: ca, configB: cb)
         #expect(throws: IKECommandError.self) { try pair.a.endpoint.installTrap(child: "nope", now: 0) }
         pair.apply(try pair.a.endpoint.installTrap(child: "net", now: 0), on: pair.a)
@@ -269,7 +270,7 @@ import TernWire
     }
 
     @Test func failedAcquireDropsWhatWasHeld() throws {
-        let (ca, cb) = Fixtures.siteToSite(pskB: Array("not the same key at all, so it fails".utf8),
+        let (ca, cb) = IKEFixtures.siteToSite(pskB: Array("not the same key at all, so it fails".utf8),
                                            tune: { c in if c.name == "to-b" { c.children[0].startAction = .trap } })
         let pair = IKEPair(configA: ca, configB: cb)
         pair.apply(pair.a.endpoint.startConnections(now: 0), on: pair.a)
@@ -327,7 +328,7 @@ import TernWire
     ///   A: CREATE_CHILD_SA {N(REKEY_SA)} -->    <-- B: INFORMATIONAL {D(child)}
     @Test(arguments: Array(UInt64(1)...UInt64(4)))
     func childRekeyCollidesWithPeersDelete(seed: UInt64) throws {
-        let (ca, cb) = Fixtures.siteToSite()
+        let (ca, cb) = IKEFixtures.siteToSite()
         let pair = IKEPair(configA: ca, configB: cb, seed: seed)
         try pair.initiate(pair.a, connection: "to-b", child: "net")
         pair.run(until: { pair.a.sas.count == 2 && pair.b.sas.count == 2 }, for: 30)
@@ -344,7 +345,7 @@ import TernWire
     ///   A: CREATE_CHILD_SA {SA(IKE)} -->    <-- B: CREATE_CHILD_SA {N(REKEY_SA)}
     @Test(arguments: Array(UInt64(1)...UInt64(4)))
     func ikeRekeyCollidesWithChildRekey(seed: UInt64) throws {
-        let (ca, cb) = Fixtures.siteToSite()
+        let (ca, cb) = IKEFixtures.siteToSite()
         let pair = IKEPair(configA: ca, configB: cb, seed: seed)
         try pair.initiate(pair.a, connection: "to-b", child: "net")
         pair.run(until: { pair.a.sas.count == 2 && pair.b.sas.count == 2 }, for: 30)
@@ -362,7 +363,7 @@ import TernWire
     ///   A: INFORMATIONAL {D(IKE)} -->    <-- B: CREATE_CHILD_SA {SA(IKE)}
     @Test(arguments: Array(UInt64(1)...UInt64(4)))
     func ikeDeleteCollidesWithIKERekey(seed: UInt64) throws {
-        let (ca, cb) = Fixtures.siteToSite()
+        let (ca, cb) = IKEFixtures.siteToSite()
         let pair = IKEPair(configA: ca, configB: cb, seed: seed)
         try pair.initiate(pair.a, connection: "to-b", child: "net")
         pair.run(until: { pair.a.sas.count == 2 && pair.b.sas.count == 2 }, for: 30)

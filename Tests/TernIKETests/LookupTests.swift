@@ -1,5 +1,6 @@
 import Foundation
 import Testing
+import TernTestSupport
 import TernIKE
 import TernPKI
 import TernWire
@@ -9,7 +10,7 @@ import TernWire
 @Suite struct LookupTests {
     /// A's connection "slow" names B by a host name; "to-b" uses B's address.
     static func twoConnections(tune: (inout ConnectionPolicy) -> Void = { _ in }) -> IKEPair {
-        var (ca, cb) = Fixtures.siteToSite()
+        var (ca, cb) = IKEFixtures.siteToSite()
         var slow = ca.connections[0]
         slow.name = "slow"
         slow.remoteAddresses = [.hostname("gw-b.example.net")]

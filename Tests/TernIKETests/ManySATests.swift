@@ -1,4 +1,5 @@
 import Testing
+import TernTestSupport
 import TernCrypto
 import TernDataPlane
 import TernIKE
@@ -10,7 +11,7 @@ import TernWire
     func established(_ s: IKEPair.Side) -> Int { s.established.count }
 
     @Test func initiateAddsAChildToTheEstablishedIKESAByDefault() throws {
-        let (ca, cb) = Fixtures.siteToSite()
+        let (ca, cb) = IKEFixtures.siteToSite()
         let pair = IKEPair(configA: ca, configB: cb)
         try pair.initiate(pair.a, connection: "to-b", child: "net")
         #expect(pair.run(until: { pair.a.sas.count == 2 && pair.b.sas.count == 2 }, for: 30))
@@ -21,7 +22,7 @@ import TernWire
     }
 
     @Test func withoutReuseEveryInitiateNegotiatesANewIKESA() throws {
-        var (ca, cb) = Fixtures.siteToSite()
+        var (ca, cb) = IKEFixtures.siteToSite()
         ca.reuseIKESA = false
         let pair = IKEPair(configA: ca, configB: cb)
         try pair.initiate(pair.a, connection: "to-b", child: "net")
@@ -35,7 +36,7 @@ import TernWire
     /// None of these is established when the others send IKE_AUTH: only the first may carry
     /// INITIAL_CONTACT, or the responder (unique = no) would drop the SAs that got there before.
     @Test func simultaneousInitiationsAllSurvive() throws {
-        var (ca, cb) = Fixtures.siteToSite()
+        var (ca, cb) = IKEFixtures.siteToSite()
         ca.reuseIKESA = false
         cb.cookieThreshold = 1_000
         cb.perSourceHalfOpenLimit = 1_000
@@ -53,7 +54,7 @@ import TernWire
     /// unique = no drops the older IKE SA from that address, unique = never keeps it (strongSwan).
     @Test(arguments: [UniquenessPolicy.no, .never])
     func initialContactHonoursUnique(unique: UniquenessPolicy) throws {
-        var (ca, cb) = Fixtures.siteToSite()
+        var (ca, cb) = IKEFixtures.siteToSite()
         var second = ca.connections[0]
         second.name = "to-b-again"
         ca.connections.append(second)

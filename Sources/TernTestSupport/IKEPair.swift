@@ -7,31 +7,31 @@ import TernWire
 
 /// Two IKE endpoints in memory with a manual clock and a link that can drop, duplicate, delay
 /// and rewrite datagrams (a NAT). Every datagram and action is recorded.
-final class IKEPair {
-    final class Side {
-        let name: String
-        let endpoint: IKEEndpoint
-        let address: IPAddress
+public final class IKEPair {
+    public final class Side {
+        public let name: String
+        public let endpoint: IKEEndpoint
+        public let address: IPAddress
         /// SAs installed in the data plane, in installation order (the newest outbound of a reqid sends).
-        var sas: [SAConfig] = []
-        var policies: [UInt32: [PolicyConfig]] = [:]
-        var events: [IKEEvent] = []
-        var keepalives = 0
-        var released: [(reqid: UInt32, send: Bool)] = []
+        public var sas: [SAConfig] = []
+        public var policies: [UInt32: [PolicyConfig]] = [:]
+        public var events: [IKEEvent] = []
+        public var keepalives = 0
+        public var released: [(reqid: UInt32, send: Bool)] = []
         /// What this side's lookups answer: its source address, host names, CRL URIs.
-        var sourceAddress: IPAddress?
-        var names: [String: [IPAddress]] = [:]
-        var crls: (String) -> [CRL]? = { _ in nil }
+        public var sourceAddress: IPAddress?
+        public var names: [String: [IPAddress]] = [:]
+        public var crls: (String) -> [CRL]? = { _ in nil }
         /// Lookups this side asked for, in order.
-        var lookups: [IKELookup] = []
+        public var lookups: [IKELookup] = []
         /// Lookups the test answers itself (`answer`), instead of at once.
-        var holdLookups: (IKELookup) -> Bool = { _ in false }
-        var heldLookups: [(id: UInt64, lookup: IKELookup)] = []
-        init(name: String, endpoint: IKEEndpoint, address: IPAddress) {
+        public var holdLookups: (IKELookup) -> Bool = { _ in false }
+        public var heldLookups: [(id: UInt64, lookup: IKELookup)] = []
+        public init(name: String, endpoint: IKEEndpoint, address: IPAddress) {
             self.name = name; self.endpoint = endpoint; self.address = address; self.sourceAddress = address
         }
 
-        func result(of lookup: IKELookup) -> IKELookupResult {
+        public func result(of lookup: IKELookup) -> IKELookupResult {
             switch lookup {
             case .resolve(let h): names[h].map { .addresses($0) } ?? .failed("no such host")
             case .sourceAddress: .sourceAddress(sourceAddress)
@@ -39,37 +39,37 @@ final class IKEPair {
             }
         }
 
-        var established: [IKESAInfo] { endpoint.listSAs(now: 0).filter { $0.state == .established } }
-        var logLines: [String] { events.map(\.description) }
-        func sa(_ key: SAKey) -> SAConfig? { sas.first { $0.key == key } }
-        var inboundSAs: [SAConfig] { sas.filter { $0.destination == address || $0.source != address } }
-        var outboundSAs: [SAConfig] { sas.filter { $0.source == address } }
+        public var established: [IKESAInfo] { endpoint.listSAs(now: 0).filter { $0.state == .established } }
+        public var logLines: [String] { events.map(\.description) }
+        public func sa(_ key: SAKey) -> SAConfig? { sas.first { $0.key == key } }
+        public var inboundSAs: [SAConfig] { sas.filter { $0.destination == address || $0.source != address } }
+        public var outboundSAs: [SAConfig] { sas.filter { $0.source == address } }
 
         /// The SA the data plane would send on for a reqid: the newest outbound one.
-        func currentOutbound(reqid: UInt32) -> SAConfig? { outboundSAs.last { $0.reqid == reqid } }
+        public func currentOutbound(reqid: UInt32) -> SAConfig? { outboundSAs.last { $0.reqid == reqid } }
     }
 
-    struct Datagram {
-        var bytes: [UInt8]
-        var from: SocketAddress
-        var to: SocketAddress
-        var deliverAt: Double
-        var sender: String
+    public struct Datagram {
+        public var bytes: [UInt8]
+        public var from: SocketAddress
+        public var to: SocketAddress
+        public var deliverAt: Double
+        public var sender: String
     }
 
-    let a: Side
-    let b: Side
-    var now: Double = 0
-    var inFlight: [Datagram] = []
-    var log: [Datagram] = []
-    var latency = 0.01
+    public let a: Side
+    public let b: Side
+    public var now: Double = 0
+    public var inFlight: [Datagram] = []
+    public var log: [Datagram] = []
+    public var latency = 0.01
     /// Return false to drop a datagram (sender name, datagram index in `log`).
-    var shouldDeliver: (Datagram, Int) -> Bool = { _, _ in true }
-    var duplicate: (Datagram) -> Bool = { _ in false }
+    public var shouldDeliver: (Datagram, Int) -> Bool = { _, _ in true }
+    public var duplicate: (Datagram) -> Bool = { _ in false }
     /// Rewrites a datagram on its way (NAT). Applied before delivery.
-    var rewrite: (inout Datagram) -> Void = { _ in }
+    public var rewrite: (inout Datagram) -> Void = { _ in }
 
-    init(configA: EngineConfiguration, configB: EngineConfiguration,
+    public init(configA: EngineConfiguration, configB: EngineConfiguration,
          addressA: IPAddress = IPAddress("192.0.2.1")!, addressB: IPAddress = IPAddress("192.0.2.2")!, seed: UInt64 = 1) {
         let ea = IKEEndpoint(configuration: configA, random: .seeded(seed))
         let eb = IKEEndpoint(configuration: configB, random: .seeded(seed &+ 1000))
@@ -80,19 +80,19 @@ final class IKEPair {
     }
 
     /// Answers a lookup the test held back (`holdLookups`).
-    func answer(_ s: Side, _ lookup: IKELookup, with result: IKELookupResult? = nil) {
+    public func answer(_ s: Side, _ lookup: IKELookup, with result: IKELookupResult? = nil) {
         guard let i = s.heldLookups.firstIndex(where: { $0.lookup == lookup }) else { return }
         let held = s.heldLookups.remove(at: i)
         apply(s.endpoint.complete(lookup: held.id, result: result ?? s.result(of: lookup), now: now), on: s)
     }
 
-    func side(for address: IPAddress) -> Side? {
+    public func side(for address: IPAddress) -> Side? {
         if address == a.address { return a }
         if address == b.address { return b }
         return nil
     }
 
-    func apply(_ actions: [IKEAction], on s: Side) {
+    public func apply(_ actions: [IKEAction], on s: Side) {
         for act in actions {
             switch act {
             case .send(let d, let from, let to):
@@ -125,13 +125,13 @@ final class IKEPair {
         }
     }
 
-    func initiate(_ s: Side, connection: String, child: String? = nil) throws {
+    public func initiate(_ s: Side, connection: String, child: String? = nil) throws {
         apply(try s.endpoint.initiate(connection: connection, child: child, now: now), on: s)
     }
 
     /// Delivers datagrams and fires timers in time order until `condition` holds or `limit` seconds pass.
     @discardableResult
-    func run(until condition: () -> Bool = { false }, for limit: Double = 60) -> Bool {
+    public func run(until condition: () -> Bool = { false }, for limit: Double = 60) -> Bool {
         let end = now + limit
         while !condition() {
             for s in [a, b] {
@@ -158,7 +158,7 @@ final class IKEPair {
     }
 
     /// The two sides agree: every outbound SA of one is an inbound SA of the other with the same keys.
-    func consistent() -> Bool {
+    public func consistent() -> Bool {
         for (x, y) in [(a, b), (b, a)] {
             for o in x.outboundSAs {
                 guard let i = y.sas.first(where: { $0.spi == o.spi && $0.proto == o.proto }),
@@ -169,15 +169,16 @@ final class IKEPair {
     }
 }
 
-enum Fixtures {
-    static let psk = Array("a shared secret long enough for tests".utf8)
+/// Engine configurations the in-memory tests start from.
+public enum IKEFixtures {
+    public static let psk = Array("a shared secret long enough for tests".utf8)
 
-    static func proposals(_ ike: String, _ esp: String) -> ([AlgorithmProposal], [AlgorithmProposal]) {
+    public static func proposals(_ ike: String, _ esp: String) -> ([AlgorithmProposal], [AlgorithmProposal]) {
         (try! ProposalParser.parse(ike, for: .ike), try! ProposalParser.parse(esp, for: .esp))
     }
 
     /// A site-to-site pair: A (192.0.2.1, 10.1.0.0/24) and B (192.0.2.2, 10.2.0.0/24).
-    static func siteToSite(ike: String = "aes256gcm16-prfsha256-x25519", esp: String = "aes256gcm16",
+    public static func siteToSite(ike: String = "aes256gcm16-prfsha256-x25519", esp: String = "aes256gcm16",
                            ikeB: String? = nil, espB: String? = nil, pskB: [UInt8]? = nil,
                            addressA: String = "192.0.2.1", addressB: String = "192.0.2.2",
                            tune: (inout ConnectionPolicy) -> Void = { _ in }) -> (EngineConfiguration, EngineConfiguration) {
