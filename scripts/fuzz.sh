@@ -17,6 +17,7 @@ for t in "${targets[@]}"; do
     echo "fuzz: $t for ${secs}s"
     # New inputs go to corpus-run (not committed); the checked-in corpus seeds every run.
     set +e
+    LSAN_OPTIONS="suppressions=Fuzz/lsan.supp${LSAN_OPTIONS:+:$LSAN_OPTIONS}" \
     .build-fuzz/debug/"$t" -max_total_time="$secs" -max_len=4096 -print_final_stats=1 \
         -artifact_prefix="$artifacts" "Fuzz/corpus-run/$t" "$corpus" >".build-fuzz/$t.log" 2>&1
     rc=$?

@@ -41,6 +41,16 @@ final class ChildSA {
         self.installedAt = now; self.rekeyAt = rekeyAt; self.expireAt = expireAt
     }
 
+    /// The same CHILD SA as a new object, for a copied session.
+    func copy() -> ChildSA {
+        let c = ChildSA(uniqueID: uniqueID, policy: policy, reqid: reqid, inboundSPI: inboundSPI, outboundSPI: outboundSPI,
+                        algorithms: algorithms, mode: mode, localTS: localTS, remoteTS: remoteTS, inboundSA: inboundSA,
+                        outboundSA: outboundSA, now: installedAt, rekeyAt: rekeyAt, expireAt: expireAt)
+        c.state = state; c.outboundInstalled = outboundInstalled; c.removeAt = removeAt
+        c.rekeyAtBytes = rekeyAtBytes; c.rekeyAtPackets = rekeyAtPackets; c.peerRekey = peerRekey
+        return c
+    }
+
     var handle: ChildSAHandle { ChildSAHandle(reqid: reqid, inboundSPI: inboundSPI, outboundSPI: outboundSPI) }
 
     func info(now: Double) -> ChildSAInfo {

@@ -15,6 +15,9 @@ public struct EngineRandom: RandomNumberGenerator, @unchecked Sendable {
 
     private init(state: State) { self.state = state }
 
+    /// An independent generator at the same position (a copied struct would share its state).
+    func copied() -> EngineRandom { EngineRandom(state: State(state.seeded)) }
+
     public mutating func next() -> UInt64 {
         if var z = state.seeded {
             z &+= 0x9E37_79B9_7F4A_7C15

@@ -94,6 +94,41 @@ public final class IKEEndpoint {
         cookies = IKECookies(secret: self.random.bytes(32))
     }
 
+    /// An independent endpoint in the same state as `other` (see `copy()`).
+    private init(copying other: IKEEndpoint) {
+        configuration = other.configuration
+        random = other.random.copied()
+        keyLogEnabled = other.keyLogEnabled
+        cookies = other.cookies
+        calendarTime = other.calendarTime
+        stats = other.stats
+        deadlines = other.deadlines
+        lookups = other.lookups; lookupIDs = other.lookupIDs; nextLookupID = other.nextLookupID
+        names = other.names; parkedInits = other.parkedInits; watches = other.watches
+        halfOpen = other.halfOpen; halfOpenKeys = other.halfOpenKeys; halfOpenBySource = other.halfOpenBySource
+        halfOpenOrder = other.halfOpenOrder; halfOpenOrderHead = other.halfOpenOrderHead
+        childSPIs = other.childSPIs; nextReqid = other.nextReqid; nextUniqueID = other.nextUniqueID
+        cookieTokens = other.cookieTokens; cookieTokensAt = other.cookieTokensAt
+        traps = other.traps; acquiring = other.acquiring; logLimiter = other.logLimiter
+        // Sessions (and their CHILD SAs) are objects: copy each, then point the copies' links at copies.
+        var copies: [ObjectIdentifier: IKESession] = [:]
+        for (spi, s) in other.sessions {
+            let c = s.copy(context: self)
+            copies[ObjectIdentifier(s)] = c
+            sessions[spi] = c
+        }
+        for s in other.sessions.values {
+            copies[ObjectIdentifier(s)]?.relink(from: s) { copies[ObjectIdentifier($0)] }
+        }
+    }
+
+    /// An independent endpoint in the same state: its IKE SAs, CHILD SAs, half-open table, traps,
+    /// lookups, timers and the position of a seeded random generator are copied; cipher contexts
+    /// and key-exchange secrets, which carry no per-message state, are shared. Inputs to one do
+    /// not change the other. For fuzzing every input from one stored established pair instead
+    /// of negotiating it again each time. Call between inputs, not during one.
+    public func copy() -> IKEEndpoint { IKEEndpoint(copying: self) }
+
     /// New connections and secrets; running IKE SAs keep the connection they were negotiated
     /// with until rekeyed or re-established. Names in the new configuration are resolved anew.
     public func update(configuration c: EngineConfiguration) {

@@ -89,6 +89,37 @@ final class IKESession {
         self.createdAt = now; self.lastInbound = now
     }
 
+    /// This IKE SA for another endpoint (`IKEEndpoint.copy()`): every field copied, CHILD SAs
+    /// copied; links to other sessions are set by `relink` once all are copied.
+    func copy(context: any IKESessionContext) -> IKESession {
+        let c = IKESession(uniqueID: uniqueID, context: context, policy: policy, isInitiator: isInitiator, phase: phase,
+                           initiatorSPI: initiatorSPI, responderSPI: responderSPI, local: local, remote: remote, now: createdAt)
+        c.localNAT = localNAT; c.remoteNAT = remoteNAT; c.fragmentationSupported = fragmentationSupported
+        c.localIdentity = localIdentity; c.remoteIdentity = remoteIdentity
+        c.window = window; c.fragments = fragments
+        c.children = children.map { $0.copy() }
+        // A colliding rekey remembers the peer's new CHILD SA: point it at that SA's copy.
+        for (copy, original) in zip(c.children, children) {
+            if let p = original.peerRekey, let i = children.firstIndex(where: { $0 === p.child }) {
+                copy.peerRekey = PeerRekey(child: c.children[i], nonceI: p.nonceI, nonceR: p.nonceR)
+            }
+        }
+        c.pendingOutbound = pendingOutbound; c.pendingChildren = pendingChildren
+        c.establishedAt = establishedAt; c.rekeyAt = rekeyAt; c.reauthAt = reauthAt; c.deleteAt = deleteAt
+        c.lastInbound = lastInbound; c.keepaliveAt = keepaliveAt; c.halfOpenDeadline = halfOpenDeadline
+        c.attempt = attempt
+        c.scheduledDeadline = scheduledDeadline
+        c.parked = parked; c.fetchedCRLs = fetchedCRLs
+        return c
+    }
+
+    /// Points a copy's links (successor, the SA it replaces, a colliding rekey's new SA) at the copies.
+    func relink(from original: IKESession, _ copyOf: (IKESession) -> IKESession?) {
+        successor = original.successor.flatMap(copyOf)
+        replaces = original.replaces.flatMap(copyOf)
+        if let p = original.peerRekeyNonces, let n = copyOf(p.newSession) { peerRekeyNonces = (p.ni, p.nr, n) }
+    }
+
     var localSPI: UInt64 { isInitiator ? initiatorSPI : responderSPI }
     var isEstablished: Bool { state == .established || state == .rekeying }
     var natDetected: Bool { localNAT || remoteNAT }

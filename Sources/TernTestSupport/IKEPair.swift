@@ -27,6 +27,13 @@ public final class IKEPair {
         /// Lookups the test answers itself (`answer`), instead of at once.
         public var holdLookups: (IKELookup) -> Bool = { _ in false }
         public var heldLookups: [(id: UInt64, lookup: IKELookup)] = []
+        init(copying o: Side) {
+            name = o.name; endpoint = o.endpoint.copy(); address = o.address
+            sas = o.sas; policies = o.policies; events = o.events; keepalives = o.keepalives; released = o.released
+            sourceAddress = o.sourceAddress; names = o.names; crls = o.crls
+            lookups = o.lookups; holdLookups = o.holdLookups; heldLookups = o.heldLookups
+        }
+
         public init(name: String, endpoint: IKEEndpoint, address: IPAddress) {
             self.name = name; self.endpoint = endpoint; self.address = address; self.sourceAddress = address
         }
@@ -77,6 +84,18 @@ public final class IKEPair {
         eb.calendarTime = ea.calendarTime
         a = Side(name: "A", endpoint: ea, address: addressA)
         b = Side(name: "B", endpoint: eb, address: addressB)
+    }
+
+    /// An independent pair in the same state (endpoints copied with `IKEEndpoint.copy()`, the
+    /// link's datagrams in flight and every record): drive it without touching this one. Fuzzers
+    /// and tests start many runs from one established pair this way instead of negotiating anew.
+    public func copy() -> IKEPair { IKEPair(copying: self) }
+
+    private init(copying o: IKEPair) {
+        a = Side(copying: o.a)
+        b = Side(copying: o.b)
+        now = o.now; inFlight = o.inFlight; log = o.log; latency = o.latency
+        shouldDeliver = o.shouldDeliver; duplicate = o.duplicate; rewrite = o.rewrite
     }
 
     /// Answers a lookup the test held back (`holdLookups`).
