@@ -180,24 +180,24 @@ final class IKEController: @unchecked Sendable {
     // MARK: - Input
 
     private func readLoop() {
-        let batch = IOBatch(size: 16)
+        let batch = IOBatch(size: Self.readBatch)
         let bufSize = 65_536
-        let storage = UnsafeMutableRawPointer.allocate(byteCount: bufSize * 16, alignment: 16)
+        let storage = UnsafeMutableRawPointer.allocate(byteCount: bufSize * Self.readBatch, alignment: 16)
         defer { storage.deallocate() }
-        for i in 0..<16 {
+        for i in 0..<Self.readBatch {
             batch.rx[i].buf = (storage + i * bufSize).assumingMemoryBound(to: UInt8.self)
             batch.rx[i].cap = UInt32(bufSize)
         }
         // Cookie answers of one receive batch go out in one sendmmsg, from slots of their own.
-        let replies = IOBatch(size: 16)
-        let replySlots = UnsafeMutableRawPointer.allocate(byteCount: 16 * Self.cookieReplySlot, alignment: 16)
+        let replies = IOBatch(size: Self.readBatch)
+        let replySlots = UnsafeMutableRawPointer.allocate(byteCount: Self.readBatch * Self.cookieReplySlot, alignment: 16)
         defer { replySlots.deallocate() }
         while running {
             let ready = readerLoop.wait(timeoutMilliseconds: 1000)
             for token in ready where token != EventLoop.wakeToken {
                 guard let fam = IPAddress.Family(rawValue: UInt8(token)), let s = ikeSockets[fam] else { continue }
                 while true {
-                    let n = batch.receive(s, count: 16)
+                    let n = batch.receive(s, count: Self.readBatch)
                     if n <= 0 { break }
                     let answering = cookieMode.load(ordering: .relaxed)
                     var toSend: [(bytes: [UInt8], tx: tern_tx)] = []
@@ -225,6 +225,8 @@ final class IKEController: @unchecked Sendable {
         }
     }
 
+    /// Datagrams read from the UDP 500 socket per recvmmsg (and cookie answers per sendmmsg).
+    private static let readBatch = 64
     /// A cookie answer is an IKE header and one notify: 28 + 8 + 33 bytes.
     private static let cookieReplySlot = 128
 

@@ -18,14 +18,31 @@ public struct IKECookies: Sendable {
 
     /// The COOKIE response to an IKE_SA_INIT request that does not return a cookie, or nil when
     /// `bytes` is not such a request (it carries a COOKIE, or is not an IKE_SA_INIT request, or
-    /// does not decode): those go to the engine.
-    public func answer(_ bytes: [UInt8], from: IPAddress) -> [UInt8]? {
-        guard let message = try? IKEMessage(decoding: bytes), message.header.exchangeType == IKEExchangeType.ikeSAInit.rawValue,
-              !message.header.flags.contains(.response), message.header.responderSPI == 0, message.header.messageID == 0 else { return nil }
-        if case .notify(let n)? = message.payloads.first, n.type == .cookie { return nil }
-        let nonce: [UInt8] = message.payloads.compactMap { if case .nonce(let n) = $0 { n } else { nil } }.first ?? []
-        return Self.reply(initiatorSPI: message.header.initiatorSPI,
-                          cookie: expected(nonce: nonce, address: from, initiatorSPI: message.header.initiatorSPI))
+    /// does not parse): those go to the engine. Reads only the header and the payload chain (the
+    /// reader answers floods with it: a full decode cost most of its time).
+    public func answer(_ b: [UInt8], from: IPAddress) -> [UInt8]? {
+        // Header (RFC 7296 §3.1): version 2.x, IKE_SA_INIT, a request, responder SPI 0, message 0,
+        // the length field equal to the datagram's.
+        guard b.count >= 28, b[17] >> 4 == 2, b[18] == IKEExchangeType.ikeSAInit.rawValue, b[19] & 0x20 == 0,
+              b[8..<16].allSatisfy({ $0 == 0 }), b[20..<24].allSatisfy({ $0 == 0 }),
+              Int(b[24]) << 24 | Int(b[25]) << 16 | Int(b[26]) << 8 | Int(b[27]) == b.count else { return nil }
+        var type = b[16], offset = 28
+        var nonce: ArraySlice<UInt8>?
+        var first = true
+        while type != 0 {
+            guard offset + 4 <= b.count else { return nil }
+            let length = Int(b[offset + 2]) << 8 | Int(b[offset + 3])
+            guard length >= 4, offset + length <= b.count else { return nil }
+            if first && type == IKEPayloadType.notify.rawValue && length >= 8
+                && UInt16(b[offset + 6]) << 8 | UInt16(b[offset + 7]) == IKENotifyType.cookie.rawValue { return nil }
+            if type == IKEPayloadType.nonce.rawValue { nonce = b[(offset + 4)..<(offset + length)] }
+            first = false
+            type = b[offset]
+            offset += length
+        }
+        guard offset == b.count, let nonce, nonce.count >= 16, nonce.count <= 256 else { return nil }
+        let spi = b[0..<8].reduce(UInt64(0)) { $0 << 8 | UInt64($1) }
+        return Self.reply(initiatorSPI: spi, cookie: expected(nonce: Array(nonce), address: from, initiatorSPI: spi))
     }
 
     static func reply(initiatorSPI: UInt64, cookie: [UInt8]) -> [UInt8] {
