@@ -25,6 +25,7 @@ APT_PACKAGES=(
     wireguard-go wireguard-tools
     iperf3 tshark tcpdump nftables iptables conntrack iproute2 iputils-ping procps
     libssl-dev openssl python3 python3-pip
+    dpkg-dev lintian
 )
 missing=()
 for p in "${APT_PACKAGES[@]}"; do
