@@ -24,7 +24,8 @@ APT_PACKAGES=(
     libstrongswan-extra-plugins strongswan-pki
     wireguard-go wireguard-tools
     iperf3 tshark tcpdump nftables iptables conntrack iproute2 iputils-ping procps
-    libssl-dev openssl libipsec-mb-dev python3 python3-pip
+    libssl-dev openssl libipsec-mb-dev python3 python3-pip gcc
+    dpkg-dev lintian
 )
 missing=()
 for p in "${APT_PACKAGES[@]}"; do

@@ -55,6 +55,7 @@ struct Tern: ParsableCommand {
           tern stats; tern counters --all; tern log --timeout 60
           tern --vici unix:///var/run/charon.vici list-sas   (strongSwan's charon)
           tern pki --gen --type ed25519  keys, requests, certificates, CRLs
+          tern import ipsec.conf --secrets ipsec.secrets -o swanctl.conf   (Libreswan)
 
         Exit codes: 0 success; 64 usage error or unreadable swanctl.conf;
         69 cannot reach the daemon (no socket, refused, connection broken);
@@ -62,7 +63,7 @@ struct Tern: ParsableCommand {
         """,
         subcommands: [State.self, Reload.self, Version.self, LoadAll.self, LoadConns.self, LoadCreds.self, LoadPools.self,
                       Initiate.self, Terminate.self, Rekey.self, ListSAs.self, ListConns.self, ListPols.self, ListCerts.self,
-                      ListPools.self, Stats.self, Counters.self, Log.self, PKI.self])
+                      ListPools.self, Stats.self, Counters.self, Log.self, PKI.self, Import.self])
 
     struct State: ParsableCommand {
         static let configuration = CommandConfiguration(abstract: "Show the data plane: SAs, policies, counters, drops.")
