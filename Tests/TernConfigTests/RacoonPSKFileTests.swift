@@ -153,7 +153,7 @@ private func pskError(_ text: String, sourceLocation: Testing.SourceLocation = #
         var template = Array("/tmp/tern-psk-XXXXXX".utf8CString)
         let fd = mkstemp(&template)
         try #require(fd >= 0)
-        let path = String(cString: template)
+        let path = String(decoding: template.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
         defer { unlink(path) }
         let text = "192.0.2.2 secret\n"
         _ = text.withCString { write(fd, $0, strlen($0)) }
