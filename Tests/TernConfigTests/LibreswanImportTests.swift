@@ -260,9 +260,25 @@ private func minimal(_ extra: String, auto: String = "auto=add") -> String {
         #expect(v1.notes.contains { $0.message.contains("IKEv1") } && v1.connections == ["c"])
     }
 
+    @Test func whichSideIsLocal() throws {
+        let conf = "conn c\n\tleft=192.0.2.1\n\tleftsubnet=203.0.113.0/24\n\tright=192.0.2.2\n\trightsubnet=198.51.100.0/24\n\tauthby=secret\n\tauto=add\n"
+        let right = try LibreswanImport.convert(config: conf, file: "ipsec.conf", localSide: .right)
+        let c = try #require(try parsed(right).connections.first)
+        #expect(c.localAddrs == [.address(IPAddress("192.0.2.2")!)] && c.remoteAddrs == [.address(IPAddress("192.0.2.1")!)])
+        #expect(c.children.first?.localTS.map(\.description) == ["198.51.100.0/24"])
+        #expect(c.local[0].id == "192.0.2.2" && c.remote[0].id == "192.0.2.1")
+        // right=%defaultroute: right is this host, whatever the default says.
+        let dr = try convert("conn c\n\tleft=192.0.2.1\n\tright=%defaultroute\n\trightsubnet=198.51.100.0/24\n\tauthby=secret\n\tauto=add\n")
+        let d = try #require(try parsed(dr).connections.first)
+        #expect(d.localAddrs == [.any] && d.remoteAddrs == [.address(IPAddress("192.0.2.1")!)])
+        #expect(d.children.first?.localTS.map(\.description) == ["198.51.100.0/24"])
+        #expect(dr.notes.contains { $0.message.contains("right=%defaultroute") && $0.location.line == 3 })
+    }
+
     @Test func pfsYesWithDefaultsIsReported() throws {
         let r = try convert("conn c\n\tleft=192.0.2.1\n\tright=192.0.2.2\n\tauthby=secret\n\tauto=add\n")
         #expect(r.notes.contains { $0.message.contains("pfs=yes") && $0.location.line == 1 })
+        #expect(r.notes.contains { $0.message.contains("no ike=") && $0.location.line == 1 })
         #expect(try parsed(r).connections.first?.children.first?.espProposals == ["default"])
     }
 

@@ -368,6 +368,9 @@ private struct Converter {
         // Proposals.
         var ikeProposals = ["default"]
         var ikeGroups: [String] = []
+        if settings["ike"] == nil {
+            note(section.location, "\(context): no ike=; written as proposals = default, strongSwan's default proposals (close to Libreswan's, not the same list)")
+        }
         if let ike = value("ike") {
             let c = try LibreswanProposals.convert(ike.value, kind: .ike, at: ike.location, key: "ike", notes: &notes)
             ikeProposals = c.proposals
