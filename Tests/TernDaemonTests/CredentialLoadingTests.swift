@@ -291,6 +291,9 @@ func errorText(_ body: () throws -> Void) -> String {
         #expect(p.localAuth == .pubkey && p.remoteAuth == .psk)
         let eap = errorText { _ = try dir.load(seedSiteB.replacingOccurrences(of: "auth = pubkey\nid = gateway-b", with: "auth = eap-mschapv2\nid = gateway-b")) }
         #expect(eap.contains("auth = eap-mschapv2 is not supported yet"), "\(eap)")
+        // A restriction ternd does not enforce is refused, not ignored.
+        let groups = errorText { _ = try dir.load(seedSiteB.replacingOccurrences(of: "auth = pubkey\nid = gateway-b", with: "auth = pubkey\nid = gateway-b\ngroups = admins")) }
+        #expect(groups.contains("groups = admins") && groups.contains("is not enforced by ternd (peers would not be restricted)"), "\(groups)")
         // pubkey without certs or id: the engine picks the certificate and uses its subject.
         let bare = seedSiteB.replacingOccurrences(of: "certs = gw-a-cert.pem\nid = gateway-a.example.com\n", with: "")
         let q = try #require(try dir.load(bare).connections.first)

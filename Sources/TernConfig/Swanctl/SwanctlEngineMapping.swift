@@ -119,6 +119,11 @@ public enum SwanctlMapping {
             if !a.certPolicies.isEmpty {
                 throw fail(a, side, "cert_policy is not enforced by ternd", hint: "remove it, or issue peers from a CA of their own and use cacerts")
             }
+            if !a.groups.isEmpty {
+                // Accepting it would let every peer in that the groups were meant to keep out.
+                throw fail(a, side, "groups = \(a.groups.joined(separator: ", ")) is not enforced by ternd (peers would not be restricted)",
+                           hint: "remove it, and restrict peers with id = … or cacerts = … instead")
+            }
         }
         if !local.cacerts.isEmpty {
             throw fail(local, "local", "cacerts on the local side are not supported", hint: "move them to remote { cacerts = … }")
