@@ -6,6 +6,7 @@
 #include <fcntl.h>
 #include <linux/if.h>
 #include <linux/if_tun.h>
+#include <linux/filter.h>
 #include <netinet/in.h>
 #include <netinet/ip.h>
 #include <stdlib.h>
@@ -119,6 +120,79 @@ int tern_socket_udp(int family, uint16_t port, uint32_t mark) {
     }
     if (r < 0) { int e = errno; close(fd); return -e; }
     return fd;
+}
+
+/* The IKE port as a SO_REUSEPORT group: socket 0 takes what must not wait behind a flood, the
+ * others share the rest, steered by a classic BPF program the kernel runs per datagram on the
+ * UDP payload (the IKE header, RFC 7296 §3.1):
+ *
+ *   responder SPI ≠ 0, a response, not IKE_SA_INIT, or a first payload COOKIE notify ─► 0
+ *   an IKE_SA_INIT request without a cookie (or shorter than a header)              ─► 1 + SPIi mod (n−1)
+ *
+ * so an IKE_SA_INIT flood fills the receive queues of sockets 1…n−1 only, and the kernel never
+ * drops a message for an existing IKE SA or a returned cookie because of it. */
+static int attach_ike_steering(int fd, unsigned floods) {
+    /* Jump offsets count from the next instruction: 16 is "flood", 20 "priority". */
+    struct sock_filter code[] = {
+        /*  0 */ BPF_STMT(BPF_LD | BPF_W | BPF_LEN, 0),
+        /*  1 */ BPF_JUMP(BPF_JMP | BPF_JGE | BPF_K, 28, 0, 14),          /* short: flood */
+        /*  2 */ BPF_STMT(BPF_LD | BPF_W | BPF_ABS, 8),
+        /*  3 */ BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, 0, 0, 16),           /* responder SPI: priority */
+        /*  4 */ BPF_STMT(BPF_LD | BPF_W | BPF_ABS, 12),
+        /*  5 */ BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, 0, 0, 14),
+        /*  6 */ BPF_STMT(BPF_LD | BPF_B | BPF_ABS, 19),
+        /*  7 */ BPF_JUMP(BPF_JMP | BPF_JSET | BPF_K, 0x20, 12, 0),       /* response */
+        /*  8 */ BPF_STMT(BPF_LD | BPF_B | BPF_ABS, 18),
+        /*  9 */ BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, 34, 0, 10),          /* not IKE_SA_INIT */
+        /* 10 */ BPF_STMT(BPF_LD | BPF_B | BPF_ABS, 16),
+        /* 11 */ BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, 41, 0, 4),           /* first payload not a notify */
+        /* 12 */ BPF_STMT(BPF_LD | BPF_W | BPF_LEN, 0),
+        /* 13 */ BPF_JUMP(BPF_JMP | BPF_JGE | BPF_K, 36, 0, 2),
+        /* 14 */ BPF_STMT(BPF_LD | BPF_H | BPF_ABS, 34),
+        /* 15 */ BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, 16390, 4, 0),        /* COOKIE */
+        /* 16 */ BPF_STMT(BPF_LD | BPF_W | BPF_ABS, 0),                    /* flood: spread by SPIi */
+        /* 17 */ BPF_STMT(BPF_ALU | BPF_MOD | BPF_K, floods),
+        /* 18 */ BPF_STMT(BPF_ALU | BPF_ADD | BPF_K, 1),
+        /* 19 */ BPF_STMT(BPF_RET | BPF_A, 0),
+        /* 20 */ BPF_STMT(BPF_RET | BPF_K, 0),                             /* priority */
+    };
+    struct sock_fprog prog = { .len = sizeof code / sizeof code[0], .filter = code };
+    return setsockopt(fd, SOL_SOCKET, SO_ATTACH_REUSEPORT_CBPF, &prog, sizeof prog);
+}
+
+int tern_socket_udp_group(int family, uint16_t port, uint32_t mark, int count, int *fds) {
+    if (count < 2) return -EINVAL;
+    /* A probe without SO_REUSEPORT first: joining another daemon's group would split its traffic. */
+    int probe = socket(family == 4 ? AF_INET : AF_INET6, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+    if (probe < 0) return -errno;
+    if (family == 6) { int on = 1; setsockopt(probe, IPPROTO_IPV6, IPV6_V6ONLY, &on, sizeof on); }
+    struct sockaddr_in6 a6; struct sockaddr_in a4;
+    struct sockaddr *addr; socklen_t alen;
+    if (family == 4) {
+        memset(&a4, 0, sizeof a4); a4.sin_family = AF_INET; a4.sin_port = htons(port);
+        addr = (struct sockaddr *)&a4; alen = sizeof a4;
+    } else {
+        memset(&a6, 0, sizeof a6); a6.sin6_family = AF_INET6; a6.sin6_port = htons(port);
+        addr = (struct sockaddr *)&a6; alen = sizeof a6;
+    }
+    if (bind(probe, addr, alen) < 0) { int e = errno; close(probe); return -e; }
+    close(probe);
+    int one = 1;
+    for (int i = 0; i < count; i++) {
+        int fd = socket(family == 4 ? AF_INET : AF_INET6, SOCK_DGRAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+        int e = 0;
+        if (fd < 0) e = errno;
+        else {
+            common_socket_options(fd, family, mark);
+            setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof one);
+            if (bind(fd, addr, alen) < 0) e = errno;
+            else if (i == 0 && attach_ike_steering(fd, (unsigned)(count - 1)) < 0) e = errno;
+            if (e) close(fd);
+        }
+        if (e) { for (int j = 0; j < i; j++) close(fds[j]); return -e; }
+        fds[i] = fd;
+    }
+    return 0;
 }
 
 #define CMSG_SPACE_ALL (CMSG_SPACE(sizeof(struct in6_pktinfo)) + CMSG_SPACE(sizeof(int)))

@@ -23,14 +23,13 @@ final class IKEController: @unchecked Sendable {
     let endpoint: IKEEndpoint
     private let log: Logger
     private let sockets: DataPlaneSockets
-    private var ikeSockets: [IPAddress.Family: DatagramSocket] = [:]
     private let sendBatch = IOBatch(size: 1)
     private var timer: DispatchSourceTimer?
     private var trafficTimer: DispatchSourceTimer?
     /// Data-plane counters by SPI, for rekey_bytes/rekey_packets; set by the daemon.
     var trafficCounters: (@Sendable () -> [UInt32: (bytes: UInt64, packets: UInt64)])?
-    private var reader: Thread?
-    private let readerLoop: EventLoop
+    /// The IKE port's sockets and reader threads (kernel-steered: existing SAs first).
+    let portReaders: IKEPortReaders
     private var running = true
     private let keyLog: FileHandle?
     /// Applies SA/policy changes to the data plane (publishes a new snapshot).
@@ -69,13 +68,6 @@ final class IKEController: @unchecked Sendable {
     private let lookups: LookupService
     /// Received IKE datagrams waiting for the IKE queue.
     let intake = IKEIntake()
-    /// Set (after each turn on the IKE queue) while the engine requires cookies of every new
-    /// initiator: the UDP 500 reader then answers cookie-less IKE_SA_INITs itself, in batches,
-    /// so a flood never reaches the intake (the engine checks the cookies that come back).
-    private let cookieMode = ManagedAtomic<Bool>(false)
-    private let cookies: IKECookies
-    /// Cookie answers the reader sent (the engine counts its own in stats.cookiesSent).
-    let readerCookiesSent = ManagedAtomic<UInt64>(0)
     /// Tags for operator initiations (VICI `initiate`), so each call waits for its own outcome.
     private let initiationTags = ManagedAtomic<UInt64>(0)
     func nextInitiationTag() -> UInt64 { initiationTags.wrappingIncrementThenLoad(ordering: .relaxed) }
@@ -83,7 +75,7 @@ final class IKEController: @unchecked Sendable {
     private var armedFor = Double.infinity
 
     init(configuration: EngineConfiguration, sockets: DataPlaneSockets, ikePort: UInt16, mark: UInt32,
-         keyLogPath: String?, crlFetcher: FileCRLFetcher, publishInterval: Double = 0, log: Logger,
+         floodReaders: Int = IKEPortReaders.defaultFloodReaders, keyLogPath: String?, crlFetcher: FileCRLFetcher, publishInterval: Double = 0, log: Logger,
          publish: @escaping @Sendable (DynamicDatabaseChange) -> Void) throws {
         self.log = log
         self.sockets = sockets
@@ -100,18 +92,8 @@ final class IKEController: @unchecked Sendable {
         endpoint = IKEEndpoint(configuration: Self.withPorts(configuration, ike: ikePort, nat: sockets.udpPort),
                                random: .system(), keyLogEnabled: keyLogPath != nil)
         lookups = LookupService(mark: mark, crlFetcher: crlFetcher)
-        cookies = endpoint.cookies
-        readerLoop = try EventLoop()
-        for fam in [IPAddress.Family.v4, .v6] {
-            do {
-                let s = try DatagramSocket.udp(family: fam, port: ikePort, mark: mark)
-                ikeSockets[fam] = s
-                try readerLoop.add(fd: s.fd, token: UInt64(fam.rawValue))
-            } catch {
-                if fam == .v6 { log.warning("IKE: no IPv6 socket: \(error)"); continue }
-                throw DaemonError("cannot listen for IKE on UDP port \(ikePort): \(error) (is another IKE daemon running?)")
-            }
-        }
+        portReaders = try IKEPortReaders(port: ikePort, mark: mark, floodReaders: floodReaders, cookies: endpoint.cookies,
+                                         warn: { log.warning("\($0)") })
     }
 
     /// The monotonic clock in seconds (the data plane's clock too), for the engine. Reading it
@@ -132,10 +114,7 @@ final class IKEController: @unchecked Sendable {
     }
 
     func start() {
-        let t = Thread { [weak self] in self?.readLoop() }
-        t.name = "tern-ike-rx"
-        t.start()
-        reader = t
+        portReaders.start { [weak self] bytes, from, to in self?.receive(bytes, from: from, to: to) }
         let timer = DispatchSource.makeTimerSource(queue: queue)
         timer.setEventHandler { [weak self] in
             guard let self else { return }
@@ -164,9 +143,8 @@ final class IKEController: @unchecked Sendable {
                 if let acts = try? endpoint.terminate(ike: nil, uniqueID: sa.uniqueID, now: now) { apply(acts, publishing: false) }
             }
         }
-        readerLoop.wake()
+        portReaders.stop()
         lookups.stop()
-        while let r = reader, !r.isFinished { usleep(10_000) }
     }
 
     /// Replaces connections and secrets (SIGHUP); running SAs stay.
@@ -178,74 +156,6 @@ final class IKEController: @unchecked Sendable {
     }
 
     // MARK: - Input
-
-    private func readLoop() {
-        let batch = IOBatch(size: Self.readBatch)
-        let bufSize = 65_536
-        let storage = UnsafeMutableRawPointer.allocate(byteCount: bufSize * Self.readBatch, alignment: 16)
-        defer { storage.deallocate() }
-        for i in 0..<Self.readBatch {
-            batch.rx[i].buf = (storage + i * bufSize).assumingMemoryBound(to: UInt8.self)
-            batch.rx[i].cap = UInt32(bufSize)
-        }
-        // Cookie answers of one receive batch go out in one sendmmsg, from slots of their own.
-        let replies = IOBatch(size: Self.readBatch)
-        let replySlots = UnsafeMutableRawPointer.allocate(byteCount: Self.readBatch * Self.cookieReplySlot, alignment: 16)
-        defer { replySlots.deallocate() }
-        while running {
-            let ready = readerLoop.wait(timeoutMilliseconds: 1000)
-            for token in ready where token != EventLoop.wakeToken {
-                guard let fam = IPAddress.Family(rawValue: UInt8(token)), let s = ikeSockets[fam] else { continue }
-                while true {
-                    let n = batch.receive(s, count: Self.readBatch)
-                    if n <= 0 { break }
-                    let answering = cookieMode.load(ordering: .relaxed)
-                    var toSend: [(bytes: [UInt8], tx: tern_tx)] = []
-                    for i in 0..<n {
-                        let rx = batch.rx[i]
-                        guard rx.truncated == 0 else { continue }
-                        let bytes = [UInt8](UnsafeRawBufferPointer(start: rx.buf, count: Int(rx.len)))
-                        let src = IPAddress(cBytes: rx.src, family: rx.family)
-                        let dst = IPAddress(cBytes: rx.dst, family: rx.family)
-                        if answering, IKEIntake.classify(bytes) == .new, let reply = cookies.answer(bytes, from: src) {
-                            var tx = tern_tx()
-                            tx.family = rx.family
-                            tx.dst_port = rx.src_port
-                            tx.dst = rx.src
-                            tx.has_src = 1
-                            tx.src = rx.dst
-                            toSend.append((reply, tx))
-                            continue
-                        }
-                        receive(bytes, from: SocketAddress(src, rx.src_port), to: SocketAddress(dst, ikePort))
-                    }
-                    if !toSend.isEmpty { sendCookies(toSend, on: s, batch: replies, slots: replySlots) }
-                }
-            }
-        }
-    }
-
-    /// Datagrams read from the UDP 500 socket per recvmmsg (and cookie answers per sendmmsg).
-    private static let readBatch = 64
-    /// A cookie answer is an IKE header and one notify: 28 + 8 + 33 bytes.
-    private static let cookieReplySlot = 128
-
-    /// Sends the reader's cookie answers with one sendmmsg, each copied into its slot first.
-    private func sendCookies(_ answers: [(bytes: [UInt8], tx: tern_tx)], on socket: DatagramSocket, batch: IOBatch,
-                             slots: UnsafeMutableRawPointer) {
-        var count = 0
-        for a in answers where a.bytes.count <= Self.cookieReplySlot {
-            let slot = slots + count * Self.cookieReplySlot
-            a.bytes.withUnsafeBytes { slot.copyMemory(from: $0.baseAddress!, byteCount: $0.count) }
-            var tx = a.tx
-            tx.buf = UnsafePointer(slot.assumingMemoryBound(to: UInt8.self))
-            tx.len = UInt32(a.bytes.count)
-            batch.tx[count] = tx
-            count += 1
-        }
-        let sent = batch.send(socket, from: 0, count: count)
-        if sent > 0 { readerCookiesSent.wrappingIncrement(by: UInt64(sent), ordering: .relaxed) }
-    }
 
     /// From the outbound worker: a packet matched a trap policy that has no SA yet.
     func acquire(reqid: UInt32) {
@@ -278,7 +188,7 @@ final class IKEController: @unchecked Sendable {
         }
         // Once per turn: the timer (a dispatch call and a wakeup each) and the reader's cookie mode.
         rescheduleTimer()
-        cookieMode.store(endpoint.requiresCookies, ordering: .relaxed)
+        portReaders.cookieMode.store(endpoint.requiresCookies, ordering: .relaxed)
         if !items.isEmpty { queue.async { self.drainIntake() } }
     }
 
@@ -455,7 +365,7 @@ final class IKEController: @unchecked Sendable {
 
     private func send(_ bytes: [UInt8], from: SocketAddress, to: SocketAddress, raw: Bool = false) {
         let encapsulated = from.port != ikePort && from.port == sockets.udpPort
-        guard let socket = encapsulated ? sockets.udp[to.address.family] : ikeSockets[to.address.family] else {
+        guard let socket = encapsulated ? sockets.udp[to.address.family] : portReaders.sendSockets[to.address.family] else {
             log.warning("IKE: no socket to send from \(from) to \(to)")
             return
         }

@@ -74,9 +74,13 @@ extension Daemon {
                                  ("no_connection", s.noConnection)] {
                 out.sample("tern_ike_messages_total", [("outcome", outcome)], UInt64(max(0, n)))
             }
-            out.sample("tern_ike_messages_total", [("outcome", "cookie_sent_by_reader")], ike.readerCookiesSent.load(ordering: .relaxed))
+            out.sample("tern_ike_messages_total", [("outcome", "cookie_sent_by_reader")], ike.portReaders.cookiesSent.load(ordering: .relaxed))
             out.sample("tern_ike_messages_total", [("outcome", "cookie_rate_limited")], UInt64(max(0, s.cookiesRateLimited)))
             out.sample("tern_ike_messages_total", [("outcome", "parked_dropped")], UInt64(max(0, s.parkedDropped)))
+            out.family("tern_ike_port_datagrams_total", type: "counter",
+                       help: "Datagrams read from the IKE port, by the kernel-steered socket they arrived on (priority: existing IKE SAs and returned cookies; flood: cookie-less IKE_SA_INITs).")
+            out.sample("tern_ike_port_datagrams_total", [("socket", "priority")], ike.portReaders.priorityDatagrams.load(ordering: .relaxed))
+            out.sample("tern_ike_port_datagrams_total", [("socket", "flood")], ike.portReaders.floodDatagrams.load(ordering: .relaxed))
             out.family("tern_ike_half_open_evicted_total", type: "counter",
                        help: "Half-open IKE SAs evicted (oldest first) because init_limit_half_open was reached.")
             out.sample("tern_ike_half_open_evicted_total", [], UInt64(max(0, s.halfOpenEvicted)))

@@ -194,8 +194,9 @@ public struct EngineConfiguration: Sendable {
     public var retransmission = RetransmissionPolicy()
     /// Half-open IKE SAs before cookies are required (RFC 7296 §2.6); strongSwan's cookie_threshold.
     public var cookieThreshold = 30
-    /// Half-open IKE SAs one peer address may hold before its oldest makes room for a new one
-    /// (only initiators that returned a cookie get that far); strongSwan's block_threshold.
+    /// Half-open IKE SAs one peer address may hold; further IKE_SA_INITs from it are dropped
+    /// until some finish or time out (only initiators that returned a cookie get that far, so
+    /// the peer retransmits and gets in); strongSwan's block_threshold.
     public var perSourceHalfOpenLimit = 5
     /// Half-open IKE SAs one address may hold before it must return a cookie (strongSwan asks
     /// per address at 3 too), so spoofing a peer's address cannot lock the peer out.

@@ -203,9 +203,15 @@ public final class IKEEndpoint {
             }
         }
         if fromSource >= configuration.perSourceHalfOpenLimit {
-            // Only initiators that returned a cookie get here: the address is theirs. Its oldest
-            // half-open SA makes room rather than the peer being locked out.
-            guard evictOldestHalfOpen(from: from.address, now: now, &out) else { stats.halfOpenLimited += 1; return }
+            // Only initiators that returned a cookie get here, so the address is theirs: many
+            // peers behind one NAT, or one peer setting up many IKE SAs at once. Dropping the new
+            // request (strongSwan's block_threshold) costs it a retransmit while the others finish
+            // IKE_AUTH; evicting the oldest instead failed SAs halfway through their handshake.
+            stats.halfOpenLimited += 1
+            logLimiter.log(.halfOpenLimited, .info,
+                           "IKE_SA_INIT from \(from) dropped: it already has \(fromSource) half-open IKE_SAs (block_threshold)",
+                           now: now, &out)
+            return
         }
         if configuration.halfOpenLimit > 0 && halfOpen.count >= configuration.halfOpenLimit {
             // init_limit_half_open: attackers that answer cookies still meet a ceiling; the

@@ -9,6 +9,7 @@ struct LogLimiter {
         case undecryptable = "message dropped (cannot decrypt or parse)"
         case halfOpenTimeout = "half-open IKE_SA timed out"
         case halfOpenEvicted = "half-open IKE_SA evicted"
+        case halfOpenLimited = "IKE_SA_INIT over block_threshold dropped"
     }
 
     static let burst = 5

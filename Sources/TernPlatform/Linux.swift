@@ -76,6 +76,19 @@ public final class DatagramSocket: @unchecked Sendable {
         return DatagramSocket(fd: fd, family: family, label: "udp\(fam)/\(port)")
     }
 
+    /// `count` (≥ 2) sockets on the IKE port in one SO_REUSEPORT group steered by the kernel:
+    /// the first receives messages for existing IKE SAs and IKE_SA_INITs that return a cookie,
+    /// the others share cookie-less IKE_SA_INITs (see tern_socket_udp_group). Fails with
+    /// EADDRINUSE when something else already holds the port.
+    public static func ikeSteeringGroup(family: IPAddress.Family, port: UInt16, mark: UInt32,
+                                        count: Int) throws(SystemError) -> [DatagramSocket] {
+        let fam: Int32 = family == .v4 ? 4 : 6
+        var fds = [Int32](repeating: -1, count: count)
+        _ = try SystemError.check("UDP socket group on port \(port) (IPv\(fam))",
+                                  tern_socket_udp_group(fam, port, mark, Int32(count), &fds))
+        return fds.enumerated().map { DatagramSocket(fd: $1, family: family, label: "udp\(fam)/\(port)#\($0)") }
+    }
+
     init(fd: Int32, family: IPAddress.Family, label: String) {
         self.fd = fd; self.family = family; self.label = label
     }

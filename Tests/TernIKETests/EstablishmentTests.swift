@@ -216,21 +216,36 @@ import TernWire
         #expect(pair.a.logLines.contains { $0.contains("transport mode") })
     }
 
-    @Test func perSourceHalfOpenLimitAsksForACookieThenMakesRoom() throws {
+    @Test func perSourceHalfOpenLimitAsksForACookieThenDropsWithoutEvicting() throws {
         var (ca, cb) = IKEFixtures.siteToSite()
         cb.perSourceHalfOpenLimit = 2
         let pair = IKEPair(configA: ca, configB: cb)
         // Three initiations whose IKE_AUTH never arrives: the third IKE_SA_INIT from the same
-        // address must return a cookie, and then the oldest half-open SA of that address makes room.
+        // address must return a cookie, and is then dropped; the two half-open SAs stay.
         pair.shouldDeliver = { d, _ in d.bytes[18] == IKEExchangeType.ikeSAInit.rawValue }
         for _ in 0..<3 { try pair.initiate(pair.a, connection: "to-b", child: "net") }
         pair.run(for: 0.5)
         #expect(pair.b.endpoint.listSAs(now: 0).count == 2)
-        #expect(pair.b.endpoint.stats.cookiesSent >= 1 && pair.b.endpoint.stats.halfOpenEvicted == 1)
+        #expect(pair.b.endpoint.stats.cookiesSent >= 1 && pair.b.endpoint.stats.halfOpenLimited >= 1)
+        #expect(pair.b.endpoint.stats.halfOpenEvicted == 0)
         // Half-open SAs time out (half_open_timeout) and free the slots.
         pair.shouldDeliver = { _, _ in false }
         pair.run(for: 40)
         #expect(pair.b.endpoint.listSAs(now: 0).isEmpty)
+    }
+
+    /// One address setting up more IKE SAs at once than block_threshold allows half-open (many
+    /// peers behind one NAT): the requests over the limit are dropped and retransmitted, none
+    /// fails halfway (evicting the oldest half-open SA did that to SAs in IKE_AUTH).
+    @Test func manyConcurrentSetupsFromOneAddressAllComeUp() throws {
+        var (ca, cb) = IKEFixtures.siteToSite()
+        ca.reuseIKESA = false
+        cb.perSourceHalfOpenLimit = 5
+        let pair = IKEPair(configA: ca, configB: cb)
+        for _ in 0..<12 { try pair.initiate(pair.a, connection: "to-b", child: "net") }
+        #expect(pair.run(until: { pair.a.established.count == 12 }, for: 120), "\(pair.a.established.count) of 12 up")
+        #expect(pair.b.endpoint.stats.halfOpenEvicted == 0)
+        #expect(!pair.a.logLines.contains { $0.contains("giving up") })
     }
 
     @Test func identitiesOfEveryKindRoundTrip() throws {

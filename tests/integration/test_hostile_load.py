@@ -8,6 +8,8 @@ the test's namespaces only), are bounded in rate and time, and stop by themselve
 import json
 import re
 import socket
+import struct
+import sys
 import time
 from collections import Counter
 
@@ -29,6 +31,7 @@ PER_PACKET = {
     "message dropped (cannot decrypt or parse)": re.compile(r"dropping message \d+ from"),
     "half-open IKE_SA timed out": re.compile(r"half-open IKE_SA .* timed out"),
     "half-open IKE_SA evicted": re.compile(r"half-open IKE_SA from .* evicted"),
+    "IKE_SA_INIT over block_threshold dropped": re.compile(r"IKE_SA_INIT from .* dropped: it already has"),
 }
 SUMMARY = re.compile(r"^(\d+) more '(.+)' messages in the last second")
 
@@ -197,3 +200,48 @@ def test_list_sas_fast_while_flooded_and_socket_held_by_idle_clients(harness, pa
     assert max(quiet_daemon) <= 0.1 and max(daemon_share) <= 0.1, report
     assert max(quiet) <= 0.3 and max(flooded) <= 0.3, report
     assert tb.alive()
+
+
+def test_kernel_steers_ike_port_by_header(harness, pair, tern_bins):
+    """The IKE port is a SO_REUSEPORT group the kernel steers with a BPF program on the IKE
+    header: cookie-less IKE_SA_INITs (and runts) go to the flood sockets, everything an existing
+    IKE SA or a returned cookie needs goes to the priority socket, whose queue a flood cannot
+    fill. Each kind is sent from A and counted where ternd says it arrived."""
+    ca, cb = ike.pair_confs(pair)
+    tb = responder(harness, pair, cb)
+    port_count = lambda sock: metric(tb, "tern_ike_port_datagrams_total", socket=sock)
+    wait_for(lambda: port_count("priority") == 0 and port_count("flood") == 0, timeout=10,
+             what="ternd's metrics with the IKE port counters")
+    init, _ = flood.ike_sa_init_request(spi=bytes(range(1, 9)))
+    # IKE_SA_INIT returning a COOKIE (RFC 7296 §2.6: the COOKIE notify is the first payload).
+    notify = struct.pack("!BBHBBH", init[16], 0, 8 + 33, 0, 0, 16390) + bytes(33)
+    body = notify + init[28:]
+    cookie = init[:16] + struct.pack("!BBBBII", 41, 0x20, 34, 0x08, 0, 28 + len(body)) + body
+    # A message of an IKE SA that does not exist: responder SPI set, IKE_AUTH, encrypted garbage.
+    auth = bytes(range(1, 9)) + bytes(range(9, 17)) + struct.pack("!BBBBII", 46, 0x20, 35, 0x08, 1, 28 + 40) + bytes(40)
+    kinds = [("flood", init, 3), ("priority", cookie, 2), ("priority", auth, 4), ("flood", b"\xff" * 5, 1)]
+    want = {"priority": 0, "flood": 0}
+    script = ("import socket, sys\n"
+              "s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)\n"
+              "s.bind(('" + pair.a.outer4 + "', 0))\n"
+              "data = bytes.fromhex(sys.argv[1]); n = int(sys.argv[2])\n"
+              "for _ in range(n): s.sendto(data, ('" + pair.b.outer4 + "', 500))\n")
+    for sock, data, n in kinds:
+        pair.a.ns.exec([sys.executable, "-c", script, data.hex(), str(n)])
+        want[sock] += n
+        wait_for(lambda: port_count("priority") == want["priority"] and port_count("flood") == want["flood"],
+                 timeout=10, what=f"{n} datagrams counted on the {sock} socket ({want})")
+    assert tb.alive()
+
+
+def test_a_second_daemon_cannot_join_the_ike_port_group(harness, pair, tern_bins):
+    """The IKE port's SO_REUSEPORT group would let a second daemon of the same user join it and
+    take a share of the first one's IKE traffic; ternd probes the port with a plain bind first
+    and refuses to start while anything holds it."""
+    _, cb = ike.pair_confs(pair)
+    first = ike.start_ternd(harness, pair.b.ns, cb, label="ternd-b")
+    second = harness.ternd(pair.b.ns, [], extra=["--tun", "tern9", "--udp-port", "4501"], label="ternd-b2")
+    wait_for(lambda: not second.alive(), timeout=20, what="the second ternd giving up")
+    assert second.popen.returncode != 0
+    assert "cannot listen for IKE on UDP port 500" in second.stderr(), second.stderr()[-2000:]
+    assert first.alive() and first.tern("list-conns", check=False).returncode == 0

@@ -4,6 +4,7 @@ import re
 import socket
 import subprocess
 import threading
+import time
 
 import pytest
 
@@ -285,3 +286,70 @@ def test_vici_connections_replace_file_ones_by_name_and_survive_reload(harness, 
     assert rekey_time() == b"1234"      # re-reading the file keeps the VICI connection on top
     s.unload_conn({"name": "to-a"})
     wait_for(lambda: rekey_time() == b"14400", timeout=5, what="the file's connection is back")
+
+
+def test_concurrent_swanctl_initiates_each_wait_for_their_own_sa(harness, pair, tern_bins):
+    """20 `swanctl --initiate --child net` at once (ternd --no-reuse-ikesa: one IKE SA each) and
+    3 of a child B refuses, while B's namespace drops every 5th IKE datagram so some attempts
+    retransmit. Every call reports its own outcome: no call returns success before as many CHILD
+    SAs are installed as calls have succeeded (the defect: all returned when the first came up),
+    the refused ones fail with the reason, and their failure fails no other call."""
+    ca, cb = ike.pair_confs(pair)
+    refused = f"""            refused {{
+                local_ts = {pair.a.inner4}/32
+                remote_ts = 198.51.100.200/32
+                esp_proposals = aes256gcm16
+            }}
+"""
+    ca = ca.replace("        children {\n", "        children {\n" + refused, 1)
+    tb = ike.start_ternd(harness, pair.b.ns, cb, label="ternd-b", extra=["--retransmit-tries", "5"])
+    ta = ike.start_ternd(harness, pair.a.ns, ca, label="ternd-a",
+                         extra=["--no-reuse-ikesa", "--retransmit-tries", "5"])
+    pair.b.ns.exec(["iptables", "-A", "INPUT", "-p", "udp", "--dport", "500",
+                    "-m", "statistic", "--mode", "nth", "--every", "5", "--packet", "0", "-j", "DROP"])
+    try:
+        import vici
+        def installed_net() -> int:
+            s = socket.socket(socket.AF_UNIX)
+            s.connect(str(ta.sock))
+            try:
+                return sum(1 for sa in vici.Session(s).list_sas() for ike_sa in sa.values()
+                           for c in ike_sa.get("child-sas", {}).values()
+                           if c.get("name") == b"net" and c.get("state") == b"INSTALLED")
+            finally:
+                s.close()
+        calls = [("net", subprocess.Popen(["swanctl", "--initiate", "--child", "net", "--timeout", "60",
+                                           "--uri", f"unix://{ta.sock}"], stdout=subprocess.PIPE, stderr=subprocess.STDOUT))
+                 for _ in range(20)]
+        calls += [("refused", subprocess.Popen(["swanctl", "--initiate", "--child", "refused", "--timeout", "60",
+                                                "--uri", f"unix://{ta.sock}"], stdout=subprocess.PIPE, stderr=subprocess.STDOUT))
+                  for _ in range(3)]
+        t0 = time.monotonic()
+        done: dict[int, tuple[int, float, str]] = {}
+        succeeded = 0
+        while len(done) < len(calls):
+            assert time.monotonic() - t0 < 80, f"{len(calls) - len(done)} initiates still running after 80 s"
+            for i, (child, p) in enumerate(calls):
+                if i in done or p.poll() is None:
+                    continue
+                took = time.monotonic() - t0
+                done[i] = (p.returncode, took, p.stdout.read().decode(errors="replace"))
+                if p.returncode == 0:
+                    succeeded += 1
+                    up = installed_net()
+                    assert up >= succeeded, (f"{succeeded} initiates returned success after {took:.2f} s but only "
+                                             f"{up} CHILD SAs net are installed")
+            time.sleep(0.02)
+        drops = pair.b.ns.exec(["iptables", "-L", "INPUT", "-v", "-x", "-n"]).stdout.decode()
+    finally:
+        pair.b.ns.exec(["iptables", "-F", "INPUT"], check=False)
+    nets = [done[i] for i, (c, _) in enumerate(calls) if c == "net"]
+    refusals = [done[i] for i, (c, _) in enumerate(calls) if c == "refused"]
+    print("net initiates (s):", sorted(round(t, 2) for _, t, _ in nets),
+          "refused:", sorted(round(t, 2) for _, t, _ in refusals))
+    assert all(rc == 0 for rc, _, _ in nets), [out for rc, _, out in nets if rc != 0][:2]
+    assert all(rc != 0 for rc, _, _ in refusals), [out for rc, _, out in refusals]
+    assert all("TS_UNACCEPTABLE" in out or "refused" in out.lower() for _, _, out in refusals), refusals[0][2]
+    assert installed_net() == 20
+    # The drops made some initiations retransmit: their calls returned later than the rest.
+    assert max(t for _, t, _ in nets) >= 0.9, f"no initiate waited for a retransmission: {drops}"

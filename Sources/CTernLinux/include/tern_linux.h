@@ -17,6 +17,10 @@ int tern_if_set_up(const char *name);
 /// large buffers, non-blocking, and request destination-address ancillary data.
 int tern_socket_raw(int family, int protocol, uint32_t mark, int header_included);
 int tern_socket_udp(int family, uint16_t port, uint32_t mark);
+/// `count` (≥ 2) UDP sockets on `port` in one SO_REUSEPORT group, into `fds`: socket 0 gets IKE
+/// messages for existing SAs and returned cookies, the others share cookie-less IKE_SA_INITs.
+/// Fails with -EADDRINUSE when anything already holds the port. 0 or -errno.
+int tern_socket_udp_group(int family, uint16_t port, uint32_t mark, int count, int *fds);
 
 /// One received datagram. `buf`/`cap` are set by the caller; the rest is filled in.
 typedef struct {
