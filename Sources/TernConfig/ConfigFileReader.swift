@@ -20,7 +20,9 @@ public enum ConfigFileReader {
     /// returns its bytes, permission bits and owner.
     public static func read(_ path: String, kind: String) throws(ConfigError) -> ([UInt8], UInt32, UInt32) {
         let at = SourceLocation(file: path, line: 1, column: 1)
-        let fd = open(path, O_RDONLY | O_CLOEXEC)
+        // O_NONBLOCK: opening a FIFO (or a device) must not wait for a writer; the type check
+        // below refuses anything but a regular file, for which the flag changes nothing.
+        let fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK)
         guard fd >= 0 else {
             let e = errno
             throw ConfigError(location: at, message: "cannot open \(path): \(String(cString: strerror(e)))",

@@ -120,7 +120,10 @@ extension IKEEndpoint {
             touch(s)
             if case .fetchCRL(let uri) = lookup {
                 if case .crls(let c) = result { s.crlFetched(uri: uri, crls: c, now: now, &out) }
-                else { s.crlFetched(uri: uri, crls: nil, now: now, &out) }
+                else {
+                    out.append(.event(.log(.warning, "\(s.policy.name)[\(s.uniqueID)] CRL fetch of \(uri) failed\(Self.because(result)); going on without it")))
+                    s.crlFetched(uri: uri, crls: nil, now: now, &out)
+                }
             }
         }
     }

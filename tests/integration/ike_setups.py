@@ -73,12 +73,12 @@ def pair_confs(pair: Pair, **kw) -> tuple[str, str]:
 
 
 def start_ternd(harness: Harness, ns, conf: str, *, extra: list[str] = (), label: Optional[str] = None,
-                keylog: bool = False) -> Ternd:
+                keylog: bool = False, env: Optional[dict] = None) -> Ternd:
     path = harness.write_private(f"{ns.label}-{label or 'ike'}.swanctl.conf", conf)
     args = ["--conf", str(path), "--retransmit-timeout", "1", "--retransmit-tries", "3"] + list(extra)
     if keylog:
         args += ["--ike-keylog", str(path.with_suffix(".keylog"))]
-    t = harness.ternd(ns, [], extra=args, label=label)
+    t = harness.ternd(ns, [], extra=args, label=label, env=env)
     t.keylog = path.with_suffix(".keylog")
     t.wait_ready()
     return t

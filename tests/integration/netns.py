@@ -233,7 +233,7 @@ class Proc:
 
 class Ternd(Proc):
     def __init__(self, harness: "Harness", ns: NetNS, setkey_files: list[Path], *, extra: list[str] = (),
-                 label: Optional[str] = None, log_level: str = "debug"):
+                 label: Optional[str] = None, log_level: str = "debug", env: Optional[dict] = None):
         self.ns = ns
         self.setkey_files = list(setkey_files)
         self.sock = harness.sockdir / f"{ns.label}-{secrets.token_hex(2)}.vici"
@@ -241,7 +241,8 @@ class Ternd(Proc):
         for f in setkey_files:
             argv += ["--setkey", str(f)]
         argv += ["--vici", str(self.sock), "--log-level", log_level] + list(extra)
-        super().__init__(harness, label or f"ternd-{ns.label}", ns.cmd(argv))
+        super().__init__(harness, label or f"ternd-{ns.label}", ns.cmd(argv),
+                         env=None if env is None else {**os.environ, **env})
 
     def tern(self, *args: str, check: bool = True, timeout: float = 10) -> subprocess.CompletedProcess:
         return run([str(tern_bin_dir() / "tern"), "--vici", str(self.sock)] + list(args), check=check,
