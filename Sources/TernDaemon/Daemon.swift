@@ -146,8 +146,8 @@ public final class Daemon: @unchecked Sendable {
         let source = CertificateSource(certificates: { reference, folder, at throws(ConfigError) in
             try folders.certificates(named: reference, folder: folder, at: at)
         }, hasPrivateKey: available.hasPrivateKey(for:))
-        let configuration = try SwanctlMapping.engineConfiguration(parsed, base: base, credentials: credentials, certificates: source)
-        for c in parsed.connections { for w in SwanctlMapping.authWarnings(c) { cfgLog.warning("\(w)") } }
+        let configuration = try SwanctlAdmission.engineConfiguration(parsed, base: base, credentials: credentials, certificates: source)
+        for c in parsed.connections { for w in SwanctlAdmission.authWarnings(c, source: parsed.source(of: c)) { cfgLog.warning("\(w)") } }
         let set = configuration.credentials
         cfgLog.info("credentials: \(set.certificates.count) certificates, \(set.authorities.count) CAs, \(set.privateKeys.count) private keys, \(set.crls.count) CRLs from \(loader.directory)")
         return viciConfig.replacingFile(configuration)

@@ -30,7 +30,7 @@ extension Daemon {
                 for c in loaded { self.viciConfig.putConnection(c) }
                 ike.update(configuration: self.viciConfig.mergedUnlocked)
             }
-            for c in loaded { self.cfgLog.info("vici: loaded connection '\(c.config.name)'") }
+            for c in loaded { self.cfgLog.info("vici: loaded connection '\(c.name)'") }
             return Self.success()
         }
 
@@ -166,14 +166,14 @@ extension Daemon {
         var blobs = VICICertificateBlobs()
         let stripped = blobs.extract(body)
         let tree = try SwanctlVICI.section(named: name, from: stripped, origin: "vici:load-conn:\(name)")
-        let (config, warnings) = try SwanctlLoader.connection(name: name, section: tree)
-        for w in warnings + SwanctlMapping.authWarnings(config) { cfgLog.warning("\(w)") }
-        let policy = try SwanctlMapping.connection(config, certificates: blobs.source(hasPrivateKey: nil))
+        let (parsed, source, warnings) = try SwanctlLoader.connection(name: name, section: tree)
+        for w in warnings + SwanctlAdmission.authWarnings(parsed, source: source) { cfgLog.warning("\(w)") }
+        let policy = try SwanctlAdmission.admit(parsed, source: source, certificates: blobs.source(hasPrivateKey: nil))
         let available = viciConfig.merged.credentials
         if policy.localAuth == .pubkey, let ours = policy.certificates.localCertificates.first, !available.hasPrivateKey(for: ours) {
             cfgLog.warning("vici: connection '\(name)': no private key loaded yet for certificate \(ours.subject.strongSwanDescription)")
         }
-        return .init(config: config, policy: policy)
+        return .init(policy: policy, source: source)
     }
 
     /// One `list-conn` entry, as vici_query.c's list_conns builds it.

@@ -10,8 +10,10 @@ import X509
 /// by id, pools by name. `merged` is what the engine runs.
 final class VICIConfigStore: @unchecked Sendable {
     struct LoadedConnection {
-        var config: ConnectionConfig
         var policy: ConnectionPolicy
+        /// Where `load-conn` put each part (`vici:load-conn:<name>…`).
+        var source: SwanctlSource
+        var name: String { policy.name }
     }
 
     struct LoadedShared {
@@ -43,7 +45,7 @@ final class VICIConfigStore: @unchecked Sendable {
 
     func mergedWithoutLocking() -> EngineConfiguration {
         var e = file
-        let names = Set(connections.map(\.config.name))
+        let names = Set(connections.map(\.name))
         e.connections = file.connections.filter { !names.contains($0.name) } + connections.map(\.policy)
         // VICI keys first: they were loaded last and charon's VICI credential set wins.
         e.sharedKeys = shared.map(\.key) + file.sharedKeys
@@ -63,16 +65,16 @@ final class VICIConfigStore: @unchecked Sendable {
     // MARK: Connections (callers hold the lock through `withLock`)
 
     func putConnection(_ c: LoadedConnection) {
-        if let i = connections.firstIndex(where: { $0.config.name == c.config.name }) { connections[i] = c } else { connections.append(c) }
+        if let i = connections.firstIndex(where: { $0.name == c.name }) { connections[i] = c } else { connections.append(c) }
     }
 
     /// Removes and returns the connection called `name`.
     func removeConnection(_ name: String) -> LoadedConnection? {
-        guard let i = connections.firstIndex(where: { $0.config.name == name }) else { return nil }
+        guard let i = connections.firstIndex(where: { $0.name == name }) else { return nil }
         return connections.remove(at: i)
     }
 
-    var connectionNames: [String] { connections.map(\.config.name) }
+    var connectionNames: [String] { connections.map(\.name) }
 
     // MARK: Shared keys
 

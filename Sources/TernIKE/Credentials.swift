@@ -46,7 +46,7 @@ public enum SendCertificatePolicy: String, Sendable, Hashable {
 
 /// Public-key authentication settings of a connection (swanctl `local.certs`, `remote.cacerts`,
 /// `remote.certs`, `remote.revocation`, `send_cert`, `send_certreq`).
-public struct CertificatePolicy: Sendable {
+public struct CertificatePolicy: Sendable, Hashable {
     /// `local.certs`: the first is the certificate we authenticate with.
     public var localCertificates: [Certificate] = []
     /// `remote.cacerts`: the peer's chain must end at one of these (empty: any trusted CA).

@@ -2,28 +2,50 @@ import TernCrypto
 import TernDataPlane
 import TernWire
 
-/// What the engine needs to know about a connection: the typed, validated form of a
-/// swanctl.conf `connections.<name>` section (TernConfig builds it; tests build it directly).
-/// Durations are in seconds; 0 disables the corresponding timer, as in strongSwan.
-public struct ConnectionPolicy: Sendable {
+/// A connection: the one typed form of a swanctl.conf `connections.<name>` section. TernConfig's
+/// swanctl parser, VICI `load-conn` and `tern import` produce it; the engine consumes it; tests
+/// build it directly. It also carries what swanctl configures and the engine does not act on yet
+/// (virtual IPs, pools, EAP/XAUTH identities, MOBIKE, DSCP …), so those features add behaviour,
+/// not a mapping; TernConfig refuses at load what the engine would not honour. Where the
+/// settings were written (file:line) stays in TernConfig. Durations are in seconds; 0 disables
+/// the corresponding timer, as in strongSwan.
+public struct ConnectionPolicy: Sendable, Hashable {
     public var name: String
-    /// Local addresses we accept IKE on for this connection (empty = any).
+    /// `version`: 0 any (responds to both, initiates IKEv2), 2 IKEv2. (1, IKEv1, is refused.)
+    public var version = 0
+    /// Local addresses we accept IKE on for this connection (empty = any; `%any` alone reads so).
     public var localAddresses: [AddressMatch]
     /// Peers: the first concrete address is the one we initiate to.
     public var remoteAddresses: [AddressMatch]
     public var localPort: UInt16 = 500
     public var remotePort: UInt16 = 500
     public var proposals: [AlgorithmProposal]
-    public var localIdentity: Identity?          // nil: our IP address
-    public var remoteIdentity: Identity?         // nil: any peer identity (%any)
-    public var localAuth: AuthMethod = .psk
-    public var remoteAuth: AuthMethod = .psk
-    /// Certificates and their handling for `pubkey` authentication.
+    /// `proposals` as written (`default`, `aes256-sha256-modp2048` …), for writing them back;
+    /// empty when the proposals were built in code.
+    public var proposalSpec: [String] = []
+    /// Authentication rounds (RFC 4739 allows several), sorted by `round`; never empty.
+    public var local: [AuthRound] = [AuthRound(auth: "psk")]
+    public var remote: [AuthRound] = [AuthRound(auth: "psk")]
+    /// Certificates and their handling for `pubkey` authentication (resolved from the rounds'
+    /// `certs`/`cacerts` when the configuration is loaded).
     public var certificates = CertificatePolicy()
+    /// `vips`: virtual IPs to request; 0.0.0.0 / :: ask for any. (Not negotiated yet.)
+    public var vips: [IPAddress] = []
+    /// `pools`: where a peer's virtual IP comes from. (Not assigned yet.)
+    public var pools: [String] = []
+    /// `pull`: ask for configuration attributes (rather than push them).
+    public var pull = true
+    /// `dscp`: the DSCP of outgoing IKE packets (six bits).
+    public var dscp: UInt8 = 0
+    /// `mobike` (RFC 4555). (Not negotiated yet.)
+    public var mobike = true
     /// `encap = yes`: pretend a NAT so ESP is UDP-encapsulated even without one (RFC 3948).
     public var forceEncapsulation = false
     public var dpdDelay: UInt64 = 0
+    /// IKEv1 only in strongSwan; kept as written.
     public var dpdTimeout: UInt64 = 0
+    /// Defaults (vici_config.c): rekey 4h unless reauth_time is set (then 0), over 10% of the
+    /// longer of rekey/reauth, rand min(over, half the rekey/reauth time).
     public var rekeyTime: UInt64 = 14_400
     public var reauthTime: UInt64 = 0
     public var overTime: UInt64 = 1_440
@@ -31,6 +53,7 @@ public struct ConnectionPolicy: Sendable {
     public var fragmentation: FragmentationPolicy = .yes
     /// Largest IKE datagram we send before fragmenting (strongSwan's fragment_size default).
     public var fragmentSize = 1280
+    /// 0: retry forever.
     public var keyingTries: UInt32 = 1
     public var unique: UniquenessPolicy = .no
     public var sendInitialContact = true
@@ -45,6 +68,79 @@ public struct ConnectionPolicy: Sendable {
     /// Whether remote_addrs names a single peer at all (an address or a host name).
     public var canInitiate: Bool {
         remoteAddresses.contains { if case .address = $0 { true } else if case .hostname = $0 { true } else { false } }
+    }
+
+    /// The first local round's method (psk unless it names a signature method).
+    public var localAuth: AuthMethod {
+        get { local.first?.method ?? .psk }
+        set { Self.setFirst(&local) { $0.auth = newValue.rawValue } }
+    }
+    public var remoteAuth: AuthMethod {
+        get { remote.first?.method ?? .psk }
+        set { Self.setFirst(&remote) { $0.auth = newValue.rawValue } }
+    }
+    /// The first local round's `id`; nil: our IP address (or our certificate's subject).
+    public var localIdentity: Identity? {
+        get { local.first?.id }
+        set { Self.setFirst(&local) { $0.id = newValue } }
+    }
+    /// The first remote round's `id`; nil: any peer identity (%any).
+    public var remoteIdentity: Identity? {
+        get { remote.first?.id }
+        set { Self.setFirst(&remote) { $0.id = newValue } }
+    }
+
+    private static func setFirst(_ rounds: inout [AuthRound], _ change: (inout AuthRound) -> Void) {
+        if rounds.isEmpty { rounds = [AuthRound(auth: "psk")] }
+        change(&rounds[0])
+    }
+}
+
+/// One `local…`/`remote…` section: an authentication round.
+public struct AuthRound: Sendable, Hashable {
+    /// `round`, by which rounds are ordered (ties keep their order in the file).
+    public var round: Int
+    /// As written: `pubkey` (swanctl's default), `psk`, `rsa`, `ecdsa`, `ike:…` signature
+    /// constraints, `eap`, `eap-mschapv2`, `eap-tls:…`, `xauth[-backend]`, or key-strength
+    /// constraints such as `rsa-2048-sha256` on remote rounds.
+    public var auth: String
+    /// nil: local defaults to the certificate subject (or the IP address), remote to `%any`.
+    public var id: Identity?
+    /// nil: defaults to `id`.
+    public var eapID: String?
+    /// nil: defaults to the remote identity.
+    public var aaaID: String?
+    /// nil: defaults to `id`.
+    public var xauthID: String?
+    /// `ca_id`: an identity some CA in the peer's chain must have (remote rounds).
+    public var caID: String?
+    /// Certificate files (relative: to swanctl's x509 directory), `0x…`/`0s…` blobs, the `file`
+    /// of `cert<suffix>` sections; `CertificatePolicy` holds what they resolved to.
+    public var certs: [String]
+    /// CA certificate files (relative: to x509ca), blobs, `cacert<suffix>` files.
+    public var cacerts: [String]
+    /// Raw public keys (relative: to the pubkey directory) or blobs.
+    public var pubkeys: [String]
+    /// `groups`: the peer must prove membership of one of them.
+    public var groups: [String]
+    /// `cert_policy`: OIDs the peer's certificate must carry.
+    public var certPolicies: [String]
+
+    public init(round: Int = 0, auth: String = "pubkey", id: Identity? = nil, eapID: String? = nil, aaaID: String? = nil,
+                xauthID: String? = nil, caID: String? = nil, certs: [String] = [], cacerts: [String] = [],
+                pubkeys: [String] = [], groups: [String] = [], certPolicies: [String] = []) {
+        self.round = round; self.auth = auth; self.id = id; self.eapID = eapID; self.aaaID = aaaID
+        self.xauthID = xauthID; self.caID = caID; self.certs = certs; self.cacerts = cacerts
+        self.pubkeys = pubkeys; self.groups = groups; self.certPolicies = certPolicies
+    }
+
+    /// strongSwan's parse_auth: `psk` (any case); `pubkey`, `rsa…`, `ecdsa…` and `ike:…` are
+    /// signatures (their key-strength and scheme constraints are not enforced); nil for what the
+    /// engine cannot do yet (EAP, XAUTH).
+    public var method: AuthMethod? {
+        if auth.lowercased() == "psk" { return .psk }
+        if ["pubkey", "rsa", "ecdsa", "ike:"].contains(where: { auth.hasPrefix($0) }) { return .pubkey }
+        return nil
     }
 }
 
@@ -102,16 +198,13 @@ public enum ChildStartAction: String, Sendable, Hashable {
 }
 /// `dpd_action` (strongSwan reads `none` as clear, `route` as trap, `start` as restart).
 public enum ChildDPDAction: String, Sendable, Hashable {
+    /// `trap|restart` reads as restart: restarting installs the SA the trap would wait for.
     case clear, trap, restart
-    /// Keep the trap and re-initiate (the configuration maps it to restart for the engine:
-    /// restarting installs the SA the trap would wait for).
-    case trapAndRestart = "trap|restart"
 }
 /// `close_action` (5.9: none, trap, start; `clear`, `route`, `restart` are the same words).
 public enum ChildCloseAction: String, Sendable, Hashable {
+    /// `trap|start` reads as start, as strongSwan 5.9 does.
     case none, trap, start
-    /// Read as start by the configuration, as strongSwan 5.9 does.
-    case trapAndStart = "trap|start"
 }
 
 /// A selector as configured: `dynamic` becomes the IKE endpoint's own address at negotiation.
@@ -150,15 +243,31 @@ public struct SelectorPolicy: Sendable, Hashable, CustomStringConvertible {
     }
 }
 
-public struct ChildPolicy: Sendable {
+/// `mode` as written: the engine negotiates tunnel and transport; TernConfig refuses the others.
+public enum ChildMode: String, Sendable, Hashable {
+    case tunnel, transport, beet
+    /// Shunt policies: bypass IPsec, or drop.
+    case pass, drop
+}
+
+/// A `children.<name>` section: one CHILD SA configuration (defaults: strongSwan's).
+public struct ChildPolicy: Sendable, Hashable {
     public var name: String
     public var localSelectors: [SelectorPolicy] = [.dynamic]
     public var remoteSelectors: [SelectorPolicy] = [.dynamic]
+    /// ESP proposals; empty when only AH proposals are configured (strongSwan then proposes no ESP).
     public var proposals: [AlgorithmProposal]
-    public var mode: IPSecMode = .tunnel
+    /// `esp_proposals` as written, for writing them back; empty when built in code.
+    public var proposalSpec: [String] = []
+    /// `ah_proposals` (not negotiated by the engine; TernConfig refuses them).
+    public var ahProposals: [AlgorithmProposal] = []
+    public var ahProposalSpec: [String] = []
+    public var configuredMode: ChildMode = .tunnel
     public var startAction: ChildStartAction = .none
     public var dpdAction: ChildDPDAction = .clear
     public var closeAction: ChildCloseAction = .none
+    /// strongSwan: rekey 1h (or life/1.1 when only life_time is set), life rekey×1.1,
+    /// rand life−rekey (vici_config.c check_lifetimes); the volume limits likewise, from 0.
     public var rekeyTime: UInt64 = 3_600
     public var lifeTime: UInt64 = 3_960
     public var randTime: UInt64 = 360
@@ -168,12 +277,27 @@ public struct ChildPolicy: Sendable {
     public var rekeyPackets: UInt64 = 0
     public var lifePackets: UInt64 = 0
     public var randPackets: UInt64 = 0
+    /// Packets; 0 disables replay protection (charon.replay_window's default, 32).
     public var replayWindow: Int = 32
+    /// 0: allocated dynamically. (A configured reqid is not honoured yet.)
+    public var reqid: UInt32 = 0
+    public var ipcomp = false
+    /// Seconds without traffic before closing; 0 disables. (Not enforced yet.)
+    public var inactivity: UInt64 = 0
+    public var updown: String?
+    public var hostaccess = false
+    public var policies = true
 
     public init(name: String, localSelectors: [SelectorPolicy] = [.dynamic], remoteSelectors: [SelectorPolicy] = [.dynamic],
                 proposals: [AlgorithmProposal]) {
         self.name = name; self.localSelectors = localSelectors; self.remoteSelectors = remoteSelectors
         self.proposals = proposals
+    }
+
+    /// The mode the engine negotiates: transport, or tunnel for everything else.
+    public var mode: IPSecMode {
+        get { configuredMode == .transport ? .transport : .tunnel }
+        set { configuredMode = newValue == .transport ? .transport : .tunnel }
     }
 }
 

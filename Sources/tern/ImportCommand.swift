@@ -54,7 +54,7 @@ struct Import: ParsableCommand {
             do {
                 let parsed = try SwanctlLoader.configuration(from: SwanctlParser.parse(text: result.text, file: where_))
                 for c in parsed.connections {
-                    do { _ = try SwanctlMapping.connection(c, certificates: .lenient) } catch {
+                    do { _ = try SwanctlAdmission.admit(c, source: parsed.source(of: c), certificates: .lenient) } catch {
                         FileHandle.standardError.write(Data("\(error.location.file):\(error.location.line): note: ternd will refuse this as it stands: \(error.message)\n".utf8))
                     }
                 }

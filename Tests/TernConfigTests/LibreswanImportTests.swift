@@ -30,7 +30,7 @@ private func parsed(_ r: LibreswanImport.Result) throws -> SwanctlConfiguration 
 /// …and through the mapping ternd loads connections with (certificates are not read).
 private func engine(_ s: SwanctlConfiguration) throws -> EngineConfiguration {
     let any = CertificateSource(certificates: { _, _, _ in [] }, hasPrivateKey: nil)
-    return try SwanctlMapping.engineConfiguration(s, certificates: any)
+    return try SwanctlAdmission.engineConfiguration(s, certificates: any)
 }
 
 private func minimal(_ extra: String, auto: String = "auto=add") -> String {
@@ -54,17 +54,17 @@ private func minimal(_ extra: String, auto: String = "auto=add") -> String {
         #expect(s.warnings.isEmpty)
         let c = try #require(s.connections.first)
         #expect(c.version == 2)
-        #expect(c.localAddrs == [.address(IPAddress("203.0.113.1")!)] && c.remoteAddrs == [.address(IPAddress("198.51.100.1")!)])
-        #expect(c.proposals == ["aes256-sha256-modp2048"])
+        #expect(c.localAddresses == [.address(IPAddress("203.0.113.1")!)] && c.remoteAddresses == [.address(IPAddress("198.51.100.1")!)])
+        #expect(c.proposalSpec == ["aes256-sha256-modp2048"])
         // ikelifetime=4h with Libreswan's 9m margin (fuzz 100 %): rekey between 3h42m and 3h51m, gone at 4h.
         #expect(c.rekeyTime == 13_860 && c.overTime == 540 && c.randTime == 540)
         #expect(c.dpdDelay == 30 && c.dpdTimeout == 120)
-        #expect(c.local[0].auth == "psk" && c.local[0].id == "@gateway-a")
-        #expect(c.remote[0].auth == "psk" && c.remote[0].id == "@gateway-b")
+        #expect(c.local[0].auth == "psk" && c.local[0].id == identity("@gateway-a"))
+        #expect(c.remote[0].auth == "psk" && c.remote[0].id == identity("@gateway-b"))
         let ch = try #require(c.children.first)
-        #expect(ch.localTS.map(\.description) == ["10.1.0.0/24"] && ch.remoteTS.map(\.description) == ["10.2.0.0/24"])
+        #expect(ch.localSelectors.map(\.description) == ["10.1.0.0/24"] && ch.remoteSelectors.map(\.description) == ["10.2.0.0/24"])
         // esp=aes256gcm128 with pfs=yes (the default): rekeys use the IKE group, as Libreswan does.
-        #expect(ch.espProposals == ["aes256gcm16-modp2048"])
+        #expect(ch.proposalSpec == ["aes256gcm16-modp2048"])
         #expect(ch.rekeyTime == 3060 && ch.lifeTime == 3600 && ch.randTime == 540)
         #expect(ch.startAction == .start && ch.dpdAction == .restart && ch.mode == .tunnel)
         #expect(s.secrets.count == 1 && s.secrets[0].ids == ["@gateway-a", "@gateway-b"])
@@ -87,19 +87,19 @@ private func minimal(_ extra: String, auto: String = "auto=add") -> String {
         #expect(r.notes.map(\.location.line) == [5, 6, 7])
         let s = try parsed(r)
         let l2tp = try #require(s.connections.first { $0.name == "l2tp-psk" })
-        #expect(l2tp.keyingtries == 3 && l2tp.unique == .replace && !l2tp.mobike)
-        #expect(l2tp.proposals == ["aes128-sha1-modp2048"])
+        #expect(l2tp.keyingTries == 3 && l2tp.unique == .replace && !l2tp.mobike)
+        #expect(l2tp.proposalSpec == ["aes128-sha1-modp2048"])
         #expect(l2tp.rekeyTime == 8 * 3600 - 180 && l2tp.overTime == 180)
-        #expect(l2tp.remoteAddrs == [.any] && l2tp.remote[0].id == nil && l2tp.local[0].id == "192.0.2.1")
+        #expect(l2tp.remoteAddresses == [.any] && l2tp.remote[0].id == nil && l2tp.local[0].id == identity("192.0.2.1"))
         let ch = try #require(l2tp.children.first)
-        #expect(ch.mode == .transport && ch.espProposals == ["aes128-sha1"])      // pfs=no: no group
-        #expect(ch.localTS.first == SelectorPolicy(.dynamic, ipProtocol: 17, startPort: 1701, endPort: 1701))
-        #expect(ch.remoteTS.first == SelectorPolicy(.dynamic, ipProtocol: 17, startPort: 0, endPort: 65_535))
+        #expect(ch.mode == .transport && ch.proposalSpec == ["aes128-sha1"])      // pfs=no: no group
+        #expect(ch.localSelectors.first == SelectorPolicy(.dynamic, ipProtocol: 17, startPort: 1701, endPort: 1701))
+        #expect(ch.remoteSelectors.first == SelectorPolicy(.dynamic, ipProtocol: 17, startPort: 0, endPort: 65_535))
         #expect(ch.lifeTime == 3600 && ch.rekeyTime == 3420)
         #expect(ch.dpdAction == .clear && l2tp.dpdDelay == 40 && l2tp.dpdTimeout == 130)
         let host = try #require(s.connections.first { $0.name == "host-b" })
-        #expect(host.children.first?.espProposals == ["aes128-sha1-modp2048"])   // pfs=yes: the IKE group
-        #expect(host.children.first?.startAction == .start && host.remote[0].id == "192.0.2.2")
+        #expect(host.children.first?.proposalSpec == ["aes128-sha1-modp2048"])   // pfs=yes: the IKE group
+        #expect(host.children.first?.startAction == .start && host.remote[0].id == identity("192.0.2.2"))
         let e = try engine(s)
         #expect(e.connections.count == 2)
     }
@@ -109,17 +109,17 @@ private func minimal(_ extra: String, auto: String = "auto=add") -> String {
         #expect(r.connections == ["v6-site", "v4-over-v6"])   // the fragments are not connections
         let s = try parsed(r)
         let v6 = try #require(s.connections.first { $0.name == "v6-site" })
-        #expect(v6.localAddrs == [.address(IPAddress("2001:db8:1::1")!)])
-        #expect(v6.proposals == ["aes256gcm16-prfsha256-ecp256", "aes256-sha512-curve25519"])
+        #expect(v6.localAddresses == [.address(IPAddress("2001:db8:1::1")!)])
+        #expect(v6.proposalSpec == ["aes256gcm16-prfsha256-ecp256", "aes256-sha512-curve25519"])
         #expect(v6.mobike && v6.fragmentation == .yes)
         // ikelifetime=4h, rekeyfuzz=50 %: margin 9m, random part 4m30s.
         #expect(v6.rekeyTime == 14_400 - 540 && v6.randTime == 270)
         #expect(v6.dpdDelay == 10 && v6.dpdTimeout == 60)
         // leftsubnets={a b} × rightsubnet=c: one child per pair, as Libreswan instantiates them.
         #expect(v6.children.map(\.name) == ["v6-site-1x1", "v6-site-2x1"])
-        #expect(v6.children.map { $0.localTS.map(\.description) } == [["2001:db8:a::/64"], ["2001:db8:b::/64"]])
-        #expect(v6.children.allSatisfy { $0.remoteTS.map(\.description) == ["2001:db8:c::/64"] })
-        #expect(v6.children.allSatisfy { $0.espProposals == ["aes256gcm16-aes128gcm16-ecp256-curve25519"] })
+        #expect(v6.children.map { $0.localSelectors.map(\.description) } == [["2001:db8:a::/64"], ["2001:db8:b::/64"]])
+        #expect(v6.children.allSatisfy { $0.remoteSelectors.map(\.description) == ["2001:db8:c::/64"] })
+        #expect(v6.children.allSatisfy { $0.proposalSpec == ["aes256gcm16-aes128gcm16-ecp256-curve25519"] })
         #expect(v6.children.allSatisfy { $0.dpdAction == .restart && $0.lifeTime == 1800 })
         let v4 = try #require(s.connections.first { $0.name == "v4-over-v6" })
         #expect(v4.children.first?.startAction == .trap)
@@ -155,21 +155,21 @@ private func minimal(_ extra: String, auto: String = "auto=add") -> String {
         #expect(r.notes.allSatisfy { $0.location.file.hasSuffix("certs-and-roadwarriors.conf") })
         let s = try parsed(r)
         let rw = try #require(s.connections.first { $0.name == "roadwarriors" })
-        #expect(rw.pools == ["roadwarriors-pool"] && rw.remoteAddrs == [.any] && rw.remote[0].id == "%any")
+        #expect(rw.pools == ["roadwarriors-pool"] && rw.remoteAddresses == [.any] && rw.remote[0].id == identity("%any"))
         #expect(s.pools.first?.name == "roadwarriors-pool")
-        #expect(rw.local[0].certs == ["gw.example.com.pem"] && rw.local[0].id == nil && rw.sendCert == .always)
-        #expect(rw.remote[0].revocation == .strict)                 // strictcrlpolicy=yes
+        #expect(rw.local[0].certs == ["gw.example.com.pem"] && rw.local[0].id == nil && rw.certificates.sendCertificate == .always)
+        #expect(rw.certificates.revocation == .strict)              // strictcrlpolicy=yes
         let partner = try #require(s.connections.first { $0.name == "partner" })
-        #expect(partner.localAddrs == [.any])                       // %defaultroute
-        #expect(partner.remote[0].id == "C=US, O=Partner Inc, CN=vpn.partner.example.net")
+        #expect(partner.localAddresses.isEmpty)                      // %defaultroute
+        #expect(partner.remote[0].id == identity("C=US, O=Partner Inc, CN=vpn.partner.example.net"))
         #expect(partner.children.first?.updown == "/usr/local/sbin/partner-updown")
         // ternd maps the certificate gateway; the pool one is refused (virtual IPs are not there yet).
-        _ = try SwanctlMapping.connection(partner, certificates: CertificateSource(certificates: { _, _, _ in [] }, hasPrivateKey: nil))
+        _ = try SwanctlAdmission.admit(partner, source: s.source(of: partner), certificates: CertificateSource(certificates: { _, _, _ in [] }, hasPrivateKey: nil))
         do {
-            _ = try SwanctlMapping.connection(rw)
+            _ = try SwanctlAdmission.admit(rw, source: s.source(of: rw))
             Issue.record("a connection with a pool was mapped")
         } catch {
-            #expect(error.message.contains("pools"))
+            #expect(error.message.contains("pools") && error.location == s.source(of: rw).location)
         }
     }
 
@@ -190,7 +190,7 @@ private func minimal(_ extra: String, auto: String = "auto=add") -> String {
         ]
         for (libreswan, strongswan) in cases {
             let r = try convert(minimal("ike=\(libreswan)"))
-            #expect(try parsed(r).connections.first?.proposals == [strongswan], "ike=\(libreswan)")
+            #expect(try parsed(r).connections.first?.proposalSpec == [strongswan], "ike=\(libreswan)")
         }
         let esp: [(String, String)] = [
             ("aes_gcm256-null", "aes256gcm16-modp2048"),
@@ -202,12 +202,12 @@ private func minimal(_ extra: String, auto: String = "auto=add") -> String {
         ]
         for (libreswan, strongswan) in esp {
             let r = try convert(minimal("ike=aes256-sha2;modp2048\nesp=\(libreswan)"))
-            #expect(try parsed(r).connections.first?.children.first?.espProposals == [strongswan], "esp=\(libreswan)")
+            #expect(try parsed(r).connections.first?.children.first?.proposalSpec == [strongswan], "esp=\(libreswan)")
         }
         let two = try convert(minimal("ike=aes256-sha2;modp2048,aes128-sha1;modp2048\nphase2alg=aes256-sha2,aes128-sha1\npfs=no"))
         let c = try #require(try parsed(two).connections.first)
-        #expect(c.proposals == ["aes256-sha256-modp2048", "aes128-sha1-modp2048"])
-        #expect(c.children.first?.espProposals == ["aes256-sha256", "aes128-sha1"])
+        #expect(c.proposalSpec == ["aes256-sha256-modp2048", "aes128-sha1-modp2048"])
+        #expect(c.children.first?.proposalSpec == ["aes256-sha256", "aes128-sha1"])
         // No group in ike=: Libreswan's default groups, and said so.
         let noGroup = try convert(minimal("ike=aes256-sha2_256"))
         #expect(noGroup.notes.contains { $0.message.contains("no key-exchange group") && $0.location.line == 6 })
@@ -219,12 +219,12 @@ private func minimal(_ extra: String, auto: String = "auto=add") -> String {
     }
 
     @Test func typesAutosAndDPDActions() throws {
-        func child(_ extra: String, auto: String = "auto=add") throws -> ChildConfig? {
+        func child(_ extra: String, auto: String = "auto=add") throws -> ChildPolicy? {
             try parsed(try convert(minimal(extra, auto: auto))).connections.first?.children.first
         }
         #expect(try child("type=transport")?.mode == .transport)
-        #expect(try child("type=passthrough")?.mode == .pass)
-        #expect(try child("type=drop")?.mode == .drop)
+        #expect(try child("type=passthrough")?.configuredMode == .pass)
+        #expect(try child("type=drop")?.configuredMode == .drop)
         #expect(try child("", auto: "auto=route")?.startAction == .trap)
         #expect(try child("", auto: "auto=ondemand")?.startAction == .trap)
         #expect(try child("", auto: "auto=start")?.startAction == .start)
@@ -241,15 +241,15 @@ private func minimal(_ extra: String, auto: String = "auto=add") -> String {
     }
 
     @Test func identitiesAndAuthentication() throws {
-        func conn(_ extra: String) throws -> ConnectionConfig? {
+        func conn(_ extra: String) throws -> ConnectionPolicy? {
             try parsed(try convert(minimal(extra))).connections.first
         }
         let ids = try #require(try conn("leftid=@a.example.com\nrightid=user@example.com"))
-        #expect(ids.local[0].id == "@a.example.com" && ids.remote[0].id == "user@example.com")
+        #expect(ids.local[0].id == identity("@a.example.com") && ids.remote[0].id == identity("user@example.com"))
         let defaults = try #require(try conn(""))
-        #expect(defaults.local[0].id == "192.0.2.1" && defaults.remote[0].id == "192.0.2.2")   // Libreswan's defaults
+        #expect(defaults.local[0].id == identity("192.0.2.1") && defaults.remote[0].id == identity("192.0.2.2"))   // Libreswan's defaults
         let keyid = try #require(try conn("leftid=@#0a0b"))
-        #expect(keyid.local[0].id == "@#0a0b")
+        #expect(keyid.local[0].id == identity("@#0a0b"))
         let asym = try #require(try conn("leftauth=rsasig\nrightauth=secret"))
         #expect(asym.local[0].auth == "pubkey" && asym.remote[0].auth == "psk")
         let file = try #require(try conn("leftcert=/etc/ipsec.d/certs/gw.pem"))
@@ -264,14 +264,14 @@ private func minimal(_ extra: String, auto: String = "auto=add") -> String {
         let conf = "conn c\n\tleft=192.0.2.1\n\tleftsubnet=203.0.113.0/24\n\tright=192.0.2.2\n\trightsubnet=198.51.100.0/24\n\tauthby=secret\n\tauto=add\n"
         let right = try LibreswanImport.convert(config: conf, file: "ipsec.conf", localSide: .right)
         let c = try #require(try parsed(right).connections.first)
-        #expect(c.localAddrs == [.address(IPAddress("192.0.2.2")!)] && c.remoteAddrs == [.address(IPAddress("192.0.2.1")!)])
-        #expect(c.children.first?.localTS.map(\.description) == ["198.51.100.0/24"])
-        #expect(c.local[0].id == "192.0.2.2" && c.remote[0].id == "192.0.2.1")
+        #expect(c.localAddresses == [.address(IPAddress("192.0.2.2")!)] && c.remoteAddresses == [.address(IPAddress("192.0.2.1")!)])
+        #expect(c.children.first?.localSelectors.map(\.description) == ["198.51.100.0/24"])
+        #expect(c.local[0].id == identity("192.0.2.2") && c.remote[0].id == identity("192.0.2.1"))
         // right=%defaultroute: right is this host, whatever the default says.
         let dr = try convert("conn c\n\tleft=192.0.2.1\n\tright=%defaultroute\n\trightsubnet=198.51.100.0/24\n\tauthby=secret\n\tauto=add\n")
         let d = try #require(try parsed(dr).connections.first)
-        #expect(d.localAddrs == [.any] && d.remoteAddrs == [.address(IPAddress("192.0.2.1")!)])
-        #expect(d.children.first?.localTS.map(\.description) == ["198.51.100.0/24"])
+        #expect(d.localAddresses.isEmpty && d.remoteAddresses == [.address(IPAddress("192.0.2.1")!)])
+        #expect(d.children.first?.localSelectors.map(\.description) == ["198.51.100.0/24"])
         #expect(dr.notes.contains { $0.message.contains("right=%defaultroute") && $0.location.line == 3 })
     }
 
@@ -279,7 +279,7 @@ private func minimal(_ extra: String, auto: String = "auto=add") -> String {
         let r = try convert("conn c\n\tleft=192.0.2.1\n\tright=192.0.2.2\n\tauthby=secret\n\tauto=add\n")
         #expect(r.notes.contains { $0.message.contains("pfs=yes") && $0.location.line == 1 })
         #expect(r.notes.contains { $0.message.contains("no ike=") && $0.location.line == 1 })
-        #expect(try parsed(r).connections.first?.children.first?.espProposals == ["default"])
+        #expect(try parsed(r).connections.first?.children.first?.proposalSpec == ["default"])
     }
 
     @Test func everyUnknownSettingIsReportedWithItsLine() throws {
@@ -311,7 +311,7 @@ private func minimal(_ extra: String, auto: String = "auto=add") -> String {
         \tauto=add
         """)
         let c = try #require(try parsed(r).connections.first)
-        #expect(c.rekeyTime == 7200 - 540 && c.keyingtries == 5 && c.children.first?.lifeTime == 10_800)
+        #expect(c.rekeyTime == 7200 - 540 && c.keyingTries == 5 && c.children.first?.lifeTime == 10_800)
         #expect(r.connections == ["c"])
     }
 

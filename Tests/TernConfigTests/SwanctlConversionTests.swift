@@ -1,5 +1,6 @@
 import Testing
 import TernConfig
+import TernCrypto
 import TernIKE
 import TernDataPlane
 import TernWire
@@ -28,40 +29,48 @@ func conn(_ connKeys: String = "", child childKeys: String? = nil) -> String {
     "connections {\n gw {\n\(connKeys)\n" + (childKeys.map { " children {\n  c {\n\($0)\n  }\n }\n" } ?? "") + " }\n}\n"
 }
 
-func firstConnection(_ text: String, sourceLocation: Testing.SourceLocation = #_sourceLocation) -> ConnectionConfig? {
+func firstConnection(_ text: String, sourceLocation: Testing.SourceLocation = #_sourceLocation) -> ConnectionPolicy? {
     let c = swanctlConfig(text, sourceLocation: sourceLocation)?.connections.first
     if c == nil { Issue.record("no connection", sourceLocation: sourceLocation) }
     return c
 }
 
-func firstChild(_ keys: String, sourceLocation: Testing.SourceLocation = #_sourceLocation) -> ChildConfig? {
+/// An identity as `id =` parses it (the model keeps identities parsed).
+func identity(_ text: String) -> Identity { try! Identity(parsing: text) }
+
+func firstChild(_ keys: String, sourceLocation: Testing.SourceLocation = #_sourceLocation) -> ChildPolicy? {
     firstConnection(conn(child: keys), sourceLocation: sourceLocation)?.children.first
 }
 
 /// Defaults, checked against strongSwan 5.9.14's swanctl.opt and vici_config.c.
 @Suite struct SwanctlDefaultsTests {
     @Test func minimalConnection() throws {
-        let c = try #require(firstConnection("connections {\n gw {\n  children { c { } }\n }\n}\n"))
+        let parsed = try #require(swanctlConfig("connections {\n gw {\n  children { c { } }\n }\n}\n"))
+        let c = try #require(parsed.connections.first)
         #expect(c.name == "gw")
-        #expect(c.location == at(2, 2))
+        let source = parsed.source(of: c)
+        #expect(source.location == at(2, 2))
+        #expect(source.local == [at(2, 2)] && source.remote == [at(2, 2)], "default rounds point at the connection")
+        #expect(source.child("c") == at(3, 14))
         #expect(c.version == 0)                        // version = 0
-        #expect(c.localAddrs == [.any])                // local_addrs = %any
-        #expect(c.remoteAddrs == [.any])               // remote_addrs = %any
+        #expect(c.localAddresses.isEmpty)              // local_addrs = %any (no restriction)
+        #expect(c.remoteAddresses == [.any])               // remote_addrs = %any
         #expect(c.localPort == 500)                    // local_port = 500
         #expect(c.remotePort == 500)                   // remote_port = 500
-        #expect(c.proposals == ["default"])            // proposals = default
+        #expect(c.proposalSpec == ["default"])         // proposals = default
+        #expect(c.proposals == (try ProposalParser.parse("default", for: .ike)))
         #expect(c.vips.isEmpty)
-        #expect(!c.aggressive)                         // aggressive = no
         #expect(c.pull)                                // pull = yes
         #expect(c.dscp == 0)                           // dscp = 000000
-        #expect(!c.encap)                              // encap = no
+        #expect(!c.forceEncapsulation)                 // encap = no
         #expect(c.mobike)                              // mobike = yes
         #expect(c.dpdDelay == 0)                       // dpd_delay = 0s
         #expect(c.dpdTimeout == 0)                     // dpd_timeout = 0s
         #expect(c.fragmentation == .yes)               // fragmentation = yes
-        #expect(c.sendCertreq)                         // send_certreq = yes
-        #expect(c.sendCert == .ifAsked)                // send_cert = ifasked
-        #expect(c.keyingtries == 1)                    // keyingtries = 1
+        #expect(c.certificates.sendCertificateRequest) // send_certreq = yes
+        #expect(c.certificates.sendCertificate == .ifAsked)   // send_cert = ifasked
+        #expect(c.certificates.revocation == .relaxed)        // revocation = relaxed
+        #expect(c.keyingTries == 1)                    // keyingtries = 1
         #expect(c.unique == .no)                       // unique = no
         #expect(c.reauthTime == 0)                     // reauth_time = 0s
         #expect(c.rekeyTime == 14_400)                 // rekey_time = 4h
@@ -70,12 +79,12 @@ func firstChild(_ keys: String, sourceLocation: Testing.SourceLocation = #_sourc
         #expect(c.pools.isEmpty)
         #expect(c.local.count == 1 && c.remote.count == 1)
         let local = try #require(c.local.first)
-        #expect(local.auth == "pubkey" && local.id == nil && local.round == 0 && local.revocation == .relaxed)
+        #expect(local.auth == "pubkey" && local.id == nil && local.round == 0)
 
         let ch = try #require(c.children.first)
         #expect(ch.name == "c")
-        #expect(ch.localTS == [.dynamic] && ch.remoteTS == [.dynamic])   // local_ts/remote_ts = dynamic
-        #expect(ch.espProposals == ["default"] && ch.ahProposals.isEmpty)
+        #expect(ch.localSelectors == [.dynamic] && ch.remoteSelectors == [.dynamic])   // local_ts/remote_ts = dynamic
+        #expect(ch.proposalSpec == ["default"] && ch.ahProposals.isEmpty)
         #expect(ch.mode == .tunnel)
         #expect(ch.startAction == .none && ch.dpdAction == .clear && ch.closeAction == .none)
         #expect(ch.rekeyTime == 3600 && ch.lifeTime == 3960 && ch.randTime == 360)
@@ -83,8 +92,15 @@ func firstChild(_ keys: String, sourceLocation: Testing.SourceLocation = #_sourc
         #expect(ch.rekeyPackets == 0 && ch.lifePackets == 0 && ch.randPackets == 0)
         #expect(ch.replayWindow == 32 && ch.reqid == 0 && !ch.ipcomp && ch.inactivity == 0)
         #expect(ch.updown == nil && !ch.hostaccess && ch.policies)
-        #expect(c == ConnectionConfig(name: "gw", location: c.location).with(children: [ChildConfig(name: "c", location: ch.location)]),
-                "a section without keys is the model's defaults")
+        // Apart from swanctl's own defaults (any peer, default proposals, pubkey rounds), a section
+        // without keys is the engine type's defaults: those are strongSwan's.
+        var child = ChildPolicy(name: "c", proposals: try ProposalParser.parse("default", for: .esp))
+        child.proposalSpec = ["default"]
+        var expected = ConnectionPolicy(name: "gw", remoteAddresses: [.any], proposals: try ProposalParser.parse("default", for: .ike),
+                                        children: [child])
+        expected.proposalSpec = ["default"]
+        expected.local = [AuthRound()]; expected.remote = [AuthRound()]
+        #expect(c == expected, "a section without keys is the engine's defaults")
     }
 
     @Test func reauthTimeDisablesTheDefaultRekey() throws {
@@ -120,12 +136,12 @@ func firstChild(_ keys: String, sourceLocation: Testing.SourceLocation = #_sourc
 
     @Test func ahOnlyChildProposesNoESP() throws {
         let c = try #require(firstChild("ah_proposals = sha256-modp2048"))
-        #expect(c.ahProposals == ["sha256-modp2048"] && c.espProposals.isEmpty)
+        #expect(c.ahProposalSpec == ["sha256-modp2048"] && c.ahProposals.count == 1 && c.proposalSpec.isEmpty && c.proposals.isEmpty)
     }
 }
 
-extension ConnectionConfig {
-    func with(children: [ChildConfig]) -> ConnectionConfig {
+extension ConnectionPolicy {
+    func with(children: [ChildPolicy]) -> ConnectionPolicy {
         var c = self
         c.children = children
         return c
@@ -177,11 +193,11 @@ extension ConnectionConfig {
     @Test func addressLists() throws {
         let c = try #require(firstConnection(conn(
             "local_addrs = 192.0.2.1, 2001:db8::1 ,198.51.100.0/24, 203.0.113.1-203.0.113.9, %any6, vpn-gw.example.com\nremote_addrs = %any4")))
-        #expect(c.localAddrs == [
+        #expect(c.localAddresses == [
             .address(IPAddress("192.0.2.1")!), .address(IPAddress("2001:db8::1")!), .prefix(IPPrefix("198.51.100.0/24")!),
             .range(IPAddress("203.0.113.1")!, IPAddress("203.0.113.9")!), .address(.unspecified(.v6)), .hostname("vpn-gw.example.com"),
         ])
-        #expect(c.remoteAddrs == [.address(.unspecified(.v4))])
+        #expect(c.remoteAddresses == [.address(.unspecified(.v4))])
     }
 
     @Test func badAddressPointsAtTheItem() throws {
@@ -197,7 +213,7 @@ extension ConnectionConfig {
     @Test func trafficSelectors() throws {
         let c = try #require(firstChild(
             "local_ts = 10.1.0.0/16[tcp/443], dynamic, 10.0.0.1-10.0.0.9, 0.0.0.0/0[udp], ::/0, 192.0.2.7, 10.2.0.0/24[sctp/1000-2000], dynamic[udp/%any], 10.3.0.0/24[47], 10.4.0.0/16[any/http]\nremote_ts = 2001:db8::/32[ipv6-icmp]"))
-        #expect(c.localTS == [
+        #expect(c.localSelectors == [
             SelectorPolicy(prefix: IPPrefix("10.1.0.0/16")!, ipProtocol: 6, startPort: 443, endPort: 443),
             .dynamic,
             SelectorPolicy(.range(IPAddress("10.0.0.1")!, IPAddress("10.0.0.9")!)),
@@ -209,7 +225,7 @@ extension ConnectionConfig {
             SelectorPolicy(prefix: IPPrefix("10.3.0.0/24")!, ipProtocol: 47),
             SelectorPolicy(prefix: IPPrefix("10.4.0.0/16")!, startPort: 80, endPort: 80),
         ])
-        #expect(c.remoteTS == [SelectorPolicy(prefix: IPPrefix("2001:db8::/32")!, ipProtocol: 58)])
+        #expect(c.remoteSelectors == [SelectorPolicy(prefix: IPPrefix("2001:db8::/32")!, ipProtocol: 58)])
     }
 
     @Test(arguments: [
@@ -229,7 +245,7 @@ extension ConnectionConfig {
     @Test(arguments: [
         ("none", ChildStartAction.none, ChildDPDAction.clear, ChildCloseAction.none), ("clear", .none, .clear, .none),
         ("trap", .trap, .trap, .trap), ("route", .trap, .trap, .trap), ("start", .start, .restart, .start),
-        ("restart", .start, .restart, .start), ("trap|start", .trapAndStart, .trapAndRestart, .trapAndStart),
+        ("restart", .start, .restart, .start), ("trap|start", .trapAndStart, .restart, .start),   // the engine's reading: restart/start install what the trap waits for
     ])
     func actionWords(_ word: String, _ start: ChildStartAction, _ dpd: ChildDPDAction, _ close: ChildCloseAction) throws {
         let c = try #require(firstChild("start_action = \(word)\ndpd_action = \(word)\nclose_action = \(word)"))
@@ -244,7 +260,7 @@ extension ConnectionConfig {
 
     @Test func enums() throws {
         let c = try #require(firstConnection(conn("fragmentation = Force\nunique = replace\nsend_cert = always\ndscp = 101110", child: "mode = transport")))
-        #expect(c.fragmentation == .force && c.unique == .replace && c.sendCert == .always && c.dscp == 46)
+        #expect(c.fragmentation == .force && c.unique == .replace && c.certificates.sendCertificate == .always && c.dscp == 46)
         #expect(c.children.first?.mode == .transport)
         let e = try #require(swanctlConfigError(conn("unique = sometimes")))
         #expect(e.location == at(3, 10))
@@ -253,7 +269,7 @@ extension ConnectionConfig {
 
     @Test func numbersAndPorts() throws {
         let c = try #require(firstConnection(conn("local_port = 4500\nremote_port = 0x1194\nkeyingtries = 0", child: "replay_window = 1024\nreqid = 7")))
-        #expect(c.localPort == 4500 && c.remotePort == 0x1194 && c.keyingtries == 0)
+        #expect(c.localPort == 4500 && c.remotePort == 0x1194 && c.keyingTries == 0)
         #expect(c.children.first?.replayWindow == 1024 && c.children.first?.reqid == 7)
         let e = try #require(swanctlConfigError(conn("local_port = 65536")))
         #expect(e.message.contains("larger than 65535"))
@@ -281,9 +297,9 @@ extension ConnectionConfig {
         #expect(c.local[1].eapID == "alice")
         #expect(c.remote.count == 1)
         let r = c.remote[0]
-        #expect(r.id == "C=CH, O=strongSwan, CN=peer")
+        #expect(r.id == identity("C=CH, O=strongSwan, CN=peer"))
         #expect(r.cacerts == ["ca.pem", "0x3082", "/etc/ca2.pem"])
-        #expect(r.groups == ["admins", "ops"] && r.revocation == .strict)
+        #expect(r.groups == ["admins", "ops"] && c.certificates.revocation == .strict)
     }
 
     @Test func badAuthMethod() throws {
@@ -403,5 +419,39 @@ extension ConnectionConfig {
         #expect(e.location == at(3, 2))
         let noAddrs = try #require(swanctlConfigError("pools {\n p { dns = 1.1.1.1 }\n}\n"))
         #expect(noAddrs.location == at(2, 2))
+    }
+}
+
+/// The parser builds what the engine runs: admission only refuses and resolves certificates.
+@Suite struct SwanctlAdmissionTests {
+    @Test func admissionChangesNothingWithoutCertificates() throws {
+        let parsed = try #require(swanctlConfig(conn("remote_addrs = 192.0.2.2\nproposals = aes256-sha256-modp2048\n local { auth = psk }\n remote { auth = psk\n id = @b }",
+                                                     child: "esp_proposals = aes128gcm16\nlocal_ts = 10.1.0.0/24")))
+        let c = try #require(parsed.connections.first)
+        #expect(try SwanctlAdmission.admit(c, source: parsed.source(of: c)) == c)
+        #expect(c.proposals == (try ProposalParser.parse("aes256-sha256-modp2048", for: .ike)))
+        #expect(c.children.first?.proposals == (try ProposalParser.parse("aes128gcm16", for: .esp)))
+        #expect(c.remoteIdentity == .fqdn("b") && c.localAuth == .psk && c.remoteAuth == .psk)
+    }
+
+    @Test func proposalsTernCannotRunParseButAreRefusedWhereWritten() throws {
+        // strongSwan accepts aes256ctr; the file still reads (tern import notes it), ternd refuses it.
+        let parsed = try #require(swanctlConfig(conn("proposals = aes256ctr-aesxcbc-modp3072", child: "esp_proposals = aes128ctr-sha256")))
+        let c = try #require(parsed.connections.first)
+        #expect(c.proposalSpec == ["aes256ctr-aesxcbc-modp3072"] && c.proposals.isEmpty)
+        do {
+            _ = try SwanctlAdmission.admit(c, source: parsed.source(of: c))
+            Issue.record("admitted")
+        } catch {
+            #expect(error.location == at(2, 2) && error.message.hasPrefix("connection 'gw': proposals: "), "\(error)")
+        }
+        var ike = c
+        ike.proposals = try ProposalParser.parse("default", for: .ike)
+        do {
+            _ = try SwanctlAdmission.admit(ike, source: { var s = parsed.source(of: c); s.proposalsRefusal = nil; return s }())
+            Issue.record("admitted")
+        } catch {
+            #expect(error.location == parsed.source(of: c).child("c") && error.message.hasPrefix("child 'c' of 'gw': esp_proposals: "), "\(error)")
+        }
     }
 }

@@ -45,8 +45,8 @@ import TernConfig
         let c = try SwanctlLoader.load(path: dir + "/swanctl.conf")
         #expect(c.connections.map(\.name) == ["a", "b"], "10-a.conf is read before 20-b.conf")
         #expect(c.connections.last?.version == 2)
-        #expect(c.connections.last?.remoteAddrs == [.address(.init("192.0.2.1")!)])
-        #expect(c.connections.first?.location.file.hasSuffix("/conf.d/10-a.conf") == true)
+        #expect(c.connections.last?.remoteAddresses == [.address(.init("192.0.2.1")!)])
+        #expect(c.sources["a"]?.location.file.hasSuffix("/conf.d/10-a.conf") == true)
     }
 
     @Test func missingPlainIncludeIsAnError() throws {

@@ -281,7 +281,7 @@ func errorText(_ body: () throws -> Void) -> String {
         try dir.write("swanctl.conf", constrained)
         let parsed = try SwanctlLoader.load(path: dir.path + "/swanctl.conf")
         let connection = try #require(parsed.connections.first)
-        #expect(SwanctlMapping.authWarnings(connection).map(\.message) == [
+        #expect(SwanctlAdmission.authWarnings(connection, source: parsed.source(of: connection)).map(\.message) == [
             "connection 'site-b' remote: auth = ecdsa-256-sha256 is read as pubkey; its key type, strength and signature-scheme constraints are not enforced",
         ])
         #expect(try dir.load(constrained).connections.first?.remoteAuth == .pubkey)

@@ -38,10 +38,11 @@ let loadConnBody: VICIMessage = [
 
     @Test func convertedTreeLoadsThroughTheFileConversion() throws {
         let tree = try SwanctlVICI.section(named: "to-b", from: loadConnBody, origin: "vici:load-conn:to-b")
-        let (config, _) = try SwanctlLoader.connection(name: "to-b", section: tree)
-        #expect(config.proposals.count == 2)
-        #expect(config.children.first?.localTS.count == 2)
-        let policy = try SwanctlMapping.connection(config)
+        let (config, source, _) = try SwanctlLoader.connection(name: "to-b", section: tree)
+        #expect(config.proposalSpec.count == 2 && config.proposals.count == 2)
+        #expect(config.children.first?.localSelectors.count == 2)
+        #expect(source.child("net").file == "vici:load-conn:to-b.children.net")
+        let policy = try SwanctlAdmission.admit(config, source: source)
         #expect(policy.name == "to-b" && policy.children.first?.startAction == .trap)
         #expect(policy.remoteAddresses == [.address(try #require(IPAddress("192.0.2.2")))])
     }
@@ -51,12 +52,12 @@ let loadConnBody: VICIMessage = [
         body["proposals"] = ["nonsense-cipher"]
         let tree = try SwanctlVICI.section(named: "bad", from: body, origin: "vici:load-conn:bad")
         #expect(throws: ConfigError.self) {
-            let (c, _) = try SwanctlLoader.connection(name: "bad", section: tree)
-            _ = try SwanctlMapping.connection(c)
+            let (c, source, _) = try SwanctlLoader.connection(name: "bad", section: tree)
+            _ = try SwanctlAdmission.admit(c, source: source)
         }
         do {
-            let (c, _) = try SwanctlLoader.connection(name: "bad", section: tree)
-            _ = try SwanctlMapping.connection(c)
+            let (c, source, _) = try SwanctlLoader.connection(name: "bad", section: tree)
+            _ = try SwanctlAdmission.admit(c, source: source)
         } catch {
             #expect("\(error)".contains("proposals"))
             #expect("\(error)".contains("vici:load-conn:bad"))
@@ -72,8 +73,8 @@ let loadConnBody: VICIMessage = [
 
     @Test func storeMergesByNameWithVICIReplacingTheFile() throws {
         let tree = try SwanctlVICI.section(named: "to-b", from: loadConnBody, origin: "vici:load-conn:to-b")
-        let (config, _) = try SwanctlLoader.connection(name: "to-b", section: tree)
-        let policy = try SwanctlMapping.connection(config)
+        let (config, source, _) = try SwanctlLoader.connection(name: "to-b", section: tree)
+        let policy = try SwanctlAdmission.admit(config, source: source)
         var filePolicy = policy
         filePolicy.rekeyTime = 1
         var other = policy
@@ -82,11 +83,11 @@ let loadConnBody: VICIMessage = [
         var file = EngineConfiguration()
         file.connections = [filePolicy, other]
         #expect(store.replacingFile(file).connections.map(\.name) == ["to-b", "other"])
-        store.withLock { store.putConnection(.init(config: config, policy: policy)) }
+        store.withLock { store.putConnection(.init(policy: policy, source: source)) }
         let merged = store.merged
         #expect(merged.connections.map(\.name) == ["other", "to-b"])
         #expect(merged.connections.last?.rekeyTime == policy.rekeyTime)
-        #expect(store.withLock { store.removeConnection("to-b") }?.config.name == "to-b")
+        #expect(store.withLock { store.removeConnection("to-b") }?.name == "to-b")
         #expect(store.merged.connections.first { $0.name == "to-b" }?.rekeyTime == 1)
     }
 }

@@ -45,8 +45,10 @@ public func fuzzOne(_ data: UnsafePointer<UInt8>?, _ size: Int) -> CInt {
         let config = try SwanctlLoader.configuration(from: root)
         for w in config.warnings { check(w.location) }
         for c in config.connections {
-            check(c.location)
-            for child in c.children { check(child.location) }
+            let source = config.source(of: c)
+            check(source.location)
+            for l in source.local + source.remote { check(l) }
+            for child in c.children { check(source.child(child.name)) }
         }
         for s in config.secrets {
             if let secret = s.secret { precondition(secret.description == "<\(secret.bytes.count) secret bytes>") }

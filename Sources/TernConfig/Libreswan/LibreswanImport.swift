@@ -12,8 +12,8 @@ import TernWire
 /// its file:line) that swanctl.conf cannot express, expresses differently, or that Tern does
 /// not need, and why. Settings Libreswan leaves to its defaults (lifetimes, rekey margin,
 /// keying tries, MOBIKE, unique IDs) are written out with Libreswan's values, since strongSwan's
-/// defaults differ. The result parses with `SwanctlParser` and, for what Tern supports, maps
-/// through `SwanctlMapping`; the same text loads into strongSwan's swanctl.
+/// defaults differ. The result parses with `SwanctlParser` into the engine's `ConnectionPolicy`
+/// and, for what Tern supports, passes `SwanctlAdmission`; the same text loads into strongSwan's swanctl.
 public enum LibreswanImport {
     public enum LocalSide: String, Sendable, CaseIterable { case left, right }
 

@@ -3,6 +3,7 @@ import Glibc
 #elseif canImport(Darwin)
 import Darwin
 #endif
+import TernIKE
 
 /// Loads swanctl.conf files and converts the syntax tree to the typed model.
 ///
@@ -140,9 +141,10 @@ public enum SwanctlLoader {
                                                          message: "`\(kv.key)` directly inside `connections` is ignored (connections are sections)"))
                 }
                 for conn in section.subsections {
-                    let (c, warnings) = try connection(name: conn.name, section: conn)
-                    config.connections.append(c)
-                    config.warnings += warnings
+                    let c = try connection(name: conn.name, section: conn)
+                    config.connections.append(c.policy)
+                    config.sources[conn.name] = c.source
+                    config.warnings += c.warnings
                 }
             case "secrets":
                 config.secrets += try credentials.secrets(section)
@@ -162,10 +164,11 @@ public enum SwanctlLoader {
     }
 
     /// One `connections.<name>` section; also the entry point for VICI `load-conn`.
-    public static func connection(name: String, section: SwanctlSection) throws(ConfigError) -> (ConnectionConfig, [ConfigWarning]) {
+    public static func connection(name: String, section: SwanctlSection) throws(ConfigError)
+        -> (policy: ConnectionPolicy, source: SwanctlSource, warnings: [ConfigWarning]) {
         var converter = SwanctlConnectionConverter()
-        let c = try converter.connection(name: name, section: section)
-        return (c, converter.warnings)
+        let (c, source) = try converter.connection(name: name, section: section)
+        return (c, source, converter.warnings)
     }
 
     /// First components of every `name : a.b` reference (templates live in such sections).
