@@ -12,6 +12,9 @@ import TernWire
 
 public struct DaemonOptions: Sendable {
     public var setkeyFiles: [String] = []
+    /// racoon's psk.txt: with it, outbound require/unique policies of the setkey files are keyed
+    /// by IKEv2 (RacoonKeying) instead of waiting for manual SAs.
+    public var pskFile: String?
     /// swanctl.conf for IKE connections and secrets (nil: IKE answers nothing until configured).
     public var swanctlFile: String?
     /// The folder holding swanctl's x509/, x509ca/, x509crl/, private/ … (nil: swanctl.conf's folder).
@@ -107,15 +110,25 @@ public final class Daemon: @unchecked Sendable {
         self.log = logger
     }
 
-    /// Reads every setkey file, in order, into one database configuration.
-    static func loadConfiguration(_ files: [String]) throws -> SecurityDatabaseConfig {
+    /// Reads every setkey file, in order, into one database configuration; with a psk.txt, the
+    /// policies IKE keys (RacoonKeying) leave it for the engine's connections.
+    static func loadConfiguration(_ files: [String], pskFile: String? = nil) throws -> (SecurityDatabaseConfig, RacoonKeying.Result?) {
         var db = SecurityDatabaseConfig()
+        var all: [SetkeyStatement] = []
         for f in files {
             let statements = try SetkeyFile.load(path: f)
             try SetkeyFile.apply(statements, to: &db)
+            all += statements
         }
-        return db
+        guard let pskFile else { return (db, nil) }
+        let psk = try RacoonPSKFile.load(path: pskFile)
+        let keying = try RacoonKeying.connections(statements: all, database: db, psk: psk)
+        for s in keying.keyedPolicies { try? db.deletePolicy(s) }
+        return (db, keying)
     }
+
+    /// What `--psk-file` keys: connections and keys added to swanctl.conf's.
+    private var racoonKeying: RacoonKeying.Result?
 
     static var now: MonotonicInstant { .now }
 
@@ -135,7 +148,7 @@ public final class Daemon: @unchecked Sendable {
             base.perSourceCookieThreshold = .max
             base.perSourceHalfOpenLimit = .max
         }
-        guard let path = options.swanctlFile else { return viciConfig.replacingFile(base) }
+        guard let path = options.swanctlFile else { return viciConfig.replacingFile(withRacoonKeying(base)) }
         let parsed = try SwanctlLoader.load(path: path)
         var loader = SwanctlCredentialLoader(directory: credentialDirectory(swanctlFile: path), crlFetcher: crlFetcher)
         let credentials = try loader.load(parsed)
@@ -150,7 +163,23 @@ public final class Daemon: @unchecked Sendable {
         for c in parsed.connections { for w in SwanctlAdmission.authWarnings(c, source: parsed.source(of: c)) { cfgLog.warning("\(w)") } }
         let set = configuration.credentials
         cfgLog.info("credentials: \(set.certificates.count) certificates, \(set.authorities.count) CAs, \(set.privateKeys.count) private keys, \(set.crls.count) CRLs from \(loader.directory)")
-        return viciConfig.replacingFile(configuration)
+        return viciConfig.replacingFile(withRacoonKeying(configuration))
+    }
+
+    /// `c` plus the connections and keys `--psk-file` derived from the setkey policies.
+    private func withRacoonKeying(_ c: EngineConfiguration) -> EngineConfiguration {
+        guard let k = racoonKeying else { return c }
+        var c = c
+        c.connections += k.connections.map { var p = $0; p.fragmentSize = c.fragmentSize; return p }
+        c.sharedKeys += k.sharedKeys
+        return c
+    }
+
+    private func logKeying(_ keying: RacoonKeying.Result?) {
+        guard let keying, let psk = options.pskFile else { return }
+        for w in keying.warnings { cfgLog.warning("\(w)") }
+        let children = keying.connections.reduce(0) { $0 + $1.children.count }
+        cfgLog.info("\(psk): IKEv2 keys \(children) setkey policies toward \(keying.connections.count) peers (\(keying.connections.map(\.name).joined(separator: ", ")))")
     }
 
     /// swanctl's directory (x509/, x509ca/, private/ …): `--swanctl-dir`, else swanctl.conf's.
@@ -164,8 +193,10 @@ public final class Daemon: @unchecked Sendable {
         // A few hot threads (workers, IKE queue) and many short VICI/GCD ones: two arenas keep
         // memory per IKE SA down without contention on the hot paths (they allocate nothing).
         MemoryTuning.limitMallocArenas(2)
-        let db = try Daemon.loadConfiguration(options.setkeyFiles)
+        let (db, keying) = try Daemon.loadConfiguration(options.setkeyFiles, pskFile: options.pskFile)
         setkeyDatabase = db
+        racoonKeying = keying
+        logKeying(keying)
         let ikeConfiguration = try loadIKEConfiguration()
         let snapshot: DataPlaneSnapshot
         do {
@@ -287,8 +318,12 @@ public final class Daemon: @unchecked Sendable {
     /// sequence numbers, replay windows and counters. On error the running state is kept.
     public func reload() throws {
         controlLock.lock(); defer { controlLock.unlock() }
-        let db = try Daemon.loadConfiguration(options.setkeyFiles)
-        let ikeConfiguration = try loadIKEConfiguration()
+        let previousKeying = racoonKeying
+        let (db, keying) = try Daemon.loadConfiguration(options.setkeyFiles, pskFile: options.pskFile)
+        racoonKeying = keying
+        let ikeConfiguration: EngineConfiguration
+        do { ikeConfiguration = try loadIKEConfiguration() } catch { racoonKeying = previousKeying; throw error }
+        logKeying(keying)
         setkeyDatabase = db
         try publishFull(dynamic: ikeDatabase)
         ike?.update(configuration: ikeConfiguration)

@@ -23,6 +23,10 @@ struct Ternd: ParsableCommand {
     @Option(name: .customLong("setkey"), help: "KAME setkey file to load (repeatable; applied in order).")
     var setkeyFiles: [String] = []
 
+    @Option(name: .customLong("psk-file"),
+            help: "racoon's psk.txt: every outbound require/unique policy of the --setkey files is then keyed by IKEv2 with the peer's pre-shared key from it, as racoon did (mode 0600).")
+    var pskFile: String?
+
     @Option(help: "swanctl.conf with IKE connections and secrets; certificates and keys come from x509/, x509ca/, private/ … beside it (SIGHUP reloads them).")
     var conf: String?
 
@@ -175,6 +179,7 @@ struct Ternd: ParsableCommand {
         let log = Logger(label: "ternd")
         var o = DaemonOptions()
         o.setkeyFiles = setkeyFiles
+        o.pskFile = pskFile
         o.swanctlFile = conf
         o.swanctlDirectory = swanctlDir
         o.ikePort = ikePort
