@@ -330,6 +330,16 @@ public final class Daemon: @unchecked Sendable {
         log.notice("reloaded: \(box.load().associationCount) SAs, \(box.load().policyCount) policies")
     }
 
+    /// Edits the setkey database (`tern setkey`) and publishes it; on error nothing changes.
+    func replaceSetkeyDatabase(_ edit: (inout SecurityDatabaseConfig) throws -> Void) throws {
+        controlLock.lock(); defer { controlLock.unlock() }
+        let previous = setkeyDatabase
+        var db = setkeyDatabase
+        try edit(&db)
+        setkeyDatabase = db
+        do { try publishFull(dynamic: ikeDatabase) } catch { setkeyDatabase = previous; throw error }
+    }
+
     /// Everything IKE has installed.
     private var ikeDatabase: DynamicDatabase { unpublishedIKE ?? box.load().dynamic }
 
@@ -438,6 +448,7 @@ public final class Daemon: @unchecked Sendable {
             return m
         }
         registerCredentialCommands(server)
+        registerSetkeyCommands(server)
         if let ike {
             registerIKECommands(server, ike)
             registerConfigCommands(server, ike)

@@ -63,7 +63,7 @@ struct Tern: ParsableCommand {
         """,
         subcommands: [State.self, Reload.self, Version.self, LoadAll.self, LoadConns.self, LoadCreds.self, LoadPools.self,
                       Initiate.self, Terminate.self, Rekey.self, ListSAs.self, ListConns.self, ListPols.self, ListCerts.self,
-                      ListPools.self, Stats.self, Counters.self, Log.self, PKI.self, Import.self])
+                      ListPools.self, Stats.self, Counters.self, Log.self, PKI.self, Import.self, Setkey.self])
 
     struct State: ParsableCommand {
         static let configuration = CommandConfiguration(abstract: "Show the data plane: SAs, policies, counters, drops.")
@@ -105,8 +105,7 @@ struct Tern: ParsableCommand {
 // `tern --vici PATH state` (the option before the subcommand) is how people type it: move it behind.
 var args = Array(CommandLine.arguments.dropFirst())
 if let i = args.firstIndex(where: { $0 == "--vici" || $0.hasPrefix("--vici=") }), i == 0,
-   let sub = args.firstIndex(where: { ["state", "reload", "version", "load-all", "load-conns", "load-creds", "load-pools", "initiate", "terminate", "rekey",
-                                                 "list-sas", "list-conns", "list-pols", "list-certs", "list-pools", "stats", "counters", "log", "pki"].contains($0) }), sub > i {
+   let sub = args.firstIndex(where: { Set(Tern.configuration.subcommands.map { $0._commandName }).contains($0) }), sub > i {
     let count = args[i].contains("=") ? 1 : 2
     let moved = Array(args[i..<i + count])
     args.removeSubrange(i..<i + count)
