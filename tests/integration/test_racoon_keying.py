@@ -2,6 +2,8 @@
 an SA for every outbound require policy when a packet needs one, with the peer's psk.txt
 secret, and the CHILD SA carries exactly the policy's selectors. Against ternd with the
 mirrored files, and against strongSwan's charon with the equivalent swanctl connection."""
+import sys
+
 import pytest
 
 import ike_setups as ike
@@ -73,3 +75,35 @@ def test_racoon_style_ternd_with_charon(harness, pair, start_charon, tern_bins, 
     b.ns.ping(a.inner4, src=b.inner4, count=3)
     sa = ike.list_sas(ta)[0]
     assert sa["initiator"] == ("yes" if tern_initiates else "no"), sa
+
+
+def test_seed_003s_gateway_policies_keyed_between_two_ternd(harness, pair, tern_bins):
+    """Seed 003's policies exactly (the FreeBSD handbook's, addresses moved into the test range):
+    ESP tunnels for the gateways' own IP-in-IP (`ipencap`) traffic. An IP-in-IP packet from A to
+    B triggers the negotiation; the CHILD SA selects protocol 4 between the two gateways only,
+    and the packet arrives at B through it."""
+    a, b = pair.a, pair.b
+    def seed003(here, there):
+        return (f"spdadd {here}/32 {there}/32 ipencap -P out ipsec esp/tunnel/{here}-{there}/require;\n"
+                f"spdadd {there}/32 {here}/32 ipencap -P in ipsec esp/tunnel/{there}-{here}/require;\n")
+    tern = {}
+    for site, peer, label in ((a, b, "ternd-a"), (b, a, "ternd-b")):
+        pol = harness.write_private(f"{label}-seed003.setkey", seed003(site.outer4, peer.outer4), mode=0o644)
+        psk = harness.write_private(f"{label}.psk.txt", f"{peer.outer4} {PSK}\n")
+        tern[label] = harness.ternd(site.ns, [pol], extra=["--psk-file", str(psk), "--retransmit-timeout", "1"], label=label)
+    for t in tern.values():
+        t.wait_ready()
+    # An IP-in-IP packet (protocol 4) from A's address to B's, carrying a small inner IPv4 header.
+    send = ("import socket, struct, sys\n"
+            "s = socket.socket(socket.AF_INET, socket.SOCK_RAW, 4)\n"
+            "inner = struct.pack('!BBHHHBBH4s4s', 0x45, 0, 20, 1, 0, 64, 59, 0, socket.inet_aton('10.99.0.1'), socket.inet_aton('10.99.0.2'))\n"
+            "for _ in range(int(sys.argv[2])): s.sendto(inner, (sys.argv[1], 0))\n")
+    a.ns.exec([sys.executable, "-c", send, b.outer4, "1"])
+    c = the_child(tern["ternd-a"])
+    assert c["local-ts"] == [f"{a.outer4}/32[4]"] and c["remote-ts"] == [f"{b.outer4}/32[4]"], c
+    # The held packet went out once the SA was up; more follow through it.
+    a.ns.exec([sys.executable, "-c", send, b.outer4, "3"])
+    def arrived():
+        kids = [k for sa in ike.list_sas(tern["ternd-b"]) for k in sa.get("child-sas", {}).values()]
+        return kids and int(kids[0].get("packets-in", 0)) >= 4 and kids[0]
+    wait_for(arrived, timeout=10, what="the IP-in-IP packets arriving at B through the CHILD SA")
