@@ -2,6 +2,7 @@ import TernCrypto
 import TernDataPlane
 import TernPKI
 import TernWire
+import X509
 
 /// One IKE SA (RFC 7296): its phase and the data only that phase has (IKESession+Phase.swift),
 /// its message window (IKEMessageWindow.swift), and its CHILD SAs. Each exchange is a task in
@@ -71,6 +72,10 @@ final class IKESession {
     /// CRLs fetched for it so far (nil: that URI could not be fetched).
     var parked: ParkedMessage?
     var fetchedCRLs: [String: [CRL]?] = [:]
+    /// The peer's CERT payloads parsed for the message being handled (and kept while it is
+    /// parked): `crlURIsToFetch` and the signature check read the same certificates, and
+    /// parsing them is most of what an IKE_AUTH with certificates costs (`peerCertificate`).
+    var certificateCache: [(der: [UInt8], certificate: Certificate?)] = []
 
     struct ParkedMessage {
         var header: IKEHeader
@@ -109,7 +114,7 @@ final class IKESession {
         c.lastInbound = lastInbound; c.keepaliveAt = keepaliveAt; c.halfOpenDeadline = halfOpenDeadline
         c.attempt = attempt
         c.scheduledDeadline = scheduledDeadline
-        c.parked = parked; c.fetchedCRLs = fetchedCRLs
+        c.parked = parked; c.fetchedCRLs = fetchedCRLs; c.certificateCache = certificateCache
         return c
     }
 
@@ -328,6 +333,7 @@ final class IKESession {
             return
         }
         handleDecrypted(header: h, payloads: payloads, from: from, to: to, now: now, &out)
+        certificateCache = []
     }
 
     /// A CRL a parked IKE_AUTH waited for arrived (nil: it could not be fetched); once all are
@@ -340,6 +346,7 @@ final class IKESession {
         parked = nil
         handleDecrypted(header: p.header, payloads: p.payloads, from: p.from, to: p.to, now: now, &out)
         fetchedCRLs = [:]
+        certificateCache = []
     }
 
     /// Handles a decrypted (and reassembled) message.
