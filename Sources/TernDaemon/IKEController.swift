@@ -49,7 +49,7 @@ final class IKEController: @unchecked Sendable {
     private let publishInterval: Double
     private var unpublished = false
     private var heldSends: [(bytes: [UInt8], from: SocketAddress, to: SocketAddress)] = []
-    private var lastPublish = -Double.infinity
+    private var lastPublish: MonotonicInstant?
     private var lastPublishDuration = 0.0
     private var publishScheduled = false
     private var waiters: [UUID: (IKEEvent) -> Bool] = [:]
@@ -80,7 +80,7 @@ final class IKEController: @unchecked Sendable {
     private let initiationTags = ManagedAtomic<UInt64>(0)
     func nextInitiationTag() -> UInt64 { initiationTags.wrappingIncrementThenLoad(ordering: .relaxed) }
     /// When the timer is armed for (to re-arm only when the next deadline moves).
-    private var armedFor = Double.infinity
+    private var armedFor = MonotonicInstant.never
 
     init(configuration: EngineConfiguration, sockets: DataPlaneSockets, ikePort: UInt16, mark: UInt32,
          keyLogPath: String?, crlFetcher: FileCRLFetcher, publishInterval: Double = 0, log: Logger,
@@ -114,11 +114,11 @@ final class IKEController: @unchecked Sendable {
         }
     }
 
-    /// The monotonic clock in seconds (the data plane's clock too), for the engine. Reading it
-    /// also hands the engine the calendar time (certificate validity), so every input carries both.
-    var now: Double {
+    /// The monotonic clock (the data plane's clock too), for the engine. Reading it also hands
+    /// the engine the calendar time (certificate validity), so every input carries both.
+    var now: MonotonicInstant {
         endpoint.calendarTime = Date()
-        return MonotonicInstant.now.seconds
+        return .now
     }
 
     /// The engine's ports are ternd's (--ike-port/--udp-port); connections that kept swanctl's
@@ -285,7 +285,7 @@ final class IKEController: @unchecked Sendable {
     // MARK: - Commands (from VICI threads)
 
     /// Runs `body` on the IKE queue with the endpoint, applies its actions, and returns its result.
-    func command<T>(_ body: (IKEEndpoint, Double) throws(IKECommandError) -> ([IKEAction], T)) throws(IKECommandError) -> T {
+    func command<T>(_ body: (IKEEndpoint, MonotonicInstant) throws(IKECommandError) -> ([IKEAction], T)) throws(IKECommandError) -> T {
         let r: Result<T, IKECommandError> = queue.sync {
             do throws(IKECommandError) {
                 let (acts, value) = try body(endpoint, now)
@@ -404,13 +404,13 @@ final class IKEController: @unchecked Sendable {
     /// Arms the timer for the engine's next deadline (O(1): the engine keeps a deadline heap).
     private func rescheduleTimer() {
         let t = now
-        let due = endpoint.nextDeadline ?? .infinity
+        let due = endpoint.nextDeadline ?? .never
         // An armed timer that fires early only finds nothing due and re-arms: re-arm when the
         // deadline moves earlier, or when the armed one has passed.
         if due >= armedFor && armedFor > t { return }
         armedFor = due
-        if due.isFinite {
-            timer?.schedule(deadline: .now() + max(0, due - t) + 0.001, leeway: .milliseconds(5))
+        if due != .never {
+            timer?.schedule(deadline: .now() + max(0, due.seconds(since: t)) + 0.001, leeway: .milliseconds(5))
         } else {
             timer?.schedule(deadline: .distantFuture)
         }
@@ -421,7 +421,7 @@ final class IKEController: @unchecked Sendable {
     /// has passed: everything changed meanwhile goes in one snapshot.
     private func publishSoon() {
         let spacing = publishInterval > 0 ? max(publishInterval, 4 * lastPublishDuration) : 0
-        let wait = lastPublish + spacing - now
+        let wait = lastPublish.map { spacing - now.seconds(since: $0) } ?? 0
         if wait <= 0 {
             flush()
         } else if !publishScheduled {
@@ -445,8 +445,9 @@ final class IKEController: @unchecked Sendable {
             let start = now
             publish(change)
             unpublished = false
-            lastPublish = now
-            lastPublishDuration = lastPublish - start
+            let end = now
+            lastPublish = end
+            lastPublishDuration = end.seconds(since: start)
         }
         let held = heldSends
         heldSends = []
