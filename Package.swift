@@ -83,7 +83,7 @@ let package = Package(
         .testTarget(name: "TernConfigTests", dependencies: ["TernConfig", "TernDataPlane", "TernIKE", "TernVICI"], resources: [.copy("Fixtures")]),
         .testTarget(name: "TernVICITests", dependencies: ["TernVICI"]),
         .testTarget(name: "TernDaemonTests", dependencies: [
-            "TernDaemon", "TernVICI", "TernConfig", "TernIKE", "TernWire", "TernPKI", .product(name: "Logging", package: "swift-log"),
+            "TernDaemon", "TernTestSupport", "TernVICI", "TernConfig", "TernIKE", "TernWire", "TernPKI", .product(name: "Logging", package: "swift-log"),
             .product(name: "X509", package: "swift-certificates"),
         ]),
         .testTarget(name: "TernIKETests", dependencies: [

@@ -62,7 +62,7 @@ final class IKEController: @unchecked Sendable {
     var onEvent: ((IKEEvent) -> Void)?
     /// Temporary event watchers (VICI control-log streams); touched only on the IKE queue.
     private var observers: [UUID: (IKEEvent) -> Void] = [:]
-    /// strongSwan counters-plugin counters; touched only on the IKE queue.
+    /// strongSwan counters-plugin counters (the engine counts the messages); touched only on the IKE queue.
     var counters = IKECounters()
 
     /// DNS, route and CRL lookups the engine asks for, off this queue.
@@ -273,7 +273,6 @@ final class IKEController: @unchecked Sendable {
         guard running else { return }
         let items = intake.pop(max: Self.intakeTurn)
         for i in items {
-            counters.count(message: i.bytes, outbound: false, connection: connectionName(of: i.bytes))
             apply(endpoint.handle(datagram: i.bytes, from: i.from, to: i.to, now: now), rearm: false)
         }
         // Once per turn: the timer (a dispatch call and a wakeup each) and the reader's cookie mode.
@@ -311,12 +310,6 @@ final class IKEController: @unchecked Sendable {
         let ok = done.wait(timeout: timeout <= 0 ? .distantFuture : .now() + timeout) == .success
         queue.sync { waiters[id] = nil }
         return ok
-    }
-
-    /// The connection of the IKE SA an IKE message belongs to (our SPI is either one), if known.
-    private func connectionName(of message: [UInt8]) -> String? {
-        guard let (i, r) = IKECounters.spis(message) else { return nil }
-        return endpoint.connectionName(spi: i) ?? (r == 0 ? nil : endpoint.connectionName(spi: r))
     }
 
     /// Calls `watch` (on the IKE queue) with every event until `unobserve`.
@@ -461,7 +454,6 @@ final class IKEController: @unchecked Sendable {
             return
         }
         let payload = encapsulated && !raw ? IKEMessage.nonESPMarker + bytes : bytes
-        if !raw { counters.count(message: bytes, outbound: true, connection: connectionName(of: bytes)) }
         payload.withUnsafeBufferPointer { buf in
             var tx = tern_tx()
             tx.buf = buf.baseAddress

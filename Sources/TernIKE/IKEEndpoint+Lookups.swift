@@ -62,7 +62,7 @@ extension IKEEndpoint {
         complete(id, result, now: now, &out)
         settleInitiations(&out)
         rescheduleTouched()
-        return out
+        return countSent(out)
     }
 
     func complete(_ id: UInt64, _ result: IKELookupResult, now: MonotonicInstant, _ out: inout [IKEAction]) {

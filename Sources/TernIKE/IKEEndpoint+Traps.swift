@@ -82,7 +82,7 @@ extension IKEEndpoint {
         var out: [IKEAction] = []
         installTrap(connection: c, child: cp, reqid: allocateReqid(), now: now, &out)
         if trapReqid(connection: c.name, child: child) == nil { throw IKECommandError("installing policy '\(child)' failed") }
-        return out
+        return countSent(out)
     }
 
     /// VICI `uninstall`: removes the trap for `child`. Policies of a CHILD SA negotiated under
@@ -96,16 +96,16 @@ extension IKEEndpoint {
         var out: [IKEAction] = [.releaseHeld(reqid: reqid, send: false)]
         let saUses = sessions.values.contains { s in s.state != .dead && s.children.contains { $0.reqid == reqid } }
         if !saUses { out.append(.removePolicies(reqid: reqid)) }
-        return out
+        return countSent(out)
     }
 
     /// The data plane saw a packet for a trap policy without an SA: negotiate it.
     public func acquire(reqid: UInt32, now: MonotonicInstant) -> [IKEAction] {
         var out: [IKEAction] = []
         defer { rescheduleTouched() }
-        guard let trap = traps[reqid], let c = configuration.connections.first(where: { $0.name == trap.connection }) else { return out }
-        if let t = acquiring[reqid], now.seconds(since: t) < Self.acquireHoldoff { return out }
-        if sessions.values.contains(where: { s in s.children.contains { $0.reqid == reqid && $0.state != .deleting } }) { return out }
+        guard let trap = traps[reqid], let c = configuration.connections.first(where: { $0.name == trap.connection }) else { return countSent(out) }
+        if let t = acquiring[reqid], now.seconds(since: t) < Self.acquireHoldoff { return countSent(out) }
+        if sessions.values.contains(where: { s in s.children.contains { $0.reqid == reqid && $0.state != .deleting } }) { return countSent(out) }
         acquiring[reqid] = now
         out.append(.event(.log(.info, "acquire for \(trap.connection)/\(trap.child) (reqid \(reqid))")))
         if let s = sessions.values.first(where: { $0.policy.name == c.name && $0.isEstablished && $0.successor == nil }) {
@@ -113,7 +113,7 @@ extension IKEEndpoint {
         } else {
             initiate(InitiationRequest(connection: c.name, children: [trap.child], attempt: 1), now: now, &out)
         }
-        return out
+        return countSent(out)
     }
 
     /// An IKE SA failed before these children came up: drop what their traps held.

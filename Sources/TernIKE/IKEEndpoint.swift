@@ -44,6 +44,12 @@ public final class IKEEndpoint {
     /// monotonic). The daemon sets it before each call; the engine reads no clock.
     public var calendarTime = Date(timeIntervalSince1970: 0)
     public internal(set) var stats = IKEEndpointStats()
+    /// IKE messages received and sent, in all and by connection (IKEMessageCounts.swift).
+    public internal(set) var messages = IKEMessageCounts()
+    public internal(set) var messagesByConnection: [String: IKEMessageCounts] = [:]
+    /// The connections of IKE SAs removed during the current input, so the messages they sent
+    /// last (a delete, its response) still count for their connection.
+    var removedThisInput: [UInt64: String] = [:]
 
     var sessions: [UInt64: IKESession] = [:]                        // by our SPI
     /// When each IKE SA next needs `tick` (DeadlineHeap.swift).
@@ -102,6 +108,7 @@ public final class IKEEndpoint {
         cookies = other.cookies
         calendarTime = other.calendarTime
         stats = other.stats
+        messages = other.messages; messagesByConnection = other.messagesByConnection
         deadlines = other.deadlines
         lookups = other.lookups; lookupIDs = other.lookupIDs; nextLookupID = other.nextLookupID
         names = other.names; parkedInits = other.parkedInits; watches = other.watches
@@ -141,10 +148,11 @@ public final class IKEEndpoint {
     public func handle(datagram bytes: [UInt8], from: SocketAddress, to: SocketAddress, now: MonotonicInstant) -> [IKEAction] {
         var out: [IKEAction] = []
         stats.received += 1
+        if let header = try? IKEHeader(decoding: bytes[...]) { countMessage(header, .inbound) }
         handle(datagram: bytes, from: from, to: to, now: now, &out)
         settleInitiations(&out)
         rescheduleTouched()
-        return out
+        return countSent(out)
     }
 
     func handle(datagram bytes: [UInt8], from: SocketAddress, to: SocketAddress, now: MonotonicInstant, _ out: inout [IKEAction]) {
@@ -262,7 +270,7 @@ public final class IKEEndpoint {
         }
         settleInitiations(&out)
         rescheduleTouched()
-        return out
+        return countSent(out)
     }
 
     /// The earliest time `handleTimeout` has something to do: O(1), from the deadline heap (and
@@ -328,7 +336,7 @@ public final class IKEEndpoint {
                 }
             }
         }
-        return out
+        return countSent(out)
     }
 
     // MARK: - Commands
@@ -357,14 +365,14 @@ public final class IKEEndpoint {
             if let tag { watches[tag] = InitiationWatch(connection: c.name, child: child, spi: s.localSPI) }
             for n in names { s.enqueue(.createChild(n), now: now, &out) }
             settleInitiations(&out)
-            return out
+            return countSent(out)
         }
         // Where the peer's name or our source address is not known yet, the initiation waits for
         // a lookup; a failure arrives as an ikeFailed event.
         if let tag { watches[tag] = InitiationWatch(connection: c.name, child: child, spi: nil) }
         initiate(InitiationRequest(connection: c.name, children: names, attempt: 1, tag: tag), now: now, &out)
         settleInitiations(&out)
-        return out
+        return countSent(out)
     }
 
     /// Installs trap policies and initiates every connection with a start_action = start child.
@@ -379,7 +387,7 @@ public final class IKEEndpoint {
                   !initiationPending(connection: c.name) else { continue }
             initiate(InitiationRequest(connection: c.name, children: names, attempt: 1), now: now, &out)
         }
-        return out
+        return countSent(out)
     }
 
     /// An IKE SA to set up, waiting (if it must) for the peer's address and our source address.
@@ -454,7 +462,7 @@ public final class IKEEndpoint {
             if s.isEstablished { s.enqueue(.deleteIKE(reason: "terminated by operator"), now: now, &out) }
             else { s.destroy(reason: "terminated by operator", now: now, &out, notifyPeer: false) }
         }
-        return out
+        return countSent(out)
     }
 
     /// Deletes CHILD SAs by child name (or unique ID).
@@ -470,7 +478,7 @@ public final class IKEEndpoint {
             }
         }
         guard found else { throw IKECommandError("no CHILD_SA matches \(name.map { "'\($0)'" } ?? "#\(uniqueID ?? 0)")") }
-        return out
+        return countSent(out)
     }
 
     /// Rekeys IKE SAs (by connection name) or CHILD SAs (by child name) now.
@@ -492,7 +500,7 @@ public final class IKEEndpoint {
             }
         }
         guard found else { throw IKECommandError("nothing to rekey matches \(child.map { "child '\($0)'" } ?? "IKE_SA '\(name ?? "")'")") }
-        return out
+        return countSent(out)
     }
 
     /// IKE SAs that are not dead, and how many of them are still being set up; cheaper than
@@ -505,9 +513,6 @@ public final class IKEEndpoint {
         }
         return (total, connecting)
     }
-
-    /// The connection of the IKE SA whose SPI (ours) is `spi`, for per-connection counters.
-    public func connectionName(spi: UInt64) -> String? { sessions[spi]?.policy.name }
 
     public func listSAs(now: MonotonicInstant) -> [IKESAInfo] {
         sessions.values.filter { $0.state != .dead }.sorted { $0.uniqueID < $1.uniqueID }.map { $0.info(now: now) }
@@ -602,6 +607,7 @@ public final class IKEEndpoint {
     }
 
     func remove(_ s: IKESession) {
+        removedThisInput[s.localSPI] = s.policy.name
         sessions[s.localSPI] = nil
         removeHalfOpen(spi: s.localSPI)
     }
