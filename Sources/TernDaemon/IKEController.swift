@@ -48,7 +48,7 @@ final class IKEController: @unchecked Sendable {
     private let publishInterval: Double
     private var unpublished = false
     private var heldSends: [(bytes: [UInt8], from: SocketAddress, to: SocketAddress)] = []
-    private var lastPublish = -Double.infinity
+    private var lastPublish: MonotonicInstant?
     private var lastPublishDuration = 0.0
     private var publishScheduled = false
     private var waiters: [UUID: (IKEEvent) -> Bool] = [:]
@@ -61,7 +61,7 @@ final class IKEController: @unchecked Sendable {
     var onEvent: ((IKEEvent) -> Void)?
     /// Temporary event watchers (VICI control-log streams); touched only on the IKE queue.
     private var observers: [UUID: (IKEEvent) -> Void] = [:]
-    /// strongSwan counters-plugin counters; touched only on the IKE queue.
+    /// strongSwan counters-plugin counters (the engine counts the messages); touched only on the IKE queue.
     var counters = IKECounters()
 
     /// DNS, route and CRL lookups the engine asks for, off this queue.
@@ -72,7 +72,7 @@ final class IKEController: @unchecked Sendable {
     private let initiationTags = ManagedAtomic<UInt64>(0)
     func nextInitiationTag() -> UInt64 { initiationTags.wrappingIncrementThenLoad(ordering: .relaxed) }
     /// When the timer is armed for (to re-arm only when the next deadline moves).
-    private var armedFor = Double.infinity
+    private var armedFor = MonotonicInstant.never
 
     init(configuration: EngineConfiguration, sockets: DataPlaneSockets, ikePort: UInt16, mark: UInt32,
          floodReaders: Int = IKEPortReaders.defaultFloodReaders, keyLogPath: String?, crlFetcher: FileCRLFetcher, publishInterval: Double = 0, log: Logger,
@@ -96,11 +96,11 @@ final class IKEController: @unchecked Sendable {
                                          warn: { log.warning("\($0)") })
     }
 
-    /// The monotonic clock in seconds (the data plane's clock too), for the engine. Reading it
-    /// also hands the engine the calendar time (certificate validity), so every input carries both.
-    var now: Double {
+    /// The monotonic clock (the data plane's clock too), for the engine. Reading it also hands
+    /// the engine the calendar time (certificate validity), so every input carries both.
+    var now: MonotonicInstant {
         endpoint.calendarTime = Date()
-        return MonotonicInstant.now.seconds
+        return .now
     }
 
     /// The engine's ports are ternd's (--ike-port/--udp-port); connections that kept swanctl's
@@ -183,7 +183,6 @@ final class IKEController: @unchecked Sendable {
         guard running else { return }
         let items = intake.pop(max: Self.intakeTurn)
         for i in items {
-            counters.count(message: i.bytes, outbound: false, connection: connectionName(of: i.bytes))
             apply(endpoint.handle(datagram: i.bytes, from: i.from, to: i.to, now: now), rearm: false)
         }
         // Once per turn: the timer (a dispatch call and a wakeup each) and the reader's cookie mode.
@@ -195,7 +194,7 @@ final class IKEController: @unchecked Sendable {
     // MARK: - Commands (from VICI threads)
 
     /// Runs `body` on the IKE queue with the endpoint, applies its actions, and returns its result.
-    func command<T>(_ body: (IKEEndpoint, Double) throws(IKECommandError) -> ([IKEAction], T)) throws(IKECommandError) -> T {
+    func command<T>(_ body: (IKEEndpoint, MonotonicInstant) throws(IKECommandError) -> ([IKEAction], T)) throws(IKECommandError) -> T {
         let r: Result<T, IKECommandError> = queue.sync {
             do throws(IKECommandError) {
                 let (acts, value) = try body(endpoint, now)
@@ -221,12 +220,6 @@ final class IKEController: @unchecked Sendable {
         let ok = done.wait(timeout: timeout <= 0 ? .distantFuture : .now() + timeout) == .success
         queue.sync { waiters[id] = nil }
         return ok
-    }
-
-    /// The connection of the IKE SA an IKE message belongs to (our SPI is either one), if known.
-    private func connectionName(of message: [UInt8]) -> String? {
-        guard let (i, r) = IKECounters.spis(message) else { return nil }
-        return endpoint.connectionName(spi: i) ?? (r == 0 ? nil : endpoint.connectionName(spi: r))
     }
 
     /// Calls `watch` (on the IKE queue) with every event until `unobserve`.
@@ -314,13 +307,13 @@ final class IKEController: @unchecked Sendable {
     /// Arms the timer for the engine's next deadline (O(1): the engine keeps a deadline heap).
     private func rescheduleTimer() {
         let t = now
-        let due = endpoint.nextDeadline ?? .infinity
+        let due = endpoint.nextDeadline ?? .never
         // An armed timer that fires early only finds nothing due and re-arms: re-arm when the
         // deadline moves earlier, or when the armed one has passed.
         if due >= armedFor && armedFor > t { return }
         armedFor = due
-        if due.isFinite {
-            timer?.schedule(deadline: .now() + max(0, due - t) + 0.001, leeway: .milliseconds(5))
+        if due != .never {
+            timer?.schedule(deadline: .now() + max(0, due.seconds(since: t)) + 0.001, leeway: .milliseconds(5))
         } else {
             timer?.schedule(deadline: .distantFuture)
         }
@@ -331,7 +324,7 @@ final class IKEController: @unchecked Sendable {
     /// has passed: everything changed meanwhile goes in one snapshot.
     private func publishSoon() {
         let spacing = publishInterval > 0 ? max(publishInterval, 4 * lastPublishDuration) : 0
-        let wait = lastPublish + spacing - now
+        let wait = lastPublish.map { spacing - now.seconds(since: $0) } ?? 0
         if wait <= 0 {
             flush()
         } else if !publishScheduled {
@@ -355,8 +348,9 @@ final class IKEController: @unchecked Sendable {
             let start = now
             publish(change)
             unpublished = false
-            lastPublish = now
-            lastPublishDuration = lastPublish - start
+            let end = now
+            lastPublish = end
+            lastPublishDuration = end.seconds(since: start)
         }
         let held = heldSends
         heldSends = []
@@ -370,7 +364,6 @@ final class IKEController: @unchecked Sendable {
             return
         }
         let payload = encapsulated && !raw ? IKEMessage.nonESPMarker + bytes : bytes
-        if !raw { counters.count(message: bytes, outbound: true, connection: connectionName(of: bytes)) }
         payload.withUnsafeBufferPointer { buf in
             var tx = tern_tx()
             tx.buf = buf.baseAddress

@@ -1,8 +1,10 @@
 import TernIKE
+import TernWire
 
-/// The counters of strongSwan's counters plugin (counters_query.h), counted from what passes
-/// the IKE controller: exchanges by type and direction from each message's header, rekeys
-/// from the engine's events, invalid/invalid-spi from the endpoint's stats.
+/// The counters of strongSwan's counters plugin (counters_query.h): the IKE messages by
+/// exchange, direction and request/response as the engine counts them
+/// (`IKEEndpoint.messages`, `messagesByConnection`), rekeys from the engine's events,
+/// invalid/invalid-spi from the endpoint's stats. Touched only on the IKE queue.
 struct IKECounters: Sendable {
     /// In the order counters_query.h declares them; `get-counters` answers in this order.
     static let names = [
@@ -13,51 +15,27 @@ struct IKECounters: Sendable {
         "info-in-req", "info-in-resp", "info-out-req", "info-out-resp",
     ]
 
-    private(set) var values: [String: UInt64] = [:]
-    /// The same by connection (an IKE SA's messages once its connection is known, as the
-    /// counters plugin counts by peer config); invalid/invalid-spi stay global.
-    private(set) var byConnection: [String: [String: UInt64]] = [:]
+    /// The message counters' names, with where each one is in `IKEMessageCounts`.
+    static let messageNames: [(name: String, exchange: IKEExchangeType, direction: IKEMessageCounts.Direction, isResponse: Bool)] = {
+        var out: [(String, IKEExchangeType, IKEMessageCounts.Direction, Bool)] = []
+        for (prefix, exchange) in [("ike-init", IKEExchangeType.ikeSAInit), ("ike-auth", .ikeAuth), ("create-child", .createChildSA), ("info", .informational)] {
+            for (d, direction) in [("in", IKEMessageCounts.Direction.inbound), ("out", .outbound)] {
+                for (r, isResponse) in [("req", false), ("resp", true)] { out.append(("\(prefix)-\(d)-\(r)", exchange, direction, isResponse)) }
+            }
+        }
+        return out
+    }()
+
+    /// Rekeys (the counters not about messages), in all and by connection.
+    private(set) var rekeys: [String: UInt64] = [:]
+    private(set) var rekeysByConnection: [String: [String: UInt64]] = [:]
     /// Endpoint stats at the last reset, so invalid/invalid-spi restart from zero.
     private var malformedBase = 0
     private var unknownSPIBase = 0
 
-    mutating func add(_ name: String, _ n: UInt64 = 1, connection: String? = nil) {
-        values[name, default: 0] &+= n
-        if let connection { byConnection[connection, default: [:]][name, default: 0] &+= n }
-    }
-
-    mutating func reset(connection: String) { byConnection[connection] = nil }
-
-    mutating func reset(stats: IKEEndpointStats) { values = [:]; byConnection = [:]; malformedBase = stats.malformed; unknownSPIBase = stats.unknownSPI }
-
-    /// Counts an IKE message by its header (RFC 7296 §3.1): exchange type at byte 18, the
-    /// Response flag (0x20) at byte 19. A leading non-ESP marker (four zero bytes) is skipped.
-    mutating func count(message bytes: [UInt8], outbound: Bool, connection: String? = nil) {
-        let start = Self.headerStart(bytes)
-        guard bytes.count >= start + 28 else { return }
-        let exchange: String
-        switch bytes[start + 18] {
-        case 34: exchange = "ike-init"
-        case 35: exchange = "ike-auth"
-        case 36: exchange = "create-child"
-        case 37: exchange = "info"
-        default: return
-        }
-        let isResponse = bytes[start + 19] & 0x20 != 0
-        add("\(exchange)-\(outbound ? "out" : "in")-\(isResponse ? "resp" : "req")", connection: connection)
-    }
-
-    /// Where the IKE header starts: after a non-ESP marker (four zero bytes), if any.
-    static func headerStart(_ bytes: [UInt8]) -> Int {
-        bytes.count >= 4 && bytes[0] == 0 && bytes[1] == 0 && bytes[2] == 0 && bytes[3] == 0 ? 4 : 0
-    }
-
-    /// The initiator's and responder's SPIs of an IKE message; nil if too short.
-    static func spis(_ bytes: [UInt8]) -> (UInt64, UInt64)? {
-        let start = headerStart(bytes)
-        guard bytes.count >= start + 28 else { return nil }
-        func be64(_ at: Int) -> UInt64 { bytes[at..<at + 8].reduce(0) { $0 << 8 | UInt64($1) } }
-        return (be64(start), be64(start + 8))
+    private mutating func add(_ name: String, connection: String) {
+        rekeys[name, default: 0] &+= 1
+        rekeysByConnection[connection, default: [:]][name, default: 0] &+= 1
     }
 
     mutating func count(event: IKEEvent) {
@@ -69,20 +47,40 @@ struct IKECounters: Sendable {
         }
     }
 
+    /// The connections with counters (VICI `get-counters all=yes`).
+    func connections(_ endpoint: IKEEndpoint) -> [String] {
+        Set(rekeysByConnection.keys).union(endpoint.messagesByConnection.keys).sorted()
+    }
+
+    mutating func reset(connection: String, _ endpoint: IKEEndpoint) {
+        rekeysByConnection[connection] = nil
+        endpoint.resetMessageCounts(connection: connection)
+    }
+
+    mutating func reset(_ endpoint: IKEEndpoint) {
+        rekeys = [:]
+        rekeysByConnection = [:]
+        malformedBase = endpoint.stats.malformed
+        unknownSPIBase = endpoint.stats.unknownSPI
+        endpoint.resetMessageCounts()
+    }
+
     /// One connection's counters (zeros where nothing was counted; invalid/invalid-spi are global only).
-    func snapshot(connection: String) -> [(String, UInt64)] {
-        let mine = byConnection[connection] ?? [:]
-        return Self.names.map { ($0, mine[$0] ?? 0) }
+    func snapshot(connection: String, _ endpoint: IKEEndpoint) -> [(String, UInt64)] {
+        Self.values(rekeys: rekeysByConnection[connection] ?? [:], messages: endpoint.messagesByConnection[connection] ?? IKEMessageCounts()) { _ in 0 }
     }
 
     /// Every counter, stats-derived ones relative to the last reset.
-    func snapshot(stats: IKEEndpointStats) -> [(String, UInt64)] {
-        Self.names.map { name in
-            switch name {
-            case "invalid": (name, UInt64(max(0, stats.malformed - malformedBase)))
-            case "invalid-spi": (name, UInt64(max(0, stats.unknownSPI - unknownSPIBase)))
-            default: (name, values[name] ?? 0)
-            }
+    func snapshot(_ endpoint: IKEEndpoint) -> [(String, UInt64)] {
+        let stats = endpoint.stats
+        return Self.values(rekeys: rekeys, messages: endpoint.messages) { name in
+            name == "invalid" ? UInt64(max(0, stats.malformed - malformedBase)) : UInt64(max(0, stats.unknownSPI - unknownSPIBase))
         }
+    }
+
+    private static func values(rekeys: [String: UInt64], messages: IKEMessageCounts, invalid: (String) -> UInt64) -> [(String, UInt64)] {
+        var byName = rekeys
+        for m in messageNames { byName[m.name] = messages[m.exchange, m.direction, m.isResponse] }
+        return names.map { name in (name, name == "invalid" || name == "invalid-spi" ? invalid(name) : byName[name] ?? 0) }
     }
 }

@@ -81,14 +81,15 @@ extension Daemon {
             let name = req.string("name"), all = req.string("all") == "yes"
             let result: [(String, [(String, UInt64)])]? = ike.queue.sync {
                 if all {
-                    return ike.counters.byConnection.keys.sorted().map { ($0, ike.counters.snapshot(connection: $0)) }
+                    return ike.counters.connections(ike.endpoint).map { ($0, ike.counters.snapshot(connection: $0, ike.endpoint)) }
                 }
                 if let name {
-                    guard ike.endpoint.configuration.connections.contains(where: { $0.name == name }) || ike.counters.byConnection[name] != nil else { return nil }
-                    return [(name, ike.counters.snapshot(connection: name))]
+                    guard ike.endpoint.configuration.connections.contains(where: { $0.name == name })
+                            || ike.counters.connections(ike.endpoint).contains(name) else { return nil }
+                    return [(name, ike.counters.snapshot(connection: name, ike.endpoint))]
                 }
                 // The global set goes under the empty name, as counters_query.c names it.
-                return [("", ike.counters.snapshot(stats: ike.endpoint.stats))]
+                return [("", ike.counters.snapshot(ike.endpoint))]
             }
             guard let result else { return Self.failure("no counters found for '\(name ?? "")'") }
             for (section, values) in result {
@@ -105,8 +106,8 @@ extension Daemon {
         server.register(command: "reset-counters") { req, _ in
             let name = req.string("name"), all = req.string("all") == "yes"
             ike.queue.sync {
-                if all || name == nil { ike.counters.reset(stats: ike.endpoint.stats) }
-                if let name, !all { ike.counters.reset(connection: name) }
+                if all || name == nil { ike.counters.reset(ike.endpoint) }
+                if let name, !all { ike.counters.reset(connection: name, ike.endpoint) }
             }
             return Self.success()
         }

@@ -20,11 +20,11 @@ final class ChildSA {
     var outboundSA: SAConfig
     /// The responder of a rekey sends on the new SA only once the initiator deleted the old one.
     var outboundInstalled = false
-    let installedAt: Double
-    var rekeyAt: Double
-    var expireAt: Double
+    let installedAt: MonotonicInstant
+    var rekeyAt: MonotonicInstant
+    var expireAt: MonotonicInstant
     /// Old SAs removed after a grace period, so packets in flight still decrypt.
-    var removeAt: Double?
+    var removeAt: MonotonicInstant?
     /// Volume limits with their jitter applied (0 = none): rekey at the first, delete at the second.
     var rekeyAtBytes: UInt64 = 0
     var rekeyAtPackets: UInt64 = 0
@@ -33,7 +33,7 @@ final class ChildSA {
 
     init(uniqueID: UInt32, policy: ChildPolicy, reqid: UInt32, inboundSPI: UInt32, outboundSPI: UInt32,
          algorithms: NegotiatedAlgorithms, mode: IPSecMode, localTS: [IKETrafficSelector], remoteTS: [IKETrafficSelector],
-         inboundSA: SAConfig, outboundSA: SAConfig, now: Double, rekeyAt: Double, expireAt: Double) {
+         inboundSA: SAConfig, outboundSA: SAConfig, now: MonotonicInstant, rekeyAt: MonotonicInstant, expireAt: MonotonicInstant) {
         self.uniqueID = uniqueID; self.policy = policy; self.reqid = reqid
         self.inboundSPI = inboundSPI; self.outboundSPI = outboundSPI; self.algorithms = algorithms
         self.mode = mode; self.localTS = localTS; self.remoteTS = remoteTS
@@ -53,7 +53,7 @@ final class ChildSA {
 
     var handle: ChildSAHandle { ChildSAHandle(reqid: reqid, inboundSPI: inboundSPI, outboundSPI: outboundSPI) }
 
-    func info(now: Double) -> ChildSAInfo {
+    func info(now: MonotonicInstant) -> ChildSAInfo {
         ChildSAInfo(uniqueID: uniqueID, name: policy.name, state: state, reqid: reqid,
                     mode: mode == .transport ? "TRANSPORT" : "TUNNEL", protocolName: "ESP",
                     encapsulated: inboundSA.encapsulation != .none, inboundSPI: inboundSPI, outboundSPI: outboundSPI,
@@ -61,10 +61,10 @@ final class ChildSA {
                     integrity: algorithms.integrity == .none ? nil : algorithms.integrity.strongSwanName,
                     keyExchange: algorithms.keyExchange?.strongSwanName, esn: algorithms.esn,
                     localTS: localTS.map(\.strongSwanText), remoteTS: remoteTS.map(\.strongSwanText),
-                    installedAgo: now - installedAt,
-                    // rekey_time/life_time = 0: no timer (infinity), so nothing to show.
-                    rekeyIn: state == .installed && rekeyAt.isFinite ? max(0, rekeyAt - now) : nil,
-                    lifeIn: expireAt.isFinite ? max(0, expireAt - now) : nil)
+                    installedAgo: now.seconds(since: installedAt),
+                    // rekey_time/life_time = 0: no timer (never), so nothing to show.
+                    rekeyIn: state == .installed && rekeyAt != .never ? max(0, rekeyAt.seconds(since: now)) : nil,
+                    lifeIn: expireAt != .never ? max(0, expireAt.seconds(since: now)) : nil)
     }
 
     /// The SPD entries for this CHILD SA's selectors (both directions), bound by reqid.

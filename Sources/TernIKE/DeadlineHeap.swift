@@ -1,3 +1,5 @@
+import TernWire
+
 /// When each IKE SA next needs a tick: a binary min-heap of (deadline, SPI) entries, so the
 /// endpoint finds the next timer in O(1) and reschedules an SA in O(log n) instead of walking
 /// every SA.
@@ -7,12 +9,12 @@
 /// that comes due makes the endpoint look at the session once more, which is harmless; the
 /// endpoint rebuilds the heap when stale entries outnumber live ones.
 struct DeadlineHeap {
-    private var entries: [(at: Double, spi: UInt64)] = []
+    private var entries: [(at: MonotonicInstant, spi: UInt64)] = []
 
     var count: Int { entries.count }
-    var earliest: Double? { entries.first?.at }
+    var earliest: MonotonicInstant? { entries.first?.at }
 
-    mutating func schedule(spi: UInt64, at: Double) {
+    mutating func schedule(spi: UInt64, at: MonotonicInstant) {
         entries.append((at, spi))
         var i = entries.count - 1
         while i > 0 {
@@ -24,7 +26,7 @@ struct DeadlineHeap {
     }
 
     /// Removes and returns the SPIs of every entry due at `now` (each SPI once).
-    mutating func popDue(now: Double) -> [UInt64] {
+    mutating func popDue(now: MonotonicInstant) -> [UInt64] {
         var due: [UInt64] = []
         var seen = Set<UInt64>()
         while let first = entries.first, first.at <= now {
@@ -34,7 +36,7 @@ struct DeadlineHeap {
         return due
     }
 
-    mutating func rebuild(_ live: [(UInt64, Double)]) {
+    mutating func rebuild(_ live: [(UInt64, MonotonicInstant)]) {
         entries = live.map { (at: $0.1, spi: $0.0) }
         guard entries.count > 1 else { return }
         for i in stride(from: entries.count / 2 - 1, through: 0, by: -1) { siftDown(i) }

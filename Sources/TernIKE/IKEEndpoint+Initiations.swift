@@ -1,3 +1,5 @@
+import TernWire
+
 // The outcome of one operator initiation (VICI `initiate`), tied to the IKE SA it created or
 // reused, so twenty concurrent initiations of one connection each learn their own result:
 // success when its CHILD SA (or, without a child, its IKE SA) is up, failure when that SA fails

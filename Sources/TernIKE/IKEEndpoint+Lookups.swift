@@ -18,7 +18,7 @@ import TernWire
 /// A name's addresses, and when to ask again.
 struct ResolvedName {
     var addresses: [IPAddress]
-    var staleAt: Double
+    var staleAt: MonotonicInstant
     /// Why the last lookup failed, for the log line of an initiation that needed it.
     var failure: String?
 }
@@ -27,7 +27,7 @@ struct ResolvedName {
 struct PendingLookup {
     let lookup: IKELookup
     var waiters: [LookupWaiter]
-    let deadline: Double
+    let deadline: MonotonicInstant
 }
 
 /// What waits for a lookup.
@@ -57,15 +57,15 @@ extension IKEEndpoint {
 
     /// Answers a lookup the engine asked for with `.lookup(id:_:)`. Unknown ids (answered twice,
     /// or timed out) are ignored.
-    public func complete(lookup id: UInt64, result: IKELookupResult, now: Double) -> [IKEAction] {
+    public func complete(lookup id: UInt64, result: IKELookupResult, now: MonotonicInstant) -> [IKEAction] {
         var out: [IKEAction] = []
         complete(id, result, now: now, &out)
         settleInitiations(&out)
         rescheduleTouched()
-        return out
+        return countSent(out)
     }
 
-    func complete(_ id: UInt64, _ result: IKELookupResult, now: Double, _ out: inout [IKEAction]) {
+    func complete(_ id: UInt64, _ result: IKELookupResult, now: MonotonicInstant, _ out: inout [IKEAction]) {
         guard let pending = lookups.removeValue(forKey: id) else { return }
         lookupIDs[pending.lookup] = nil
         if case .failed = result { stats.lookupsFailed += 1 }
@@ -83,7 +83,7 @@ extension IKEEndpoint {
         for waiter in pending.waiters { resume(waiter, lookup: pending.lookup, result: result, now: now, &out) }
     }
 
-    private func resume(_ waiter: LookupWaiter, lookup: IKELookup, result: IKELookupResult, now: Double, _ out: inout [IKEAction]) {
+    private func resume(_ waiter: LookupWaiter, lookup: IKELookup, result: IKELookupResult, now: MonotonicInstant, _ out: inout [IKEAction]) {
         switch waiter {
         case .initiation(var request):
             switch (lookup, result) {
@@ -134,7 +134,7 @@ extension IKEEndpoint {
     }
 
     /// Asks for `lookup` (once, however many wait for it) and parks `waiter` behind it.
-    func waitFor(_ lookup: IKELookup, for waiter: LookupWaiter, now: Double, _ out: inout [IKEAction]) {
+    func waitFor(_ lookup: IKELookup, for waiter: LookupWaiter, now: MonotonicInstant, _ out: inout [IKEAction]) {
         if let id = lookupIDs[lookup] {
             lookups[id]?.waiters.append(waiter)
             return
@@ -147,10 +147,10 @@ extension IKEEndpoint {
         out.append(.lookup(id: id, lookup))
     }
 
-    var earliestLookupDeadline: Double? { lookups.values.map(\.deadline).min() }
+    var earliestLookupDeadline: MonotonicInstant? { lookups.values.map(\.deadline).min() }
 
     /// Lookups past their deadline fail everything that waits for them.
-    func expireLookups(now: Double, _ out: inout [IKEAction]) {
+    func expireLookups(now: MonotonicInstant, _ out: inout [IKEAction]) {
         guard let first = earliestLookupDeadline, first <= now else { return }
         for (id, p) in lookups where p.deadline <= now {
             complete(id, .failed("no answer within \(Int(configuration.lookupTimeout)) s"), now: now, &out)
@@ -161,7 +161,7 @@ extension IKEEndpoint {
     func cachedAddresses(_ host: String) -> [IPAddress] { names[host]?.addresses ?? [] }
 
     /// The first address in remote_addrs, a name's first address, or what must be looked up.
-    func initiationTarget(of c: ConnectionPolicy, now: Double) -> TargetLookup {
+    func initiationTarget(of c: ConnectionPolicy, now: MonotonicInstant) -> TargetLookup {
         var unresolved: [String] = []
         for m in c.remoteAddresses {
             switch m {
@@ -179,7 +179,7 @@ extension IKEEndpoint {
 
     /// Host names in local_addrs/remote_addrs never answered yet: an IKE_SA_INIT waits for them.
     /// Stale answers still match peers, while a fresh lookup runs in the background.
-    func unresolvedNames(now: Double, _ out: inout [IKEAction]) -> [String] {
+    func unresolvedNames(now: MonotonicInstant, _ out: inout [IKEAction]) -> [String] {
         var missing: [String] = []
         for c in configuration.connections {
             for m in c.remoteAddresses + c.localAddresses {
@@ -195,7 +195,7 @@ extension IKEEndpoint {
     }
 
     /// Looks a name up again with nothing waiting for the answer (the cache takes it).
-    func refresh(_ host: String, now: Double, _ out: inout [IKEAction]) {
+    func refresh(_ host: String, now: MonotonicInstant, _ out: inout [IKEAction]) {
         guard lookupIDs[.resolve(host: host)] == nil else { return }
         let id = nextLookupID
         nextLookupID &+= 1
@@ -206,7 +206,7 @@ extension IKEEndpoint {
     }
 
     /// Resolves every name the configuration holds ahead of need (at start and on reload).
-    func prefetchNames(now: Double, _ out: inout [IKEAction]) {
+    func prefetchNames(now: MonotonicInstant, _ out: inout [IKEAction]) {
         for c in configuration.connections {
             for m in c.remoteAddresses + c.localAddresses {
                 if case .hostname(let h) = m, names[h] == nil { refresh(h, now: now, &out) }
@@ -215,7 +215,7 @@ extension IKEEndpoint {
     }
 
     /// Parks an IKE_SA_INIT request behind the lookups of `names`; handled again once all answered.
-    func parkInit(_ bytes: [UInt8], from: SocketAddress, to: SocketAddress, names hosts: [String], now: Double, _ out: inout [IKEAction]) {
+    func parkInit(_ bytes: [UInt8], from: SocketAddress, to: SocketAddress, names hosts: [String], now: MonotonicInstant, _ out: inout [IKEAction]) {
         guard parkedInits < Self.maxParkedInits else { stats.parkedDropped += 1; return }
         // Waits for the first name; the others are asked for at once, and if one is still
         // missing when the request is handled again, it waits for that one next.

@@ -21,7 +21,7 @@ extension IKEEndpoint {
     }
 
     /// Installs trap policies for every child with start_action = trap that has none yet.
-    func installTraps(now: Double, _ out: inout [IKEAction]) {
+    func installTraps(now: MonotonicInstant, _ out: inout [IKEAction]) {
         for c in configuration.connections {
             for child in c.children where child.startAction.traps && trapReqid(connection: c.name, child: child.name) == nil {
                 installTrap(connection: c, child: child, reqid: allocateReqid(), now: now, &out)
@@ -30,7 +30,7 @@ extension IKEEndpoint {
     }
 
     /// Makes `reqid` a trap for the child (dpd_action/close_action = trap reuse the CHILD SA's reqid).
-    func installTrap(connection c: ConnectionPolicy, child: ChildPolicy, reqid: UInt32, now: Double = 0,
+    func installTrap(connection c: ConnectionPolicy, child: ChildPolicy, reqid: UInt32, now: MonotonicInstant = 0,
                      sourceAddress: IPAddress? = nil, _ out: inout [IKEAction]) {
         // The trap counts as installed while its addresses are looked up, so it is not installed twice.
         traps[reqid] = Trap(connection: c.name, child: child.name)
@@ -73,7 +73,7 @@ extension IKEEndpoint {
 
     /// VICI `install`: a trap policy for `child` (of `connection`, or of the first connection
     /// that has such a child). Installing a child that is already trapped is an error, as in charon.
-    public func installTrap(child: String, connection: String? = nil, now: Double) throws(IKECommandError) -> [IKEAction] {
+    public func installTrap(child: String, connection: String? = nil, now: MonotonicInstant) throws(IKECommandError) -> [IKEAction] {
         guard let c = configuration.connections.first(where: { (connection == nil || $0.name == connection) && $0.children.contains { $0.name == child } }),
               let cp = c.children.first(where: { $0.name == child }) else {
             throw IKECommandError("no CHILD_SA config named '\(child)'\(connection.map { " in '\($0)'" } ?? "")")
@@ -82,7 +82,7 @@ extension IKEEndpoint {
         var out: [IKEAction] = []
         installTrap(connection: c, child: cp, reqid: allocateReqid(), now: now, &out)
         if trapReqid(connection: c.name, child: child) == nil { throw IKECommandError("installing policy '\(child)' failed") }
-        return out
+        return countSent(out)
     }
 
     /// VICI `uninstall`: removes the trap for `child`. Policies of a CHILD SA negotiated under
@@ -96,16 +96,16 @@ extension IKEEndpoint {
         var out: [IKEAction] = [.releaseHeld(reqid: reqid, send: false)]
         let saUses = sessions.values.contains { s in s.state != .dead && s.children.contains { $0.reqid == reqid } }
         if !saUses { out.append(.removePolicies(reqid: reqid)) }
-        return out
+        return countSent(out)
     }
 
     /// The data plane saw a packet for a trap policy without an SA: negotiate it.
-    public func acquire(reqid: UInt32, now: Double) -> [IKEAction] {
+    public func acquire(reqid: UInt32, now: MonotonicInstant) -> [IKEAction] {
         var out: [IKEAction] = []
         defer { rescheduleTouched() }
-        guard let trap = traps[reqid], let c = configuration.connections.first(where: { $0.name == trap.connection }) else { return out }
-        if let t = acquiring[reqid], now - t < Self.acquireHoldoff { return out }
-        if sessions.values.contains(where: { s in s.children.contains { $0.reqid == reqid && $0.state != .deleting } }) { return out }
+        guard let trap = traps[reqid], let c = configuration.connections.first(where: { $0.name == trap.connection }) else { return countSent(out) }
+        if let t = acquiring[reqid], now.seconds(since: t) < Self.acquireHoldoff { return countSent(out) }
+        if sessions.values.contains(where: { s in s.children.contains { $0.reqid == reqid && $0.state != .deleting } }) { return countSent(out) }
         acquiring[reqid] = now
         out.append(.event(.log(.info, "acquire for \(trap.connection)/\(trap.child) (reqid \(reqid))")))
         if let s = sessions.values.first(where: { $0.policy.name == c.name && $0.isEstablished && $0.successor == nil }) {
@@ -113,7 +113,7 @@ extension IKEEndpoint {
         } else {
             initiate(InitiationRequest(connection: c.name, children: [trap.child], attempt: 1), now: now, &out)
         }
-        return out
+        return countSent(out)
     }
 
     /// An IKE SA failed before these children came up: drop what their traps held.

@@ -44,6 +44,12 @@ public final class IKEEndpoint {
     /// monotonic). The daemon sets it before each call; the engine reads no clock.
     public var calendarTime = Date(timeIntervalSince1970: 0)
     public internal(set) var stats = IKEEndpointStats()
+    /// IKE messages received and sent, in all and by connection (IKEMessageCounts.swift).
+    public internal(set) var messages = IKEMessageCounts()
+    public internal(set) var messagesByConnection: [String: IKEMessageCounts] = [:]
+    /// The connections of IKE SAs removed during the current input, so the messages they sent
+    /// last (a delete, its response) still count for their connection.
+    var removedThisInput: [UInt64: String] = [:]
 
     var sessions: [UInt64: IKESession] = [:]                        // by our SPI
     /// When each IKE SA next needs `tick` (DeadlineHeap.swift).
@@ -80,10 +86,10 @@ public final class IKEEndpoint {
     private var halfOpenOrderHead = 0
     /// Cookie answers left in this second (a token bucket refilled from `now`).
     private var cookieTokens = 0.0
-    private var cookieTokensAt = -Double.infinity
+    private var cookieTokensAt: MonotonicInstant?
     /// Trap policies by reqid, and the acquires being negotiated (IKEEndpoint+Traps.swift).
     var traps: [UInt32: Trap] = [:]
-    var acquiring: [UInt32: Double] = [:]
+    var acquiring: [UInt32: MonotonicInstant] = [:]
     /// Per-packet log lines (no connection, malformed, undecryptable…) are rate-limited.
     var logLimiter = LogLimiter()
 
@@ -102,6 +108,7 @@ public final class IKEEndpoint {
         cookies = other.cookies
         calendarTime = other.calendarTime
         stats = other.stats
+        messages = other.messages; messagesByConnection = other.messagesByConnection
         deadlines = other.deadlines
         lookups = other.lookups; lookupIDs = other.lookupIDs; nextLookupID = other.nextLookupID
         names = other.names; parkedInits = other.parkedInits; watches = other.watches
@@ -138,16 +145,17 @@ public final class IKEEndpoint {
 
     // MARK: - Inputs
 
-    public func handle(datagram bytes: [UInt8], from: SocketAddress, to: SocketAddress, now: Double) -> [IKEAction] {
+    public func handle(datagram bytes: [UInt8], from: SocketAddress, to: SocketAddress, now: MonotonicInstant) -> [IKEAction] {
         var out: [IKEAction] = []
         stats.received += 1
+        if let header = try? IKEHeader(decoding: bytes[...]) { countMessage(header, .inbound) }
         handle(datagram: bytes, from: from, to: to, now: now, &out)
         settleInitiations(&out)
         rescheduleTouched()
-        return out
+        return countSent(out)
     }
 
-    func handle(datagram bytes: [UInt8], from: SocketAddress, to: SocketAddress, now: Double, _ out: inout [IKEAction]) {
+    func handle(datagram bytes: [UInt8], from: SocketAddress, to: SocketAddress, now: MonotonicInstant, _ out: inout [IKEAction]) {
         guard let header = try? IKEHeader(decoding: bytes[...]) else { stats.malformed += 1; return }
         let isResponse = header.flags.contains(.response)
         let senderIsInitiator = header.flags.contains(.initiator)
@@ -178,7 +186,7 @@ public final class IKEEndpoint {
         session.handle(message: message, bytes: bytes, from: from, to: to, now: now, &out)
     }
 
-    private func respondToInit(_ bytes: [UInt8], header: IKEHeader, from: SocketAddress, to: SocketAddress, now: Double, _ out: inout [IKEAction]) {
+    private func respondToInit(_ bytes: [UInt8], header: IKEHeader, from: SocketAddress, to: SocketAddress, now: MonotonicInstant, _ out: inout [IKEAction]) {
         let key = HalfOpenKey(initiatorSPI: header.initiatorSPI, remote: from)
         if let spi = halfOpen[key], let s = sessions[spi] {
             // Retransmitted IKE_SA_INIT: the same response (§2.1).
@@ -256,7 +264,7 @@ public final class IKEEndpoint {
     /// the daemon's reader then answers cookie-less IKE_SA_INITs itself (`cookies.answer`).
     public var requiresCookies: Bool { halfOpen.count >= configuration.cookieThreshold }
 
-    public func handleTimeout(now: Double) -> [IKEAction] {
+    public func handleTimeout(now: MonotonicInstant) -> [IKEAction] {
         var out: [IKEAction] = []
         expireLookups(now: now, &out)
         logLimiter.flush(now: now, &out)
@@ -268,21 +276,21 @@ public final class IKEEndpoint {
         }
         settleInitiations(&out)
         rescheduleTouched()
-        return out
+        return countSent(out)
     }
 
     /// The earliest time `handleTimeout` has something to do: O(1), from the deadline heap (and
     /// the few lookups in flight). May be early (a deadline that moved later), never late.
-    public var nextDeadline: Double? {
-        let m = min(deadlines.earliest ?? .infinity, earliestLookupDeadline ?? .infinity, logLimiter.nextFlush ?? .infinity)
-        return m.isFinite ? m : nil
+    public var nextDeadline: MonotonicInstant? {
+        let m = min(deadlines.earliest ?? .never, earliestLookupDeadline ?? .never, logLimiter.nextFlush ?? .never)
+        return m == .never ? nil : m
     }
 
     /// The same by walking every IKE SA: what the heap must never be later than (tests check it).
-    public var nextDeadlineByScan: Double? {
-        var m = min(earliestLookupDeadline ?? .infinity, logLimiter.nextFlush ?? .infinity)
+    public var nextDeadlineByScan: MonotonicInstant? {
+        var m = min(earliestLookupDeadline ?? .never, logLimiter.nextFlush ?? .never)
         for s in sessions.values { if let d = s.nextDeadline, d < m { m = d } }
-        return m.isFinite ? m : nil
+        return m == .never ? nil : m
     }
 
     /// Marks a session whose timers may change during this input; its heap entry is redone at the end.
@@ -315,7 +323,7 @@ public final class IKEEndpoint {
 
     /// Traffic counters from the data plane, by SPI (inbound and outbound SAs). CHILD SAs
     /// that passed rekey_bytes/rekey_packets are rekeyed; past life_bytes/life_packets deleted.
-    public func updateTraffic(_ usage: [UInt32: (bytes: UInt64, packets: UInt64)], now: Double) -> [IKEAction] {
+    public func updateTraffic(_ usage: [UInt32: (bytes: UInt64, packets: UInt64)], now: MonotonicInstant) -> [IKEAction] {
         var out: [IKEAction] = []
         defer { rescheduleTouched() }
         for s in sessions.values where s.isEstablished {
@@ -334,7 +342,7 @@ public final class IKEEndpoint {
                 }
             }
         }
-        return out
+        return countSent(out)
     }
 
     // MARK: - Commands
@@ -342,7 +350,7 @@ public final class IKEEndpoint {
     /// Initiates a connection with one CHILD SA (or all of them when `child` is nil).
     /// With a `tag`, an `initiationFinished(tag:failure:)` event reports this initiation's own
     /// outcome (VICI `initiate` waits for it).
-    public func initiate(connection name: String, child: String? = nil, now: Double, tag: UInt64? = nil) throws(IKECommandError) -> [IKEAction] {
+    public func initiate(connection name: String, child: String? = nil, now: MonotonicInstant, tag: UInt64? = nil) throws(IKECommandError) -> [IKEAction] {
         guard let c = configuration.connections.first(where: { $0.name == name }) else {
             throw IKECommandError("no connection named '\(name)'")
         }
@@ -363,18 +371,18 @@ public final class IKEEndpoint {
             if let tag { watches[tag] = InitiationWatch(connection: c.name, child: child, spi: s.localSPI) }
             for n in names { s.enqueue(.createChild(n), now: now, &out) }
             settleInitiations(&out)
-            return out
+            return countSent(out)
         }
         // Where the peer's name or our source address is not known yet, the initiation waits for
         // a lookup; a failure arrives as an ikeFailed event.
         if let tag { watches[tag] = InitiationWatch(connection: c.name, child: child, spi: nil) }
         initiate(InitiationRequest(connection: c.name, children: names, attempt: 1, tag: tag), now: now, &out)
         settleInitiations(&out)
-        return out
+        return countSent(out)
     }
 
     /// Installs trap policies and initiates every connection with a start_action = start child.
-    public func startConnections(now: Double) -> [IKEAction] {
+    public func startConnections(now: MonotonicInstant) -> [IKEAction] {
         var out: [IKEAction] = []
         defer { rescheduleTouched() }
         prefetchNames(now: now, &out)
@@ -385,7 +393,7 @@ public final class IKEEndpoint {
                   !initiationPending(connection: c.name) else { continue }
             initiate(InitiationRequest(connection: c.name, children: names, attempt: 1), now: now, &out)
         }
-        return out
+        return countSent(out)
     }
 
     /// An IKE SA to set up, waiting (if it must) for the peer's address and our source address.
@@ -409,7 +417,7 @@ public final class IKEEndpoint {
 
     /// Starts IKE_SA_INIT for `request`, or parks it behind the lookup it needs first. Failures
     /// (no such connection any more, a name without addresses, no route) are ikeFailed events.
-    func initiate(_ request: InitiationRequest, now: Double, _ out: inout [IKEAction]) {
+    func initiate(_ request: InitiationRequest, now: MonotonicInstant, _ out: inout [IKEAction]) {
         guard let c = configuration.connections.first(where: { $0.name == request.connection }) else {
             out.append(.event(.ikeFailed(connection: request.connection, reason: "connection '\(request.connection)' is no longer configured")))
             finishInitiation(request.tag, failure: "connection '\(request.connection)' is no longer configured", &out)
@@ -449,7 +457,7 @@ public final class IKEEndpoint {
     }
 
     /// Deletes IKE SAs of a connection (by name) or one by unique ID, telling the peer.
-    public func terminate(ike name: String? = nil, uniqueID: UInt32? = nil, now: Double) throws(IKECommandError) -> [IKEAction] {
+    public func terminate(ike name: String? = nil, uniqueID: UInt32? = nil, now: MonotonicInstant) throws(IKECommandError) -> [IKEAction] {
         defer { rescheduleTouched() }
         let matching = sessions.values.filter { s in
             s.state != .dead && (name == nil || s.policy.name == name) && (uniqueID == nil || s.uniqueID == uniqueID)
@@ -460,11 +468,11 @@ public final class IKEEndpoint {
             if s.isEstablished { s.enqueue(.deleteIKE(reason: "terminated by operator"), now: now, &out) }
             else { s.destroy(reason: "terminated by operator", now: now, &out, notifyPeer: false) }
         }
-        return out
+        return countSent(out)
     }
 
     /// Deletes CHILD SAs by child name (or unique ID).
-    public func terminate(child name: String? = nil, uniqueID: UInt32? = nil, now: Double) throws(IKECommandError) -> [IKEAction] {
+    public func terminate(child name: String? = nil, uniqueID: UInt32? = nil, now: MonotonicInstant) throws(IKECommandError) -> [IKEAction] {
         var out: [IKEAction] = []
         defer { rescheduleTouched() }
         var found = false
@@ -476,11 +484,11 @@ public final class IKEEndpoint {
             }
         }
         guard found else { throw IKECommandError("no CHILD_SA matches \(name.map { "'\($0)'" } ?? "#\(uniqueID ?? 0)")") }
-        return out
+        return countSent(out)
     }
 
     /// Rekeys IKE SAs (by connection name) or CHILD SAs (by child name) now.
-    public func rekey(ike name: String? = nil, child: String? = nil, now: Double) throws(IKECommandError) -> [IKEAction] {
+    public func rekey(ike name: String? = nil, child: String? = nil, now: MonotonicInstant) throws(IKECommandError) -> [IKEAction] {
         var out: [IKEAction] = []
         defer { rescheduleTouched() }
         var found = false
@@ -498,7 +506,7 @@ public final class IKEEndpoint {
             }
         }
         guard found else { throw IKECommandError("nothing to rekey matches \(child.map { "child '\($0)'" } ?? "IKE_SA '\(name ?? "")'")") }
-        return out
+        return countSent(out)
     }
 
     /// IKE SAs that are not dead, and how many of them are still being set up; cheaper than
@@ -512,10 +520,7 @@ public final class IKEEndpoint {
         return (total, connecting)
     }
 
-    /// The connection of the IKE SA whose SPI (ours) is `spi`, for per-connection counters.
-    public func connectionName(spi: UInt64) -> String? { sessions[spi]?.policy.name }
-
-    public func listSAs(now: Double) -> [IKESAInfo] {
+    public func listSAs(now: MonotonicInstant) -> [IKESAInfo] {
         sessions.values.filter { $0.state != .dead }.sorted { $0.uniqueID < $1.uniqueID }.map { $0.info(now: now) }
     }
 
@@ -591,7 +596,7 @@ public final class IKEEndpoint {
     }
 
     /// INITIAL_CONTACT / unique = replace: other IKE SAs with this identity go away silently.
-    func removeDuplicates(of s: IKESession, identity: Identity, now: Double, _ out: inout [IKEAction], initialContact: Bool) {
+    func removeDuplicates(of s: IKESession, identity: Identity, now: MonotonicInstant, _ out: inout [IKEAction], initialContact: Bool) {
         for o in Array(sessions.values) where o !== s && o.remoteIdentity == identity && o.establishedAt != nil && o.state != .dead
             && (initialContact ? o.remote.address == s.remote.address || o.policy.name == s.policy.name : o.policy.name == s.policy.name) {
             o.log(.info, "replaced by IKE_SA [\(s.uniqueID)] (\(initialContact ? "INITIAL_CONTACT" : "unique = replace"))", &out)
@@ -599,7 +604,7 @@ public final class IKEEndpoint {
         }
     }
 
-    func sessionEstablished(_ s: IKESession, now: Double, _ out: inout [IKEAction]) {
+    func sessionEstablished(_ s: IKESession, now: MonotonicInstant, _ out: inout [IKEAction]) {
         removeHalfOpen(spi: s.localSPI)
         if let old = s.replaces {
             s.replaces = nil
@@ -608,6 +613,7 @@ public final class IKEEndpoint {
     }
 
     func remove(_ s: IKESession) {
+        removedThisInput[s.localSPI] = s.policy.name
         sessions[s.localSPI] = nil
         removeHalfOpen(spi: s.localSPI)
     }
@@ -624,7 +630,7 @@ public final class IKEEndpoint {
     }
 
     /// Removes the oldest half-open SA (of `source`, or of anyone), silently; false if none.
-    private func evictOldestHalfOpen(from source: IPAddress?, now: Double, _ out: inout [IKEAction]) -> Bool {
+    private func evictOldestHalfOpen(from source: IPAddress?, now: MonotonicInstant, _ out: inout [IKEAction]) -> Bool {
         var i = halfOpenOrderHead
         while i < halfOpenOrder.count {
             let spi = halfOpenOrder[i]
@@ -647,10 +653,11 @@ public final class IKEEndpoint {
     }
 
     /// One cookie answer's worth of the `cookieRateLimit` budget (a one-second bucket).
-    private func takeCookieToken(now: Double) -> Bool {
+    private func takeCookieToken(now: MonotonicInstant) -> Bool {
         let rate = Double(configuration.cookieRateLimit)
         guard rate > 0 else { return true }
-        cookieTokens = min(rate, cookieTokens + (now - cookieTokensAt) * rate)
+        // Full before the first answer.
+        cookieTokens = cookieTokensAt.map { min(rate, cookieTokens + now.seconds(since: $0) * rate) } ?? rate
         cookieTokensAt = now
         guard cookieTokens >= 1 else { return false }
         cookieTokens -= 1

@@ -1,3 +1,5 @@
+import TernWire
+
 // The owner of an IKE SA's message IDs (RFC 7296 §2.1–§2.3), with a window of one in each
 // direction, in the manner of strongSwan's task manager (one initiating and one responding
 // slot): our next request ID, the request in flight with its retransmission schedule, the
@@ -23,8 +25,8 @@ struct OutstandingRequest {
     var exchange: IKESession.ExchangeContext
     var datagrams: [[UInt8]]
     var sends: Int
-    var retransmitAt: Double
-    var deadline: Double?            // dpd_timeout bound for liveness checks
+    var retransmitAt: MonotonicInstant
+    var deadline: MonotonicInstant?  // dpd_timeout bound for liveness checks
 }
 
 struct IKEMessageWindow {
@@ -59,8 +61,8 @@ struct IKEMessageWindow {
     mutating func restartInit() { nextRequestID = 0 }
 
     /// `datagrams` (request `id`) went out: remember them for retransmission.
-    mutating func sent(_ id: UInt32, exchange: IKESession.ExchangeContext, datagrams: [[UInt8]], now: Double,
-                       schedule: RetransmissionPolicy, deadline: Double?) {
+    mutating func sent(_ id: UInt32, exchange: IKESession.ExchangeContext, datagrams: [[UInt8]], now: MonotonicInstant,
+                       schedule: RetransmissionPolicy, deadline: MonotonicInstant?) {
         outstandingBox = OutstandingBox(OutstandingRequest(messageID: id, exchange: exchange, datagrams: datagrams, sends: 1,
                                                            retransmitAt: now + schedule.delay(afterSend: 0), deadline: deadline))
     }
@@ -85,7 +87,7 @@ struct IKEMessageWindow {
     }
 
     /// What our outstanding request needs at `now`: nothing, a resend, or giving up.
-    mutating func retransmission(now: Double, schedule r: RetransmissionPolicy) -> Retransmission {
+    mutating func retransmission(now: MonotonicInstant, schedule r: RetransmissionPolicy) -> Retransmission {
         guard var o = outstanding else { return .none }
         if let dl = o.deadline, now >= dl { return .peerDead("no response within dpd_delay + dpd_timeout") }
         guard now >= o.retransmitAt else { return .none }

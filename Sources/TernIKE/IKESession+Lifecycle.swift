@@ -7,7 +7,7 @@ import TernWire
 
 extension IKESession {
     /// Ends this IKE SA: removes its CHILD SAs and policies and tells the context.
-    func destroy(reason: String, now: Double, _ out: inout [IKEAction], notifyPeer: Bool) {
+    func destroy(reason: String, now: MonotonicInstant, _ out: inout [IKEAction], notifyPeer: Bool) {
         guard state != .dead else { return }
         if notifyPeer, phase.keys != nil {
             // Best effort, no retransmission: the SA is going away now.
@@ -26,7 +26,7 @@ extension IKESession {
     }
 
     /// Establishment failed: report, retry per keyingtries, and go away.
-    func fail(reason: String, now: Double, _ out: inout [IKEAction]) {
+    func fail(reason: String, now: MonotonicInstant, _ out: inout [IKEAction]) {
         out.append(.event(.ikeFailed(connection: policy.name, reason: reason)))
         log(.warning, "establishing IKE_SA failed: \(reason)", &out)
         let retry = isInitiator && (policy.keyingTries == 0 || UInt32(attempt) < policy.keyingTries)
@@ -39,7 +39,7 @@ extension IKESession {
     }
 
     /// The peer stopped answering (retransmits or dpd_timeout exhausted): dpd_action per CHILD SA.
-    func peerDead(reason: String, now: Double, _ out: inout [IKEAction]) {
+    func peerDead(reason: String, now: MonotonicInstant, _ out: inout [IKEAction]) {
         if state == .connecting && establishedAt == nil {
             fail(reason: reason, now: now, &out)
             return
@@ -68,7 +68,7 @@ extension IKESession {
     }
 
     /// Reauthentication (reauth_time): a new IKE SA with the same CHILD SAs, then delete this one.
-    func reauthenticate(now: Double, _ out: inout [IKEAction]) {
+    func reauthenticate(now: MonotonicInstant, _ out: inout [IKEAction]) {
         let names = children.filter { $0.state == .installed }.map(\.policy.name)
         log(.info, "reauthenticating", &out)
         context.report(.initiate(.init(connection: policy.name, children: names, attempt: 1, replaces: localSPI)), now: now, &out)
@@ -78,7 +78,7 @@ extension IKESession {
 
     /// The peer's address or port changed behind a NAT (RFC 7296 §2.23): follow it, and move the
     /// ESP SAs with it so traffic continues without renegotiation.
-    func peerMoved(to new: SocketAddress, now: Double, _ out: inout [IKEAction]) {
+    func peerMoved(to new: SocketAddress, now: MonotonicInstant, _ out: inout [IKEAction]) {
         let old = remote
         remote = new
         for c in children {

@@ -2,6 +2,7 @@ import TernCrypto
 import TernDataPlane
 import TernPKI
 import TernWire
+import X509
 
 /// One IKE SA (RFC 7296): its phase and the data only that phase has (IKESession+Phase.swift),
 /// its message window (IKEMessageWindow.swift), and its CHILD SAs. Each exchange is a task in
@@ -40,19 +41,19 @@ final class IKESession {
 
     var children: [ChildSA] = []
     /// New CHILD SAs (by inbound SPI) whose outbound SA waits for the rekey initiator's delete, with a deadline.
-    var pendingOutbound: [UInt32: Double] = [:]
+    var pendingOutbound: [UInt32: MonotonicInstant] = [:]
     /// CHILD SA names to create right after IKE_AUTH (the first goes into IKE_AUTH).
     var pendingChildren: [String] = []
 
-    // Timers (absolute, monotonic seconds).
-    let createdAt: Double
-    var establishedAt: Double?
-    var rekeyAt: Double?
-    var reauthAt: Double?
-    var deleteAt: Double?
-    var lastInbound: Double
-    var keepaliveAt: Double?
-    var halfOpenDeadline: Double?
+    // Timers (absolute instants on the monotonic clock).
+    let createdAt: MonotonicInstant
+    var establishedAt: MonotonicInstant?
+    var rekeyAt: MonotonicInstant?
+    var reauthAt: MonotonicInstant?
+    var deleteAt: MonotonicInstant?
+    var lastInbound: MonotonicInstant
+    var keepaliveAt: MonotonicInstant?
+    var halfOpenDeadline: MonotonicInstant?
     /// Number of establishment attempts so far (keyingtries).
     var attempt = 1
 
@@ -65,12 +66,16 @@ final class IKESession {
 
     /// The deadline of this session's entry in the endpoint's heap, and whether the current
     /// input may have moved it (IKEEndpoint.touch).
-    var scheduledDeadline: Double?
+    var scheduledDeadline: MonotonicInstant?
     var touched = false
     /// A decrypted IKE_AUTH waiting for the CRLs its certificate check needs (lookups), and the
     /// CRLs fetched for it so far (nil: that URI could not be fetched).
     var parked: ParkedMessage?
     var fetchedCRLs: [String: [CRL]?] = [:]
+    /// The peer's CERT payloads parsed for the message being handled (and kept while it is
+    /// parked): `crlURIsToFetch` and the signature check read the same certificates, and
+    /// parsing them is most of what an IKE_AUTH with certificates costs (`peerCertificate`).
+    var certificateCache: [(der: [UInt8], certificate: Certificate?)] = []
 
     struct ParkedMessage {
         var header: IKEHeader
@@ -81,7 +86,7 @@ final class IKESession {
     }
 
     init(uniqueID: UInt32, context: any IKESessionContext, policy: ConnectionPolicy, isInitiator: Bool, phase: IKEPhase,
-         initiatorSPI: UInt64, responderSPI: UInt64, local: SocketAddress, remote: SocketAddress, now: Double) {
+         initiatorSPI: UInt64, responderSPI: UInt64, local: SocketAddress, remote: SocketAddress, now: MonotonicInstant) {
         self.uniqueID = uniqueID; self.context = context; self.policy = policy; self.isInitiator = isInitiator
         self.phase = phase
         self.initiatorSPI = initiatorSPI; self.responderSPI = responderSPI
@@ -109,7 +114,7 @@ final class IKESession {
         c.lastInbound = lastInbound; c.keepaliveAt = keepaliveAt; c.halfOpenDeadline = halfOpenDeadline
         c.attempt = attempt
         c.scheduledDeadline = scheduledDeadline
-        c.parked = parked; c.fetchedCRLs = fetchedCRLs
+        c.parked = parked; c.fetchedCRLs = fetchedCRLs; c.certificateCache = certificateCache
         return c
     }
 
@@ -154,14 +159,14 @@ final class IKESession {
         var keyExchange: KeyExchange
     }
 
-    func enqueue(_ r: PendingRequest, now: Double, _ out: inout [IKEAction]) {
+    func enqueue(_ r: PendingRequest, now: MonotonicInstant, _ out: inout [IKEAction]) {
         context.touch(self)
         window.queue.append(r)
         startNextRequest(now: now, &out)
     }
 
     /// Starts the next queued exchange when no request of ours is in flight.
-    func startNextRequest(now: Double, _ out: inout [IKEAction]) {
+    func startNextRequest(now: MonotonicInstant, _ out: inout [IKEAction]) {
         guard window.outstanding == nil, isEstablished || state == .rekeyed || state == .deleting, !window.queue.isEmpty else { return }
         let next = window.queue.removeFirst()
         switch next {
@@ -177,8 +182,8 @@ final class IKESession {
     }
 
     /// Encrypts and sends a request, remembering it for retransmission.
-    func sendRequest(_ exchange: IKEExchangeType, payloads: [IKEPayload], context: ExchangeContext, now: Double,
-                     _ out: inout [IKEAction], deadline: Double? = nil) {
+    func sendRequest(_ exchange: IKEExchangeType, payloads: [IKEPayload], context: ExchangeContext, now: MonotonicInstant,
+                     _ out: inout [IKEAction], deadline: MonotonicInstant? = nil) {
         let id = window.takeRequestID()
         let datagrams = protect(exchange: exchange, payloads: payloads, messageID: id, isResponse: false)
         for d in datagrams { out.append(.send(datagram: d, from: local, to: remote)) }
@@ -298,7 +303,7 @@ final class IKESession {
 
     // MARK: - Inbound dispatch
 
-    func handle(message: IKEMessage, bytes: [UInt8], from: SocketAddress, to: SocketAddress, now: Double, _ out: inout [IKEAction]) {
+    func handle(message: IKEMessage, bytes: [UInt8], from: SocketAddress, to: SocketAddress, now: MonotonicInstant, _ out: inout [IKEAction]) {
         let h = message.header
         let isResponse = h.flags.contains(.response)
         // An IKE_AUTH waits for its CRLs: the only other messages now are retransmissions.
@@ -328,11 +333,12 @@ final class IKESession {
             return
         }
         handleDecrypted(header: h, payloads: payloads, from: from, to: to, now: now, &out)
+        certificateCache = []
     }
 
     /// A CRL a parked IKE_AUTH waited for arrived (nil: it could not be fetched); once all are
     /// in, the message is handled as if it had just arrived.
-    func crlFetched(uri: String, crls: [CRL]?, now: Double, _ out: inout [IKEAction]) {
+    func crlFetched(uri: String, crls: [CRL]?, now: MonotonicInstant, _ out: inout [IKEAction]) {
         guard var p = parked, p.waiting.remove(uri) != nil else { return }
         fetchedCRLs[uri] = crls
         parked = p
@@ -340,10 +346,11 @@ final class IKESession {
         parked = nil
         handleDecrypted(header: p.header, payloads: p.payloads, from: p.from, to: p.to, now: now, &out)
         fetchedCRLs = [:]
+        certificateCache = []
     }
 
     /// Handles a decrypted (and reassembled) message.
-    func handleDecrypted(header h: IKEHeader, payloads: [IKEPayload], from: SocketAddress, to: SocketAddress, now: Double,
+    func handleDecrypted(header h: IKEHeader, payloads: [IKEPayload], from: SocketAddress, to: SocketAddress, now: MonotonicInstant,
                          _ out: inout [IKEAction]) {
         let isResponse = h.flags.contains(.response)
         lastInbound = now
@@ -385,7 +392,7 @@ final class IKESession {
     /// INVALID_SYNTAX (RFC 7296 §2.21.1); an IKE_AUTH request so answered ends the SA it would
     /// have authenticated. A response is dropped like a forged one: our request stays
     /// outstanding and its retransmissions decide.
-    func refuseMalformed(exchange: IKEExchangeType, messageID: UInt32, isResponse: Bool, why: String, now: Double,
+    func refuseMalformed(exchange: IKEExchangeType, messageID: UInt32, isResponse: Bool, why: String, now: MonotonicInstant,
                          _ out: inout [IKEAction]) {
         if isResponse {
             context.logLimiter.log(.malformed, .warning, "\(policy.name)[\(uniqueID)] dropping message \(messageID): \(why)", now: now, &out)
@@ -401,7 +408,7 @@ final class IKESession {
     }
 
     func handleResponse(exchange: IKEExchangeType, context: ExchangeContext, payloads: [IKEPayload], keys: IKESAKeying,
-                        now: Double, _ out: inout [IKEAction]) {
+                        now: MonotonicInstant, _ out: inout [IKEAction]) {
         switch context {
         case .ikeSAInit: break   // handled by the endpoint before keys exist
         case .ikeAuth(let child): processAuthResponse(payloads, child: child, now: now, &out)
@@ -414,7 +421,7 @@ final class IKESession {
     }
 
     func handleRequest(exchange: IKEExchangeType, messageID: UInt32, payloads: [IKEPayload], keys: IKESAKeying,
-                       now: Double, _ out: inout [IKEAction]) {
+                       now: MonotonicInstant, _ out: inout [IKEAction]) {
         switch exchange {
         case .ikeAuth: processAuthRequest(payloads, messageID: messageID, now: now, &out)
         case .createChildSA: processCreateChildRequest(payloads, messageID: messageID, keys: keys, now: now, &out)
@@ -427,11 +434,11 @@ final class IKESession {
 
     /// The earliest time `tick` has something to do. Must only name deadlines `tick` acts on
     /// (or clears), or the caller would spin.
-    var nextDeadline: Double? {
+    var nextDeadline: MonotonicInstant? {
         guard state != .dead else { return nil }
         // Called for every IKE SA whenever the timer is re-armed: no allocation here.
-        var m = Double.infinity
-        @inline(__always) func take(_ x: Double?) { if let x, x < m { m = x } }
+        var m = MonotonicInstant.never
+        @inline(__always) func take(_ x: MonotonicInstant?) { if let x, x < m { m = x } }
         if let o = window.outstanding { take(o.retransmitAt); take(o.deadline) }
         if state == .established { take(rekeyAt); take(reauthAt) }
         take(deleteAt)
@@ -444,10 +451,10 @@ final class IKESession {
             if c.state != .deleting { take(c.expireAt) }
             take(c.removeAt)
         }
-        return m.isFinite ? m : nil
+        return m == .never ? nil : m
     }
 
-    func tick(now: Double, _ out: inout [IKEAction]) {
+    func tick(now: MonotonicInstant, _ out: inout [IKEAction]) {
         if state == .dead { return }
         if let h = halfOpenDeadline, now >= h {
             context.logLimiter.log(.halfOpenTimeout, .info, "\(policy.name)[\(uniqueID)] half-open IKE_SA \(policy.name)[\(uniqueID)] timed out", now: now, &out)
@@ -516,7 +523,7 @@ final class IKESession {
         out.append(.event(.log(level, "\(policy.name)[\(uniqueID)] \(text)")))
     }
 
-    func info(now: Double) -> IKESAInfo {
+    func info(now: MonotonicInstant) -> IKESAInfo {
         let algorithms = phase.algorithms
         return IKESAInfo(uniqueID: uniqueID, connection: policy.name, state: state, isInitiator: isInitiator,
                   initiatorSPI: initiatorSPI, responderSPI: responderSPI, local: local, remote: remote,
@@ -525,8 +532,8 @@ final class IKESession {
                   integrity: algorithms.flatMap { $0.integrity == .none ? nil : $0.integrity.strongSwanName },
                   prf: algorithms?.prf?.strongSwanName ?? "", keyExchange: algorithms?.keyExchange?.strongSwanName ?? "",
                   natLocal: localNAT, natRemote: remoteNAT, natForced: policy.forceEncapsulation,
-                  established: establishedAt.map { now - $0 }, rekeyIn: rekeyAt.map { max(0, $0 - now) },
-                  reauthIn: reauthAt.map { max(0, $0 - now) }, children: children.map { $0.info(now: now) })
+                  established: establishedAt.map { now.seconds(since: $0) }, rekeyIn: rekeyAt.map { max(0, $0.seconds(since: now)) },
+                  reauthIn: reauthAt.map { max(0, $0.seconds(since: now)) }, children: children.map { $0.info(now: now) })
     }
 
     func installChild(_ c: ChildSA, withOutbound: Bool, _ out: inout [IKEAction]) {

@@ -39,12 +39,12 @@ protocol IKESessionContext: AnyObject {
     func acquireCompleted(reqid: UInt32) -> Bool
 
     /// Asks for `lookup` (or joins the same one in flight); the answer comes back to `waiter`.
-    func waitFor(_ lookup: IKELookup, for waiter: LookupWaiter, now: Double, _ out: inout [IKEAction])
+    func waitFor(_ lookup: IKELookup, for waiter: LookupWaiter, now: MonotonicInstant, _ out: inout [IKEAction])
     /// Marks a session whose deadline may move during this input (the deadline heap).
     func touch(_ s: IKESession)
 
     /// Something the endpoint acts on now, in order with the session's own actions.
-    func report(_ r: IKESessionReport, now: Double, _ out: inout [IKEAction])
+    func report(_ r: IKESessionReport, now: MonotonicInstant, _ out: inout [IKEAction])
 }
 
 enum IKESessionReport {
@@ -66,7 +66,7 @@ enum IKESessionReport {
 }
 
 extension IKEEndpoint: IKESessionContext {
-    func report(_ r: IKESessionReport, now: Double, _ out: inout [IKEAction]) {
+    func report(_ r: IKESessionReport, now: MonotonicInstant, _ out: inout [IKEAction]) {
         switch r {
         case .established(let s): sessionEstablished(s, now: now, &out)
         case .removed(let s): remove(s)

@@ -1,3 +1,5 @@
+import TernWire
+
 /// Rate limit for log lines an attacker can cause one per packet (no connection found, bad
 /// cookie, malformed or undecryptable messages, half-open timeouts): the first `burst` lines of a
 /// kind in a second go out, the rest are counted and summed up in one line per second.
@@ -13,17 +15,17 @@ struct LogLimiter {
     }
 
     static let burst = 5
-    private var windowStart: [Kind: Double] = [:]
+    private var windowStart: [Kind: MonotonicInstant] = [:]
     private var sent: [Kind: Int] = [:]
     private var suppressed: [Kind: Int] = [:]
     /// When the pending summary lines are due.
-    private(set) var nextFlush: Double?
+    private(set) var nextFlush: MonotonicInstant?
 
-    mutating func log(_ kind: Kind, _ level: IKEEvent.LogLevel, _ text: @autoclosure () -> String, now: Double, _ out: inout [IKEAction]) {
-        if let start = windowStart[kind], now - start < 1 {
+    mutating func log(_ kind: Kind, _ level: IKEEvent.LogLevel, _ text: @autoclosure () -> String, now: MonotonicInstant, _ out: inout [IKEAction]) {
+        if let start = windowStart[kind], now.seconds(since: start) < 1 {
             if sent[kind, default: 0] >= Self.burst {
                 suppressed[kind, default: 0] += 1
-                if nextFlush == nil { nextFlush = start + 1 }
+                if nextFlush == nil { nextFlush = start + 1.0 }
                 return
             }
         } else {
@@ -36,16 +38,16 @@ struct LogLimiter {
     }
 
     /// Writes the summary lines of windows that ended.
-    mutating func flush(now: Double, _ out: inout [IKEAction]) {
+    mutating func flush(now: MonotonicInstant, _ out: inout [IKEAction]) {
         guard let due = nextFlush, now >= due else { return }
         nextFlush = nil
         for kind in Kind.allCases {
             guard let start = windowStart[kind] else { continue }
-            if now - start >= 1 {
+            if now.seconds(since: start) >= 1 {
                 summarize(kind, &out)
                 windowStart[kind] = nil
             } else if suppressed[kind, default: 0] > 0 {
-                nextFlush = min(nextFlush ?? .infinity, start + 1)
+                nextFlush = min(nextFlush ?? .never, start + 1.0)
             }
         }
     }

@@ -78,7 +78,7 @@ extension IKESession {
 
     /// Responder side: picks a child config, narrows selectors, selects a proposal and derives keys.
     func respondToChild(_ payloads: [IKEPayload], ikeAuth: Bool, nonceI: [UInt8], nonceR: [UInt8], sharedSecret: [UInt8]?,
-                        rekeying old: ChildSA? = nil, keys: IKESAKeying, now: Double, _ out: inout [IKEAction]) -> (payloads: [IKEPayload], child: ChildSA?) {
+                        rekeying old: ChildSA? = nil, keys: IKESAKeying, now: MonotonicInstant, _ out: inout [IKEAction]) -> (payloads: [IKEPayload], child: ChildSA?) {
         let offer = ChildOffer(payloads)
         switch negotiateChild(offer, ikeAuth: ikeAuth, nonceI: nonceI, nonceR: nonceR, rekeying: old, keys: keys, now: now) {
         case .refused(let type, let data, let reason):
@@ -104,7 +104,7 @@ extension IKESession {
     }
 
     private func negotiateChild(_ offer: ChildOffer, ikeAuth: Bool, nonceI: [UInt8], nonceR: [UInt8],
-                                rekeying old: ChildSA?, keys: IKESAKeying, now: Double) -> ChildResponse {
+                                rekeying old: ChildSA?, keys: IKESAKeying, now: MonotonicInstant) -> ChildResponse {
         guard !offer.proposals.isEmpty, !offer.tsi.isEmpty, !offer.tsr.isEmpty else {
             return .refused(.invalidSyntax, data: [], reason: "CHILD_SA request lacks SA or TS payloads")
         }
@@ -167,14 +167,14 @@ extension IKESession {
 
     func makeChild(_ cp: ChildPolicy, algorithms chosen: NegotiatedAlgorithms, keymat: [UInt8], asInitiator: Bool,
                    inboundSPI: UInt32, outboundSPI: UInt32, mode: IPSecMode, localTS: [IKETrafficSelector],
-                   remoteTS: [IKETrafficSelector], reqid: UInt32, now: Double) -> ChildSA {
+                   remoteTS: [IKETrafficSelector], reqid: UInt32, now: MonotonicInstant) -> ChildSA {
         let (inSA, outSA) = ChildSA.securityAssociations(keymat: keymat, algorithms: chosen, isInitiator: asInitiator,
                                                          inboundSPI: inboundSPI, outboundSPI: outboundSPI, local: local, remote: remote,
                                                          encapsulate: natDetected, mode: mode, reqid: reqid,
                                                          replayWindow: cp.replayWindow, policy: cp)
         let jitter = context.random.jitter(cp.randTime)
-        let rekeyAt = cp.rekeyTime > 0 ? now + max(1, Double(cp.rekeyTime) - jitter) : .infinity
-        let expireAt = cp.lifeTime > 0 ? now + Double(max(cp.lifeTime, cp.rekeyTime + 1)) : .infinity
+        let rekeyAt = cp.rekeyTime > 0 ? now + max(1, Double(cp.rekeyTime) - jitter) : .never
+        let expireAt = cp.lifeTime > 0 ? now + Double(max(cp.lifeTime, cp.rekeyTime + 1)) : .never
         let c = ChildSA(uniqueID: context.allocateUniqueID(), policy: cp, reqid: reqid, inboundSPI: inboundSPI, outboundSPI: outboundSPI,
                         algorithms: chosen, mode: mode, localTS: localTS, remoteTS: remoteTS, inboundSA: inSA, outboundSA: outSA,
                         now: now, rekeyAt: rekeyAt, expireAt: expireAt)
@@ -185,7 +185,7 @@ extension IKESession {
 
     /// Initiator side: checks the response and installs the CHILD SA.
     func completeChild(request: ChildRequest, payloads: [IKEPayload], nonceI: [UInt8], nonceR: [UInt8], sharedSecret: [UInt8]?,
-                       keys: IKESAKeying, now: Double, _ out: inout [IKEAction]) {
+                       keys: IKESAKeying, now: MonotonicInstant, _ out: inout [IKEAction]) {
         let offer = ChildOffer(payloads)
         let old = request.rekeying.flatMap { spi in children.first { $0.inboundSPI == spi } }
         func failChild(_ reason: String, retry: Bool = false) {
@@ -197,7 +197,7 @@ extension IKESession {
                     old.rekeyAt = now + 10 + context.random.jitter(10)
                 } else if old.state == .rekeying {
                     old.state = .installed
-                    old.rekeyAt = .infinity
+                    old.rekeyAt = .never
                 }
             } else {
                 if context.acquireCompleted(reqid: request.reqid) { out.append(.releaseHeld(reqid: request.reqid, send: false)) }
@@ -257,13 +257,13 @@ extension IKESession {
     }
 
     /// A CHILD SA came up: packets a trap held for its reqid go out now.
-    func announceChild(_ c: ChildSA, now: Double, _ out: inout [IKEAction]) {
+    func announceChild(_ c: ChildSA, now: MonotonicInstant, _ out: inout [IKEAction]) {
         if context.acquireCompleted(reqid: c.reqid) { out.append(.releaseHeld(reqid: c.reqid, send: true)) }
     }
 
     // MARK: CREATE_CHILD_SA as initiator
 
-    func startCreateChild(name: String, now: Double, _ out: inout [IKEAction]) {
+    func startCreateChild(name: String, now: MonotonicInstant, _ out: inout [IKEAction]) {
         guard let cp = policy.children.first(where: { $0.name == name }) else { return }
         let pfs = !(cp.proposals.first?.keyExchange.isEmpty ?? true)
         do throws(ChildRequestError) {
@@ -275,7 +275,7 @@ extension IKESession {
         }
     }
 
-    func processCreateChildResponse(_ payloads: [IKEPayload], request: ChildRequest, keys: IKESAKeying, now: Double, _ out: inout [IKEAction]) {
+    func processCreateChildResponse(_ payloads: [IKEPayload], request: ChildRequest, keys: IKESAKeying, now: MonotonicInstant, _ out: inout [IKEAction]) {
         let offer = ChildOffer(payloads)
         guard let nr = offer.nonce ?? (offer.errors.isEmpty ? nil : []), (nr.count >= 16 && nr.count <= 256) || !offer.errors.isEmpty else {
             log(.warning, "CREATE_CHILD_SA response without a valid nonce", &out)
@@ -286,7 +286,7 @@ extension IKESession {
 
     // MARK: CREATE_CHILD_SA as responder
 
-    func processCreateChildRequest(_ payloads: [IKEPayload], messageID: UInt32, keys: IKESAKeying, now: Double, _ out: inout [IKEAction]) {
+    func processCreateChildRequest(_ payloads: [IKEPayload], messageID: UInt32, keys: IKESAKeying, now: MonotonicInstant, _ out: inout [IKEAction]) {
         let offer = ChildOffer(payloads)
         func respond(_ p: [IKEPayload]) { sendResponse(.createChildSA, messageID: messageID, payloads: p, &out) }
         guard state == .established || state == .rekeying else {

@@ -10,7 +10,7 @@ import TernWire
 //   process: completeChildRekey (initiator), childToRekey / peerRekeyedChild (responder)
 
 extension IKESession {
-    func startRekeyChild(inboundSPI: UInt32, now: Double, _ out: inout [IKEAction]) {
+    func startRekeyChild(inboundSPI: UInt32, now: MonotonicInstant, _ out: inout [IKEAction]) {
         guard let old = children.first(where: { $0.inboundSPI == inboundSPI }), old.state == .rekeying || old.state == .installed else { return }
         old.state = .rekeying
         let pfs = old.algorithms.keyExchange != nil || !(old.policy.proposals.first?.keyExchange.isEmpty ?? true)
@@ -27,7 +27,7 @@ extension IKESession {
 
     /// Our rekey of `old` was answered with `child`: switch to it, or, if the peer's rekey of
     /// the same SA crossed ours and won, close ours.
-    func completeChildRekey(_ child: ChildSA, replacing old: ChildSA, nonceI: [UInt8], nonceR: [UInt8], now: Double,
+    func completeChildRekey(_ child: ChildSA, replacing old: ChildSA, nonceI: [UInt8], nonceR: [UInt8], now: MonotonicInstant,
                             _ out: inout [IKEAction]) {
         // A rekey we started. If the peer rekeyed the same SA at the same time (§2.8.1), the
         // SA created with the lowest of the four nonces is closed by whoever created it.
@@ -68,7 +68,7 @@ extension IKESession {
 
     /// We answered the peer's rekey of `old` with `child`. If our own rekey of it is in flight,
     /// the collision is decided when our response arrives.
-    func peerRekeyedChild(_ old: ChildSA, new child: ChildSA, nonceI ni: [UInt8], nonceR nr: [UInt8], now: Double,
+    func peerRekeyedChild(_ old: ChildSA, new child: ChildSA, nonceI ni: [UInt8], nonceR nr: [UInt8], now: MonotonicInstant,
                           _ out: inout [IKEAction]) {
         if old.state == .rekeying, case .createChild(let mine)? = window.outstanding?.exchange, mine.rekeying == old.inboundSPI {
             old.peerRekey = PeerRekey(child: child, nonceI: ni, nonceR: nr)   // collision: decided when our response arrives
@@ -80,7 +80,7 @@ extension IKESession {
 
     /// The responder of a rekey starts sending on the new SA (the initiator deleted the old one,
     /// or it waited long enough).
-    func finishResponderRekey(_ child: ChildSA, now: Double, _ out: inout [IKEAction]) {
+    func finishResponderRekey(_ child: ChildSA, now: MonotonicInstant, _ out: inout [IKEAction]) {
         pendingOutbound[child.inboundSPI] = nil
         if !child.outboundInstalled {
             out.append(.installSA(child.outboundSA))

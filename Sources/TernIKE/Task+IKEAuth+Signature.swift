@@ -178,7 +178,7 @@ extension IKESession {
                                        certificatePayloads: [[UInt8]], auth: inout AuthPhase) -> AuthFailure? {
         var received: [Certificate] = []
         for der in certificatePayloads.prefix(maxPeerCertificates) {
-            guard let c = try? Certificate(derEncoded: der) else {
+            guard let c = peerCertificate(der) else {
                 return AuthFailure("peer '\(peer)' sent a malformed certificate (\(der.count) bytes)")
             }
             received.append(c)
@@ -253,13 +253,21 @@ extension IKESession {
         var uris = credentials.crlURIs
         var candidates = credentials.certificates + credentials.authorities + policy.certificates.remoteCertificates
         for case .certificate(_, let der) in payloads.prefix(64) {
-            if let c = try? Certificate(derEncoded: der) { candidates.append(c) }
+            if let c = peerCertificate(der) { candidates.append(c) }
             if candidates.count > 64 + maxPeerCertificates { break }
         }
         for c in candidates where !credentials.crls.contains(where: { $0.issuer == c.issuer }) {
             for point in c.crlDistributionPoints where !uris.contains(point.uri) { uris.append(point.uri) }
         }
         return uris
+    }
+
+    /// A CERT payload's certificate, parsed once per message (`certificateCache`).
+    func peerCertificate(_ der: [UInt8]) -> Certificate? {
+        if let hit = certificateCache.first(where: { $0.der == der }) { return hit.certificate }
+        let c = try? Certificate(derEncoded: der)
+        certificateCache.append((der, c))
+        return c
     }
 
     /// Chain to a trusted CA (`remote.cacerts`, else every loaded CA), with CRLs loaded or fetched

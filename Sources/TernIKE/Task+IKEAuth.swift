@@ -71,7 +71,7 @@ extension IKESession {
 
     // MARK: Initiator
 
-    func startAuth(now: Double, _ out: inout [IKEAction]) {
+    func startAuth(now: MonotonicInstant, _ out: inout [IKEAction]) {
         guard case .authenticating(let auth) = phase else { return }
         localIdentity = effectiveLocalIdentity
         let idi = localIdentity.payload
@@ -105,7 +105,7 @@ extension IKESession {
         sendRequest(.ikeAuth, payloads: payloads, context: .ikeAuth(childRequest), now: now, &out)
     }
 
-    func processAuthResponse(_ payloads: [IKEPayload], child: ChildRequest?, now: Double, _ out: inout [IKEAction]) {
+    func processAuthResponse(_ payloads: [IKEPayload], child: ChildRequest?, now: MonotonicInstant, _ out: inout [IKEAction]) {
         guard case .authenticating(var phaseData) = phase else { return }
         var idr: IKEIdentification?, auth: (UInt8, [UInt8])?
         var errors: [IKENotify] = []
@@ -155,7 +155,7 @@ extension IKESession {
 
     // MARK: Responder
 
-    func processAuthRequest(_ payloads: [IKEPayload], messageID: UInt32, now: Double, _ out: inout [IKEAction]) {
+    func processAuthRequest(_ payloads: [IKEPayload], messageID: UInt32, now: MonotonicInstant, _ out: inout [IKEAction]) {
         var idi: IKEIdentification?, idr: IKEIdentification?, auth: (UInt8, [UInt8])?
         var initialContact = false
         var certificates: [[UInt8]] = []
@@ -232,7 +232,7 @@ extension IKESession {
 
     /// IKE_AUTH done: only the keys go on. The nonces, SK_p and the IKE_SA_INIT messages served
     /// AUTH and the first CHILD SA only (rekeys bring their own nonces); none is kept per SA.
-    func established(_ auth: AuthPhase, now: Double, _ out: inout [IKEAction]) {
+    func established(_ auth: AuthPhase, now: MonotonicInstant, _ out: inout [IKEAction]) {
         phase = .established(EstablishedPhase(keys: auth.keys))
         establishedAt = now
         halfOpenDeadline = nil
@@ -243,7 +243,7 @@ extension IKESession {
         out.append(.event(.ikeEstablished(info(now: now))))
     }
 
-    func scheduleIKELifetimes(now: Double) {
+    func scheduleIKELifetimes(now: MonotonicInstant) {
         let jitter = context.random.jitter(policy.randTime)
         rekeyAt = policy.rekeyTime > 0 ? now + max(1, Double(policy.rekeyTime) - jitter) : nil
         reauthAt = policy.reauthTime > 0 ? now + max(1, Double(policy.reauthTime) - jitter) : nil

@@ -10,7 +10,7 @@ import TernWire
 extension IKESession {
     // MARK: IKE SA rekeying
 
-    func startRekeyIKE(now: Double, _ out: inout [IKEAction]) {
+    func startRekeyIKE(now: MonotonicInstant, _ out: inout [IKEAction]) {
         guard case .established(let current) = phase else { return }
         let group = current.keys.keyExchange
         let ke: KeyExchange
@@ -33,7 +33,7 @@ extension IKESession {
         sendRequest(.createChildSA, payloads: payloads, context: .rekeyIKE(IKERekeyRequest(newSPI: spi, nonce: nonce, keyExchange: ke)), now: now, &out)
     }
 
-    func processRekeyIKEResponse(_ payloads: [IKEPayload], request: IKERekeyRequest, keys: IKESAKeying, now: Double, _ out: inout [IKEAction]) {
+    func processRekeyIKEResponse(_ payloads: [IKEPayload], request: IKERekeyRequest, keys: IKESAKeying, now: MonotonicInstant, _ out: inout [IKEAction]) {
         let offer = ChildOffer(payloads)
         func retryLater(_ why: String) {
             log(.info, "IKE_SA rekey failed (\(why)); retrying later", &out)
@@ -75,7 +75,7 @@ extension IKESession {
         enqueue(.deleteIKE(reason: "rekeyed"), now: now, &out)
     }
 
-    func respondToRekeyIKE(_ offer: ChildOffer, nonceI: [UInt8], messageID: UInt32, keys: IKESAKeying, now: Double, _ out: inout [IKEAction]) {
+    func respondToRekeyIKE(_ offer: ChildOffer, nonceI: [UInt8], messageID: UInt32, keys: IKESAKeying, now: MonotonicInstant, _ out: inout [IKEAction]) {
         func respond(_ p: [IKEPayload]) { sendResponse(.createChildSA, messageID: messageID, payloads: p, &out) }
         // RFC 7296 §2.25.2: not while we are creating, rekeying or deleting a CHILD SA of this IKE SA.
         switch window.outstanding?.exchange {
@@ -121,7 +121,7 @@ extension IKESession {
     /// SK_d (`keys`); nil when `chosen` lacks a PRF (not an IKE proposal).
     func makeSuccessor(keys oldKeys: IKESAKeying, isInitiator: Bool, initiatorSPI: UInt64, responderSPI: UInt64,
                        algorithms chosen: NegotiatedAlgorithms, nonceI: [UInt8], nonceR: [UInt8], sharedSecret: [UInt8],
-                       now: Double, _ out: inout [IKEAction]) -> IKESession? {
+                       now: MonotonicInstant, _ out: inout [IKEAction]) -> IKESession? {
         guard let prf = chosen.prf else { return nil }
         let s = IKESession(uniqueID: context.allocateUniqueID(), context: context, policy: policy, isInitiator: isInitiator, phase: .created,
                            initiatorSPI: initiatorSPI, responderSPI: responderSPI, local: local, remote: remote, now: now)

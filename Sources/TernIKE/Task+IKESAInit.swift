@@ -54,7 +54,7 @@ extension IKESession {
     // MARK: Initiator
 
     /// Sends IKE_SA_INIT; a restart (cookie, INVALID_KE_PAYLOAD) passes the nonce it keeps.
-    func startInit(now: Double, cookie: [UInt8]? = nil, group: KeyExchangeGroup? = nil, retried: Set<UInt16> = [],
+    func startInit(now: MonotonicInstant, cookie: [UInt8]? = nil, group: KeyExchangeGroup? = nil, retried: Set<UInt16> = [],
                    nonce previousNonce: [UInt8]? = nil, _ out: inout [IKEAction]) {
         let g = group ?? policy.proposals.first?.keyExchange.first ?? .curve25519
         let ke: KeyExchange
@@ -87,7 +87,7 @@ extension IKESession {
         log(.info, "initiating IKE_SA to \(remote)", &out)
     }
 
-    func processInitResponse(_ message: IKEMessage, bytes: [UInt8], from: SocketAddress, to: SocketAddress, now: Double, _ out: inout [IKEAction]) {
+    func processInitResponse(_ message: IKEMessage, bytes: [UInt8], from: SocketAddress, to: SocketAddress, now: MonotonicInstant, _ out: inout [IKEAction]) {
         guard case .initiating(let ctx) = phase, case .ikeSAInit? = window.outstanding?.exchange else { return }
         let payloads = message.payloads
         if let why = PayloadRules.violation(payloads, exchange: .ikeSAInit, isRequest: false) {
@@ -201,7 +201,7 @@ extension IKESession {
     /// Answers an IKE_SA_INIT request. Returns false (after sending an error notify when
     /// appropriate) when no SA results.
     func processInitRequest(_ message: IKEMessage, bytes: [UInt8], from: SocketAddress, to: SocketAddress,
-                            candidates: [ConnectionPolicy], now: Double, _ out: inout [IKEAction]) -> Bool {
+                            candidates: [ConnectionPolicy], now: MonotonicInstant, _ out: inout [IKEAction]) -> Bool {
         if let why = PayloadRules.violation(message.payloads, exchange: .ikeSAInit, isRequest: true) {
             sendInitError(.invalidSyntax, data: [], messageID: message.header.messageID, &out)
             log(.warning, "IKE_SA_INIT from \(from) refused: \(why)", &out)

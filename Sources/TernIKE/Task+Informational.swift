@@ -11,7 +11,7 @@ import TernWire
 extension IKESession {
     // MARK: Deleting CHILD SAs
 
-    func startDeleteChild(inboundSPI: UInt32, reason: String, now: Double, _ out: inout [IKEAction]) {
+    func startDeleteChild(inboundSPI: UInt32, reason: String, now: MonotonicInstant, _ out: inout [IKEAction]) {
         guard let c = children.first(where: { $0.inboundSPI == inboundSPI }) else { return }
         if c.state != .rekeyed { c.state = .deleting }
         log(.info, "deleting CHILD_SA \(c.policy.name){\(c.uniqueID)}: \(reason)", &out)
@@ -20,7 +20,7 @@ extension IKESession {
         sendRequest(.informational, payloads: [payload], context: .deleteChildren([inboundSPI]), now: now, &out)
     }
 
-    func processDeleteChildrenResponse(_ payloads: [IKEPayload], spis: [UInt32], now: Double, _ out: inout [IKEAction]) {
+    func processDeleteChildrenResponse(_ payloads: [IKEPayload], spis: [UInt32], now: MonotonicInstant, _ out: inout [IKEAction]) {
         for spi in spis {
             guard let c = children.first(where: { $0.inboundSPI == spi }) else { continue }
             if c.state == .rekeyed {
@@ -36,7 +36,7 @@ extension IKESession {
     static let oldSAGrace = 2.0
 
     /// Removes a CHILD SA and, when nothing else uses them, its policies.
-    func retire(_ c: ChildSA, reason: String, now: Double, _ out: inout [IKEAction]) {
+    func retire(_ c: ChildSA, reason: String, now: MonotonicInstant, _ out: inout [IKEAction]) {
         pendingOutbound[c.inboundSPI] = nil
         removeChildSAs(c, &out)
         children.removeAll { $0 === c }
@@ -47,7 +47,7 @@ extension IKESession {
 
     // MARK: Deleting the IKE SA
 
-    func startDeleteIKE(reason: String, now: Double, _ out: inout [IKEAction]) {
+    func startDeleteIKE(reason: String, now: MonotonicInstant, _ out: inout [IKEAction]) {
         guard state != .dead else { return }
         switch phase {
         case .established(let e), .rekeying(let e): phase = .deleting(e)
@@ -60,7 +60,7 @@ extension IKESession {
 
     // MARK: Peer requests
 
-    func processInformationalRequest(_ payloads: [IKEPayload], messageID: UInt32, now: Double, _ out: inout [IKEAction]) {
+    func processInformationalRequest(_ payloads: [IKEPayload], messageID: UInt32, now: MonotonicInstant, _ out: inout [IKEAction]) {
         var response: [IKEPayload] = []
         var deleteIKE = false
         var ourSPIs: [[UInt8]] = []
@@ -92,7 +92,7 @@ extension IKESession {
         sendResponse(.informational, messageID: messageID, payloads: response, &out)
     }
 
-    private func peerDeletedChild(_ c: ChildSA, now: Double, _ out: inout [IKEAction]) {
+    private func peerDeletedChild(_ c: ChildSA, now: MonotonicInstant, _ out: inout [IKEAction]) {
         if c.state == .rekeyed {
             // The rekey initiator deleted the old SA: switch outbound to the new one, keep the
             // old inbound a moment for packets in flight.

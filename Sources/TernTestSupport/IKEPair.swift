@@ -60,13 +60,13 @@ public final class IKEPair {
         public var bytes: [UInt8]
         public var from: SocketAddress
         public var to: SocketAddress
-        public var deliverAt: Double
+        public var deliverAt: MonotonicInstant
         public var sender: String
     }
 
     public let a: Side
     public let b: Side
-    public var now: Double = 0
+    public var now: MonotonicInstant = 0
     public var inFlight: [Datagram] = []
     public var log: [Datagram] = []
     public var latency = 0.01
@@ -156,7 +156,7 @@ public final class IKEPair {
             for s in [a, b] {
                 // The deadline heap is never later than a walk over every IKE SA.
                 if let scan = s.endpoint.nextDeadlineByScan {
-                    precondition((s.endpoint.nextDeadline ?? .infinity) <= scan, "\(s.name): deadline heap missed a timer at \(scan)")
+                    precondition((s.endpoint.nextDeadline ?? .never) <= scan, "\(s.name): deadline heap missed a timer at \(scan)")
                 }
             }
             let nextPacket = inFlight.map(\.deliverAt).min()

@@ -1,39 +1,42 @@
 import Testing
 import TernIKE
+import TernTestSupport
+import TernWire
 @testable import TernDaemon
 
 @Suite struct IKECountersTests {
-    /// A 28-byte IKE header (RFC 7296 §3.1) with the given exchange type and flags.
-    func header(exchange: UInt8, flags: UInt8) -> [UInt8] {
-        var h = [UInt8](repeating: 0, count: 28)
-        h[0] = 1                 // initiator SPI, non-zero
-        h[17] = 0x20             // version 2.0
-        h[18] = exchange
-        h[19] = flags
-        return h
-    }
+    /// The counters plugin's names and order over the engine's counts, through an in-memory
+    /// handshake and a CHILD rekey; rekeys from events, invalid-spi from the endpoint's stats.
+    @Test func reportsTheEnginesMessageCountsUnderCounterPluginNames() throws {
+        let (ca, cb) = IKEFixtures.siteToSite()
+        let pair = IKEPair(configA: ca, configB: cb)
+        try pair.initiate(pair.a, connection: "to-b", child: "net")
+        #expect(pair.run(until: { pair.a.sas.count == 2 && pair.b.sas.count == 2 && pair.inFlight.isEmpty }, for: 10))
+        pair.apply(try pair.a.endpoint.rekey(child: "net", now: pair.now), on: pair.a)
+        #expect(pair.run(until: { pair.a.events.contains { if case .childRekeyed = $0 { true } else { false } } && pair.inFlight.isEmpty }, for: 30))
+        pair.run(for: 5)
 
-    @Test func countsExchangesByTypeDirectionAndResponseFlag() {
         var c = IKECounters()
-        c.count(message: header(exchange: 34, flags: 0x08), outbound: true)           // IKE_SA_INIT request, out
-        c.count(message: header(exchange: 34, flags: 0x20), outbound: false)          // its response, in
-        c.count(message: [0, 0, 0, 0] + header(exchange: 35, flags: 0x08), outbound: true)   // behind a non-ESP marker
-        c.count(message: header(exchange: 37, flags: 0x20), outbound: true, connection: "to-b")
-        c.count(message: header(exchange: 99, flags: 0), outbound: true)              // unknown exchange: ignored
-        c.count(message: [1, 2, 3], outbound: false)                                  // truncated: ignored
-        let snapshot = Dictionary(uniqueKeysWithValues: c.snapshot(stats: IKEEndpointStats()))
-        #expect(snapshot["ike-init-out-req"] == 1 && snapshot["ike-init-in-resp"] == 1)
-        #expect(snapshot["ike-auth-out-req"] == 1 && snapshot["info-out-resp"] == 1)
-        #expect(snapshot.values.reduce(0, +) == 4)
-        #expect(c.snapshot(stats: IKEEndpointStats()).map(\.0) == IKECounters.names)
-        let toB = Dictionary(uniqueKeysWithValues: c.snapshot(connection: "to-b"))
-        #expect(toB["info-out-resp"] == 1 && toB.values.reduce(0, +) == 1)
-        #expect(IKECounters.spis([0, 0, 0, 0] + header(exchange: 34, flags: 0))?.0 == 1 << 56)
-        var stats = IKEEndpointStats()
-        stats.malformed = 5
-        c.reset(stats: stats)
-        stats.malformed = 7
-        let after = Dictionary(uniqueKeysWithValues: c.snapshot(stats: stats))
-        #expect(after["invalid"] == 2 && after["ike-init-out-req"] == 0)
+        for e in pair.a.events { c.count(event: e) }
+        let a = pair.a.endpoint
+        #expect(c.snapshot(a).map(\.0) == IKECounters.names)
+        let all = Dictionary(uniqueKeysWithValues: c.snapshot(a))
+        #expect(all["ike-init-out-req"] == 1 && all["ike-init-in-resp"] == 1 && all["ike-init-in-req"] == 0)
+        #expect(all["ike-auth-out-req"] == 1 && all["ike-auth-in-resp"] == 1)
+        #expect(all["create-child-out-req"] == 1 && all["create-child-in-resp"] == 1)
+        #expect(all["child-rekey"] == 1 && all["ike-rekey-init"] == 0)
+        #expect(all["info-out-req"] == a.messages[.informational, .outbound, false])
+        #expect(c.connections(a) == ["to-b"])
+        let toB = Dictionary(uniqueKeysWithValues: c.snapshot(connection: "to-b", a))
+        #expect(toB == all.merging(["invalid": 0, "invalid-spi": 0]) { _, new in new })
+
+        // invalid-spi restarts from zero at a reset; so do the messages.
+        _ = a.handle(datagram: [UInt8](repeating: 0x11, count: 28), from: SocketAddress(pair.b.address, 500),
+                     to: SocketAddress(pair.a.address, 500), now: pair.now)
+        #expect(Dictionary(uniqueKeysWithValues: c.snapshot(a))["invalid-spi"] == 1)
+        c.reset(a)
+        let after = Dictionary(uniqueKeysWithValues: c.snapshot(a))
+        #expect(after["invalid-spi"] == 0 && after["ike-init-out-req"] == 0 && after["child-rekey"] == 0)
+        #expect(c.connections(a).isEmpty)
     }
 }

@@ -22,7 +22,7 @@ import TernWire
         let spoofer = IKEEndpoint(configuration: ca, random: .seeded(99))
         let from = SocketAddress(pair.a.address, 500), to = SocketAddress(pair.b.address, 500)
         // 20 IKE_SA_INITs "from A" whose answers the spoofer never sees.
-        for i in 0..<20 { _ = pair.b.endpoint.handle(datagram: try Self.spoofedInit(spoofer), from: from, to: to, now: Double(i) * 0.05) }
+        for i in 0..<20 { _ = pair.b.endpoint.handle(datagram: try Self.spoofedInit(spoofer), from: from, to: to, now: .zero + Double(i) * 0.05) }
         #expect(pair.b.endpoint.listSAs(now: 0).count == ca.perSourceCookieThreshold)
         #expect(pair.b.endpoint.stats.cookiesSent == 20 - ca.perSourceCookieThreshold)
         // The real A gets a cookie, returns it and gets in at once, well before half-open SAs time out.
@@ -40,7 +40,7 @@ import TernWire
         let to = SocketAddress(pair.b.address, 500)
         for i in 0..<25 {
             let from = SocketAddress(IPAddress("198.18.0.\(i + 1)")!, 500)
-            _ = pair.b.endpoint.handle(datagram: try Self.spoofedInit(spoofer), from: from, to: to, now: Double(i) * 0.01)
+            _ = pair.b.endpoint.handle(datagram: try Self.spoofedInit(spoofer), from: from, to: to, now: .zero + Double(i) * 0.01)
         }
         let open = pair.b.endpoint.listSAs(now: 1)
         #expect(open.count == 10 && pair.b.endpoint.stats.halfOpenEvicted == 15)
@@ -98,7 +98,7 @@ import TernWire
         let start = pair.now
         pair.apply(try pair.a.endpoint.rekey(child: "net", now: pair.now), on: pair.a)
         #expect(pair.run(until: { pair.a.logLines.contains { $0.contains("is dead") } }, for: 300))
-        #expect(pair.now - start <= 2 + 4 + 0.5, "noticed after \(pair.now - start) s")
+        #expect(pair.now.seconds(since: start) <= 2 + 4 + 0.5, "noticed after \(pair.now.seconds(since: start)) s")
         #expect(pair.a.logLines.contains { $0.contains("no response within dpd_delay + dpd_timeout") })
     }
 

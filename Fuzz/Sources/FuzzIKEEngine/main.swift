@@ -63,7 +63,7 @@ struct Established {
     let initiator: IKEEndpoint
     let responder: IKEEndpoint
     let keys: IKEKeyLogEntry
-    var now = 1.0
+    var now: MonotonicInstant = 1
 
     /// The same pair, independent of this one (IKEEndpoint.copy()): every input starts from it.
     func copied() -> Established { Established(initiator: initiator.copy(), responder: responder.copy(), keys: keys, now: now) }
