@@ -109,7 +109,9 @@ public enum IKEEvent: Sendable, CustomStringConvertible {
         case .ikeDeleted(let i, let r): "IKE_SA \(i.connection)[\(i.uniqueID)] deleted: \(r)"
         case .ikeRekeyed(let o, let n): "IKE_SA \(o.connection)[\(o.uniqueID)] rekeyed to [\(n.uniqueID)]"
         case .childEstablished(let i, let c): "CHILD_SA \(c.name){\(c.uniqueID)} established with SPIs \(c.inboundSPIHex)_i \(c.outboundSPIHex)_o and TS \(c.localTS) === \(c.remoteTS) (IKE_SA \(i.connection)[\(i.uniqueID)])"
-        case .childFailed(let c, let ch, let r): "CHILD_SA \(ch) of \(c) failed: \(r)"
+        case .childFailed(let c, let ch, let r):
+            // A responder that matched none of its children has no name to give.
+            ch.isEmpty ? "CHILD_SA of \(c) refused: \(r)" : "CHILD_SA \(ch) of \(c) failed: \(r)"
         case .childDeleted(_, let c, let r): "CHILD_SA \(c.name){\(c.uniqueID)} deleted: \(r)"
         case .childRekeyed(_, let o, let n): "CHILD_SA \(o.name){\(o.uniqueID)} rekeyed to {\(n.uniqueID)} with SPIs \(n.inboundSPIHex)_i \(n.outboundSPIHex)_o"
         case .peerAddressChanged(let i, let f, let t): "IKE_SA \(i.connection)[\(i.uniqueID)]: peer moved from \(f) to \(t)"
