@@ -27,7 +27,6 @@ final class IKEPortReaders: @unchecked Sendable {
     /// Datagrams each reader role took off its socket, for the metrics.
     let priorityDatagrams = ManagedAtomic<UInt64>(0)
     let floodDatagrams = ManagedAtomic<UInt64>(0)
-    let floodReaderCount: Int
 
     private let port: UInt16
     private let cookies: IKECookies
@@ -42,7 +41,7 @@ final class IKEPortReaders: @unchecked Sendable {
          warn: (String) -> Void) throws(DaemonError) {
         self.port = port
         self.cookies = cookies
-        floodReaderCount = max(1, floodReaders)
+        let floodReaderCount = max(1, floodReaders)
         var send: [IPAddress.Family: DatagramSocket] = [:]
         for fam in [IPAddress.Family.v4, .v6] {
             do {

@@ -73,9 +73,8 @@ struct Setkey: ParsableCommand {
         guard !r.sas.isEmpty else { return "No SAD entries.\n" }
         var out = ""
         for (i, sa) in r.sas.enumerated() {
-            let proto = sa.proto == "esp-udp" ? "esp-udp" : sa.proto
             out += "\(sa.src)\(sa.encapSourcePort.map { "[\($0)]" } ?? "") \(sa.dst)\(sa.encapDestinationPort.map { "[\($0)]" } ?? "")\n"
-            out += "\t\(proto) mode=\(sa.mode) spi=\(sa.spi)(\(String(format: "0x%08x", sa.spi))) reqid=\(sa.reqid)(\(String(format: "0x%08x", sa.reqid)))\n"
+            out += "\t\(sa.proto) mode=\(sa.mode) spi=\(sa.spi)(\(String(format: "0x%08x", sa.spi))) reqid=\(sa.reqid)(\(String(format: "0x%08x", sa.reqid)))\n"
             if sa.proto != "ah" { out += "\tE: \(sa.encryption)\n" }
             if sa.integrity != "none" { out += "\tA: \(sa.integrity)\n" }
             out += "\tseq=\(String(format: "0x%08llx", sa.seq)) replay=\(sa.replayWindow) flags=0x00000000 state=mature \n"
@@ -97,8 +96,7 @@ struct Setkey: ParsableCommand {
         for (i, p) in r.policies.enumerated() {
             out += "\(p.src)[\(p.sport ?? "any")] \(p.dst)[\(p.dport ?? "any")] \(p.proto)\n"
             let prio = p.priority == PolicyConfig.defaultPriority ? "def" : String(p.priority)
-            let action = p.action == "protect" ? "ipsec" : p.action
-            out += "\t\(p.dir) prio \(prio) \(action)\n"
+            out += "\t\(p.dir) prio \(prio) \(p.action)\n"
             for rule in p.rules { out += "\t\(rule)\n" }
             out += "\tcreated: \tlastused: \n"
             out += "\tlifetime: 0(s) validtime: 0(s)\n"

@@ -64,7 +64,7 @@ struct Ternd: ParsableCommand {
     @Option(help: "Half-open IKE SAs from one address before that address must return a cookie (strongSwan asks at 3 too).")
     var cookieThresholdIp = 3
 
-    @Option(help: "Half-open IKE SAs one address may hold; a cookie-returning initiator past it replaces its oldest (block_threshold).")
+    @Option(help: "Half-open IKE SAs one address may hold; further IKE_SA_INITs from it are dropped until some finish (block_threshold).")
     var blockThreshold = 5
 
     @Option(help: "Half-open IKE SAs at most; the oldest is evicted for a new one (init_limit_half_open); 0: no ceiling.")

@@ -26,7 +26,7 @@ extension SwanctlAdmission {
                 }
                 switch key {
                 case "split_include", "split_exclude":
-                    continue   // Cisco Unity (IKEv1) attributes: nothing to send in IKEv2 (warned at load)
+                    continue   // Cisco Unity attributes: strongSwan sends them in IKEv1 only, so nothing goes into an IKEv2 CFG_REPLY
                 case "subnet":
                     guard let prefix = IPPrefix(v) ?? IPAddress(v).map({ IPPrefix(host: $0) }) else {
                         throw ConfigError(location: p.location, message: "pool `\(p.name)`: subnet `\(v)` is not a subnet")
