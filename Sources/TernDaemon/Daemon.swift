@@ -56,6 +56,11 @@ public struct DaemonOptions: Sendable {
     /// ESP-in-UDP port (RFC 3948); 0 turns it off.
     public var udpPort: UInt16 = 4500
     public var installRoutes = true
+    /// Where virtual IPs a gateway assigns us go (nil: the TUN).
+    public var virtualIPInterface: String?
+    /// What to do with the DNS servers that come with them (--dns, --dns-hook).
+    public var dnsHandling = DNSHandling.auto
+    public var dnsHook: String?
     public var batchSize = 64
     /// ADDRESS:PORT for the Prometheus endpoint (`/metrics`); nil: no endpoint.
     public var metricsAddress: String?
@@ -84,6 +89,7 @@ public final class Daemon: @unchecked Sendable {
     private var inbound: InboundWorker!
     private var threads: [Thread] = []
     private var routes: RouteManager?
+    private var virtualIPs: VirtualIPInstaller?
     private(set) var vici: VICIServer?
     private var metrics: MetricsServer?
     private var currentTunMTU = 0
@@ -249,6 +255,15 @@ public final class Daemon: @unchecked Sendable {
                 var usage: [UInt32: (bytes: UInt64, packets: UInt64)] = [:]
                 for (spi, c) in self.saCounters() { usage[spi] = (c.bytes, c.packets) }
                 return usage
+            }
+            let vips = VirtualIPInstaller(device: options.virtualIPInterface ?? tun.name, dns: options.dnsHandling,
+                                          hook: options.dnsHook) { [netLog] in netLog.info("\($0)") }
+            virtualIPs = vips
+            controller.virtualIP = { change in
+                switch change {
+                case .add(let a, let dns, let connection): vips.add(a, dns: dns, connection: connection)
+                case .remove(let a): vips.remove(a)
+                }
             }
             controller.releaseHeld = { reqid, send in
                 if send { out.flushHeld(reqid: reqid) } else { out.discardHeld(reqid: reqid) }
@@ -466,6 +481,7 @@ public final class Daemon: @unchecked Sendable {
         vici?.stop()
         metrics?.stop()
         routes?.removeAll()
+        virtualIPs?.removeAll()
         log.notice("ternd stopped")
     }
 }

@@ -56,6 +56,10 @@ final class IKEController: @unchecked Sendable {
     private var counts = IKEEventCounts()
     /// Sends (true) or drops the packets a trap policy held for a reqid; set by the daemon.
     var releaseHeld: (@Sendable (_ reqid: UInt32, _ send: Bool) -> Void)?
+    enum VirtualIPChange { case add(IPAddress, dns: [IPAddress], connection: String), remove(IPAddress) }
+    /// Installs or removes a virtual IP the gateway assigned us, before the CHILD SA that uses
+    /// it is published (so its routes take the address as their source).
+    var virtualIP: ((VirtualIPChange) -> Void)?
     let ikePort: UInt16
     /// Every engine event, on the IKE queue (the daemon publishes VICI events from it).
     var onEvent: ((IKEEvent) -> Void)?
@@ -294,6 +298,10 @@ final class IKEController: @unchecked Sendable {
                         self.apply(self.endpoint.complete(lookup: id, result: result, now: self.now))
                     }
                 }
+            case .addVirtualIP(let a, let dns, let connection):
+                virtualIP?(.add(a, dns: dns, connection: connection))
+            case .removeVirtualIP(let a):
+                virtualIP?(.remove(a))
             case .releaseHeld(let reqid, let send):
                 // Held packets may only go out once the snapshot has their SA.
                 if publishing && unpublished { flush() }

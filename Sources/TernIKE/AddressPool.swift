@@ -36,7 +36,8 @@ public struct AddressPoolConfig: Sendable, Hashable {
 ///
 /// Sans-I/O and single-threaded: the engine owns it and calls it on its queue.
 public final class AddressPool {
-    public let config: AddressPoolConfig
+    /// The attributes may change on reload (`replaceAttributes`); the range never does.
+    public private(set) var config: AddressPoolConfig
 
     public struct Lease: Sendable, Hashable {
         public var address: IPAddress
@@ -58,6 +59,16 @@ public final class AddressPool {
     public init(_ config: AddressPoolConfig) { self.config = config }
 
     public var name: String { config.name }
+
+    /// A reload with the same range: new CFG_REPLY attributes, leases kept (strongSwan's load-pool).
+    public func replaceAttributes(_ attributes: [IKEConfigurationAttribute]) { config.attributes = attributes }
+
+    /// An independent pool with the same leases (`IKEEndpoint.copy()`).
+    public func copy() -> AddressPool {
+        let c = AddressPool(config)
+        c.nextUnused = nextUnused; c.holders = holders; c.byIdentity = byIdentity; c.offlineOrder = offlineOrder
+        return c
+    }
     public var size: UInt64 { config.size }
     public var onlineCount: Int { holders.values.filter { $0.online > 0 }.count }
     public var offlineCount: Int { holders.values.filter { $0.online == 0 }.count }

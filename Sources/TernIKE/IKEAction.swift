@@ -45,6 +45,12 @@ public enum IKEAction: Sendable {
     case event(IKEEvent)
     /// Test-only key log (never emitted unless the engine was built with a key log sink enabled).
     case keyLog(IKEKeyLogEntry)
+    /// Client: the gateway assigned us this virtual IP (with these DNS servers): put it on the
+    /// tunnel interface so tunnelled traffic leaves from it. Emitted once per address however
+    /// many IKE SAs hold it (a reauthentication keeps it).
+    case addVirtualIP(IPAddress, dns: [IPAddress], connection: String)
+    /// The last IKE SA holding this virtual IP went: remove it (and its DNS servers).
+    case removeVirtualIP(IPAddress)
     /// Work that waits (DNS, the routing table, a file): carry it out off the engine's queue and
     /// answer with `IKEEndpoint.complete(lookup:result:now:)`. The engine parks whatever needs the
     /// answer (an initiation, a trap, an IKE_SA_INIT, an IKE_AUTH) and keeps serving every other SA.
@@ -161,6 +167,11 @@ public struct IKESAInfo: Sendable, Hashable {
     public var rekeyIn: Double?
     public var reauthIn: Double?
     public var children: [ChildSAInfo]
+    /// Virtual IPs the peer assigned us, and those we assigned the peer (list-sas local-vips/remote-vips).
+    public var localVirtualIPs: [IPAddress] = []
+    public var remoteVirtualIPs: [IPAddress] = []
+    /// The identity the peer proved with EAP (list-sas remote-eap-id).
+    public var remoteEAPIdentity: String?
 }
 
 public struct ChildSAInfo: Sendable, Hashable {

@@ -29,9 +29,9 @@ public struct ConnectionPolicy: Sendable, Hashable {
     /// Certificates and their handling for `pubkey` authentication (resolved from the rounds'
     /// `certs`/`cacerts` when the configuration is loaded).
     public var certificates = CertificatePolicy()
-    /// `vips`: virtual IPs to request; 0.0.0.0 / :: ask for any. (Not negotiated yet.)
+    /// `vips`: virtual IPs to request in a CFG_REQUEST; 0.0.0.0 / :: ask for any of the family.
     public var vips: [IPAddress] = []
-    /// `pools`: where a peer's virtual IP comes from. (Not assigned yet.)
+    /// `pools`: where a peer's virtual IP comes from, tried in the order written.
     public var pools: [String] = []
     /// `pull`: ask for configuration attributes (rather than push them).
     public var pull = true
@@ -315,6 +315,8 @@ public struct EngineConfiguration: Sendable {
     public var connections: [ConnectionPolicy]
     public var sharedKeys: [SharedKey]
     public var credentials = CredentialSet()
+    /// Virtual-IP pools (swanctl `pools`, VICI load-pool), which connections name in `pools`.
+    public var pools: [AddressPoolConfig] = []
     public var retransmission = RetransmissionPolicy()
     /// Half-open IKE SAs before cookies are required (RFC 7296 §2.6); strongSwan's cookie_threshold.
     public var cookieThreshold = 30

@@ -27,6 +27,8 @@ public struct IKEEndpointStats: Sendable {
     public var cookiesRateLimited = 0
     /// Half-open IKE SAs removed (oldest first) to stay within `halfOpenLimit`.
     public var halfOpenEvicted = 0
+    /// CFG_REQUESTs answered INTERNAL_ADDRESS_FAILURE (every pool of the connection full).
+    public var virtualIPFailures = 0
     public init() {}
 }
 
@@ -92,12 +94,17 @@ public final class IKEEndpoint {
     var acquiring: [UInt32: MonotonicInstant] = [:]
     /// Per-packet log lines (no connection, malformed, undecryptable…) are rate-limited.
     var logLimiter = LogLimiter()
+    /// Virtual-IP pools by name, with their leases (IKEEndpoint+Pools.swift).
+    var pools: [String: AddressPool] = [:]
+    /// Addresses assigned to us, and how many IKE SAs hold each.
+    var localVirtualIPHolders: [IPAddress: Int] = [:]
 
     public init(configuration: EngineConfiguration, random: EngineRandom = .system(), keyLogEnabled: Bool = false) {
         self.configuration = configuration
         self.random = random
         self.keyLogEnabled = keyLogEnabled
         cookies = IKECookies(secret: self.random.bytes(32))
+        _ = reconcilePools()
     }
 
     /// An independent endpoint in the same state as `other` (see `copy()`).
@@ -117,6 +124,7 @@ public final class IKEEndpoint {
         childSPIs = other.childSPIs; nextReqid = other.nextReqid; nextUniqueID = other.nextUniqueID
         cookieTokens = other.cookieTokens; cookieTokensAt = other.cookieTokensAt
         traps = other.traps; acquiring = other.acquiring; logLimiter = other.logLimiter
+        pools = other.pools.mapValues { $0.copy() }; localVirtualIPHolders = other.localVirtualIPHolders
         // Sessions (and their CHILD SAs) are objects: copy each, then point the copies' links at copies.
         var copies: [ObjectIdentifier: IKESession] = [:]
         for (spi, s) in other.sessions {
@@ -138,9 +146,12 @@ public final class IKEEndpoint {
 
     /// New connections and secrets; running IKE SAs keep the connection they were negotiated
     /// with until rekeyed or re-established. Names in the new configuration are resolved anew.
-    public func update(configuration c: EngineConfiguration) {
+    /// Returns warnings about pools that could not change (their addresses are online).
+    @discardableResult
+    public func update(configuration c: EngineConfiguration) -> [String] {
         configuration = c
         names = [:]
+        return reconcilePools()
     }
 
     // MARK: - Inputs

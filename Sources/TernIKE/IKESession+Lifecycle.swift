@@ -19,6 +19,7 @@ extension IKESession {
         }
         let wasEstablished = establishedAt != nil && state != .rekeyed
         for c in children { retire(c, reason: reason, now: now, &out) }
+        releaseVirtualIPs(&out)
         phase = .dead(phase.algorithms)
         window.close()
         if wasEstablished { out.append(.event(.ikeDeleted(info(now: now), reason: reason))) }

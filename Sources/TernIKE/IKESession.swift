@@ -33,6 +33,13 @@ final class IKESession {
     var fragmentationSupported = false
     var localIdentity: Identity = .any
     var remoteIdentity: Identity = .any
+    /// The identity the peer proved with EAP (its lease key), when EAP ran.
+    var eapIdentity: String?
+    /// Virtual IPs the peer assigned us (CFG_REPLY) and the DNS servers that came with them.
+    var localVirtualIPs: [IPAddress] = []
+    var receivedDNS: [IPAddress] = []
+    /// Virtual IPs we leased to the peer (Task+Configuration.swift).
+    var remoteLeases: [VirtualIPLease] = []
 
     /// Message IDs, our request in flight and its retransmissions, the queue behind it, the
     /// cached response (IKEMessageWindow.swift).
@@ -100,7 +107,8 @@ final class IKESession {
         let c = IKESession(uniqueID: uniqueID, context: context, policy: policy, isInitiator: isInitiator, phase: phase,
                            initiatorSPI: initiatorSPI, responderSPI: responderSPI, local: local, remote: remote, now: createdAt)
         c.localNAT = localNAT; c.remoteNAT = remoteNAT; c.fragmentationSupported = fragmentationSupported
-        c.localIdentity = localIdentity; c.remoteIdentity = remoteIdentity
+        c.localIdentity = localIdentity; c.remoteIdentity = remoteIdentity; c.eapIdentity = eapIdentity
+        c.localVirtualIPs = localVirtualIPs; c.receivedDNS = receivedDNS; c.remoteLeases = remoteLeases
         c.window = window; c.fragments = fragments
         c.children = children.map { $0.copy() }
         // A colliding rekey remembers the peer's new CHILD SA: point it at that SA's copy.
@@ -525,7 +533,7 @@ final class IKESession {
 
     func info(now: MonotonicInstant) -> IKESAInfo {
         let algorithms = phase.algorithms
-        return IKESAInfo(uniqueID: uniqueID, connection: policy.name, state: state, isInitiator: isInitiator,
+        var info = IKESAInfo(uniqueID: uniqueID, connection: policy.name, state: state, isInitiator: isInitiator,
                   initiatorSPI: initiatorSPI, responderSPI: responderSPI, local: local, remote: remote,
                   localIdentity: localIdentity.description, remoteIdentity: remoteIdentity.description,
                   encryption: algorithms?.encryption.strongSwanName ?? "", encryptionKeySize: algorithms?.encryption.keySizeBits,
@@ -534,6 +542,10 @@ final class IKESession {
                   natLocal: localNAT, natRemote: remoteNAT, natForced: policy.forceEncapsulation,
                   established: establishedAt.map { now.seconds(since: $0) }, rekeyIn: rekeyAt.map { max(0, $0.seconds(since: now)) },
                   reauthIn: reauthAt.map { max(0, $0.seconds(since: now)) }, children: children.map { $0.info(now: now) })
+        info.localVirtualIPs = localVirtualIPs
+        info.remoteVirtualIPs = remoteLeases.map(\.address)
+        info.remoteEAPIdentity = eapIdentity
+        return info
     }
 
     func installChild(_ c: ChildSA, withOutbound: Bool, _ out: inout [IKEAction]) {

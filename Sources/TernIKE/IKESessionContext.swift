@@ -24,6 +24,14 @@ protocol IKESessionContext: AnyObject {
     func sharedKey(local: Identity, remote: Identity) -> [UInt8]?
     func hasOtherSA(with c: ConnectionPolicy, excluding s: IKESession, peer: Identity?, includingConnecting: Bool) -> Bool
 
+    // Virtual IPs (IKEEndpoint+Pools.swift).
+    func leaseVirtualIP(pools: [String], family: IPAddress.Family, identity: String, requested: IPAddress?) -> (VirtualIPLease?, missing: [String])
+    func releaseVirtualIP(_ lease: VirtualIPLease)
+    func poolAttributes(_ name: String) -> [IKEConfigurationAttribute]
+    func countVirtualIPFailure()
+    func virtualIPsAcquired(_ addresses: [IPAddress], dns: [IPAddress], connection: String, _ out: inout [IKEAction])
+    func virtualIPsReleased(_ addresses: [IPAddress], _ out: inout [IKEAction])
+
     // Numbering.
     func allocateIKESPI() -> UInt64
     func allocateChildSPI() -> UInt32

@@ -21,8 +21,8 @@ extension IKESession {
         }
         let spi = context.allocateChildSPI()
         let spiBytes = withUnsafeBytes(of: spi.bigEndian) { Array($0) }
-        let localTS = old?.localTS ?? cp.localSelectors.map { $0.resolved(host: local.address) }
-        let remoteTS = old?.remoteTS ?? cp.remoteSelectors.map { $0.resolved(host: remote.address) }
+        let localTS = old?.localTS ?? localSelectors(cp)
+        let remoteTS = old?.remoteTS ?? remoteSelectors(cp)
         let nonce = pfs || old != nil || state != .connecting ? context.random.bytes(32) : []
         var payloads: [IKEPayload] = []
         if let old {
@@ -112,8 +112,8 @@ extension IKESession {
         var tsMatched = false
         for cp in candidates {
             // TSi are the initiator's (our remote) selectors, TSr ours.
-            let ourRemote = old?.remoteTS ?? cp.remoteSelectors.map { $0.resolved(host: remote.address) }
-            let ourLocal = old?.localTS ?? cp.localSelectors.map { $0.resolved(host: local.address) }
+            let ourRemote = old?.remoteTS ?? remoteSelectors(cp)
+            let ourLocal = old?.localTS ?? localSelectors(cp)
             let tsi = narrow(proposed: offer.tsi, configured: ourRemote)
             let tsr = narrow(proposed: offer.tsr, configured: ourLocal)
             guard !tsi.isEmpty, !tsr.isEmpty else { continue }

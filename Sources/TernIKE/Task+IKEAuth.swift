@@ -94,6 +94,7 @@ extension IKESession {
             payloads.append(.notify(IKENotify(type: .initialContact)))
         }
         payloads.append(authentication.auth)
+        if let cp = configurationRequest() { payloads.append(cp) }
         var childRequest: ChildRequest?
         // The first child rides in IKE_AUTH; it stays in pendingChildren until IKE_AUTH completes
         // so a failure can report (and release) it.
@@ -145,6 +146,7 @@ extension IKESession {
         log(.info, "authentication of '\(peer)' with \(phaseData.peerAuthenticatedWith) successful", &out)
         if child != nil && !pendingChildren.isEmpty { pendingChildren.removeFirst() }
         established(phaseData, now: now, &out)
+        acceptConfigurationReply(payloads, now: now, &out)
         if let child {
             completeChild(request: child, payloads: payloads, nonceI: phaseData.nonceI, nonceR: phaseData.nonceR, sharedSecret: nil,
                           keys: phaseData.keys, now: now, &out)
@@ -218,9 +220,24 @@ extension IKESession {
         case .success(let a):
             response += a.certificates + [a.auth]
         }
-        if payloads.contains(where: { if case .securityAssociation = $0 { true } else { false } }) {
-            response += respondToChild(payloads, ikeAuth: true, nonceI: phaseData.nonceI, nonceR: phaseData.nonceR, sharedSecret: nil,
-                                       keys: phaseData.keys, now: now, &out).payloads
+        let wantsChild = payloads.contains(where: { if case .securityAssociation = $0 { true } else { false } })
+        switch assignVirtualIPs(payloads, &out) {
+        case .none:
+            if wantsChild {
+                response += respondToChild(payloads, ikeAuth: true, nonceI: phaseData.nonceI, nonceR: phaseData.nonceR, sharedSecret: nil,
+                                           keys: phaseData.keys, now: now, &out).payloads
+            }
+        case .assigned(let reply):
+            response.append(reply)
+            if wantsChild {
+                response += respondToChild(payloads, ikeAuth: true, nonceI: phaseData.nonceI, nonceR: phaseData.nonceR, sharedSecret: nil,
+                                           keys: phaseData.keys, now: now, &out).payloads
+            }
+        case .failed(let notify, let reason):
+            // No CHILD SA; the IKE SA stays up (RFC 7296 §3.15.4, as strongSwan does).
+            log(.warning, reason, &out)
+            out.append(.event(.childFailed(connection: policy.name, child: "", reason: reason)))
+            response.append(.notify(IKENotify(type: notify)))
         }
         sendResponse(.ikeAuth, messageID: messageID, payloads: response, &out)
         established(phaseData, now: now, &out)

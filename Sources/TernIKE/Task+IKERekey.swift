@@ -134,7 +134,7 @@ extension IKESession {
         context.touch(s)
         s.localNAT = localNAT; s.remoteNAT = remoteNAT
         s.fragmentationSupported = fragmentationSupported
-        s.localIdentity = localIdentity; s.remoteIdentity = remoteIdentity
+        s.localIdentity = localIdentity; s.remoteIdentity = remoteIdentity; s.eapIdentity = eapIdentity
         s.phase = .established(EstablishedPhase(keys: keys))
         s.establishedAt = now
         s.scheduleIKELifetimes(now: now)
@@ -149,11 +149,17 @@ extension IKESession {
         if let e = phase.established { phase = .rekeyed(e) }
     }
 
+    /// Hands the CHILD SAs, and the virtual IPs they use, to the IKE SA that replaces this one.
     func moveChildren(to other: IKESession) {
         other.children += children
         for (k, v) in pendingOutbound { other.pendingOutbound[k] = v }
         children = []
         pendingOutbound = [:]
+        other.localVirtualIPs += localVirtualIPs.filter { !other.localVirtualIPs.contains($0) }
+        other.remoteLeases += remoteLeases.filter { !other.remoteLeases.contains($0) }
+        if other.receivedDNS.isEmpty { other.receivedDNS = receivedDNS }
+        localVirtualIPs = []
+        remoteLeases = []
     }
 
 }

@@ -33,7 +33,7 @@ public final class RouteManager: @unchecked Sendable {
     }
 
     @discardableResult
-    static func ip(_ args: [String]) throws(CommandError) -> String {
+    public static func ip(_ args: [String]) throws(CommandError) -> String {
         let p = Process()
         p.executableURL = URL(fileURLWithPath: FileManager.default.isExecutableFile(atPath: "/usr/sbin/ip") ? "/usr/sbin/ip" : "/sbin/ip")
         p.arguments = args

@@ -18,6 +18,9 @@ public final class IKEPair {
         public var events: [IKEEvent] = []
         public var keepalives = 0
         public var released: [(reqid: UInt32, send: Bool)] = []
+        /// Virtual IPs installed on this side (addVirtualIP/removeVirtualIP) and their DNS servers.
+        public var virtualIPs: [IPAddress] = []
+        public var dns: [IPAddress: [IPAddress]] = [:]
         /// What this side's lookups answer: its source address, host names, CRL URIs.
         public var sourceAddress: IPAddress?
         public var names: [String: [IPAddress]] = [:]
@@ -76,12 +79,18 @@ public final class IKEPair {
     /// Rewrites a datagram on its way (NAT). Applied before delivery.
     public var rewrite: (inout Datagram) -> Void = { _ in }
 
-    public init(configA: EngineConfiguration, configB: EngineConfiguration,
+    public convenience init(configA: EngineConfiguration, configB: EngineConfiguration,
          addressA: IPAddress = IPAddress("192.0.2.1")!, addressB: IPAddress = IPAddress("192.0.2.2")!, seed: UInt64 = 1) {
         let ea = IKEEndpoint(configuration: configA, random: .seeded(seed))
         let eb = IKEEndpoint(configuration: configB, random: .seeded(seed &+ 1000))
-        ea.calendarTime = Date()
-        eb.calendarTime = ea.calendarTime
+        self.init(endpointA: ea, endpointB: eb, addressA: addressA, addressB: addressB)
+    }
+
+    /// A pair over endpoints made elsewhere: one gateway endpoint can serve many pairs (one per
+    /// client address), as a roadwarrior gateway serves many clients.
+    public init(endpointA ea: IKEEndpoint, endpointB eb: IKEEndpoint, addressA: IPAddress, addressB: IPAddress) {
+        if ea.calendarTime == Date(timeIntervalSince1970: 0) { ea.calendarTime = Date() }
+        if eb.calendarTime == Date(timeIntervalSince1970: 0) { eb.calendarTime = ea.calendarTime }
         a = Side(name: "A", endpoint: ea, address: addressA)
         b = Side(name: "B", endpoint: eb, address: addressB)
     }
@@ -133,6 +142,14 @@ public final class IKEPair {
             case .event(let e): s.events.append(e)
             case .keyLog: break
             case .releaseHeld(let r, let send): s.released.append((r, send))
+            case .addVirtualIP(let a, let dns, _):
+                precondition(!s.virtualIPs.contains(a), "\(s.name): virtual IP \(a) added twice")
+                s.virtualIPs.append(a)
+                s.dns[a] = dns
+            case .removeVirtualIP(let a):
+                precondition(s.virtualIPs.contains(a), "\(s.name): virtual IP \(a) removed but not installed")
+                s.virtualIPs.removeAll { $0 == a }
+                s.dns[a] = nil
             case .lookup(let id, let lookup):
                 s.lookups.append(lookup)
                 if s.holdLookups(lookup) {
@@ -190,6 +207,35 @@ public final class IKEPair {
 
 /// Engine configurations the in-memory tests start from.
 public enum IKEFixtures {
+    /// A roadwarrior client A (`vips`, dynamic TSi, 10.2.0.0/24 behind the gateway) and a
+    /// gateway B leasing from `pools` (by default one pool `rw` of 10.3.0.0/28), PSK-authenticated.
+    public static func roadwarrior(client: String = "alice@example.com", vips: [String] = ["0.0.0.0"],
+                                   pools: [AddressPoolConfig] = [AddressPoolConfig(name: "rw", subnet: IPPrefix("10.3.0.0/28")!)],
+                                   poolNames: [String]? = nil, addressA: String = "192.0.2.1", addressB: String = "192.0.2.2",
+                                   remoteNets: [String] = ["10.2.0.0/24"],
+                                   tune: (inout ConnectionPolicy) -> Void = { _ in }) -> (EngineConfiguration, EngineConfiguration) {
+        let (ip, ep) = proposals("aes256gcm16-prfsha256-x25519", "aes256gcm16")
+        let nets = remoteNets.map { SelectorPolicy(prefix: IPPrefix($0)!) }
+        var c = ConnectionPolicy(name: "home", remoteAddresses: [.address(IPAddress(addressB)!)], proposals: ip,
+                                 children: [ChildPolicy(name: "home", remoteSelectors: nets, proposals: ep)])
+        c.localIdentity = try! Identity(parsing: client)
+        c.remoteIdentity = try! Identity(parsing: "gw.example.com")
+        c.vips = vips.map { IPAddress($0)! }
+        var g = ConnectionPolicy(name: "rw", localAddresses: [.address(IPAddress(addressB)!)], remoteAddresses: [.any], proposals: ip,
+                                 children: [ChildPolicy(name: "rw", localSelectors: nets, proposals: ep)])
+        g.localIdentity = try! Identity(parsing: "gw.example.com")
+        g.remoteIdentity = nil
+        g.pools = poolNames ?? pools.map(\.name)
+        tune(&g)
+        let key = SharedKey(owners: [], secret: psk)
+        var a = EngineConfiguration(connections: [c], sharedKeys: [key])
+        var b = EngineConfiguration(connections: [g], sharedKeys: [key])
+        b.pools = pools
+        a.retransmission = RetransmissionPolicy(timeout: 1, base: 1.8, tries: 3)
+        b.retransmission = a.retransmission
+        return (a, b)
+    }
+
     public static let psk = Array("a shared secret long enough for tests".utf8)
 
     public static func proposals(_ ike: String, _ esp: String) -> ([AlgorithmProposal], [AlgorithmProposal]) {

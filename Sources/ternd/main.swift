@@ -106,6 +106,16 @@ struct Ternd: ParsableCommand {
     @Flag(help: "Do not install routes or rules (you route traffic into the TUN yourself).")
     var noRoutes = false
 
+    @Option(help: "Interface for the virtual IPs a gateway assigns (default: the TUN).")
+    var virtualIpInterface: String?
+
+    @Option(help: ArgumentHelp("What to do with DNS servers a gateway assigns: auto, resolved, resolvconf, hook or none.",
+                               discussion: "auto: systemd-resolved if it runs, else resolvconf if installed, else none. hook: run --dns-hook with the interface and the servers (none: restore)."))
+    var dns = "auto"
+
+    @Option(help: "Program run as `HOOK IFACE [SERVER...]` when assigned DNS servers change (--dns hook); no servers: restore.")
+    var dnsHook: String?
+
     @Option(help: "trace, debug, info, notice, warning, error or critical.")
     var logLevel = "info"
 
@@ -122,6 +132,10 @@ struct Ternd: ParsableCommand {
 
     func validate() throws {
         guard ["text", "json"].contains(logFormat) else { throw ValidationError("--log-format is text or json") }
+        guard let mode = DNSHandling(rawValue: dns) else {
+            throw ValidationError("--dns is \(DNSHandling.allCases.map(\.rawValue).joined(separator: ", "))")
+        }
+        if mode == .hook && dnsHook == nil { throw ValidationError("--dns hook needs --dns-hook PROGRAM") }
         if let metrics, MetricsServer.split(metrics) == nil {
             throw ValidationError("--metrics takes ADDRESS:PORT, e.g. 127.0.0.1:9100 or [::]:9100")
         }
@@ -204,6 +218,9 @@ struct Ternd: ParsableCommand {
         o.fwmark = parseMark()!
         o.udpPort = udpPort
         o.installRoutes = !noRoutes
+        o.virtualIPInterface = virtualIpInterface
+        o.dnsHandling = DNSHandling(rawValue: dns)!
+        o.dnsHook = dnsHook
         o.metricsAddress = metrics
         let daemon = Daemon(options: o, logger: log)
         do {
