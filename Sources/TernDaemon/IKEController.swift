@@ -154,7 +154,9 @@ final class IKEController: @unchecked Sendable {
     /// Replaces connections and secrets (SIGHUP); running SAs stay.
     func update(configuration: EngineConfiguration) {
         queue.async {
-            self.endpoint.update(configuration: Self.withPorts(configuration, ike: self.ikePort, nat: self.sockets.udpPort))
+            for warning in self.endpoint.update(configuration: Self.withPorts(configuration, ike: self.ikePort, nat: self.sockets.udpPort)) {
+                self.log.warning("\(warning)")
+            }
             self.apply(self.endpoint.startConnections(now: self.now))
         }
     }
@@ -237,6 +239,10 @@ final class IKEController: @unchecked Sendable {
 
     func listSAs() -> [IKESAInfo] { queue.sync { endpoint.listSAs(now: now) } }
     var stats: IKEEndpointStats { queue.sync { endpoint.stats } }
+    var poolStatus: [AddressPoolStatus] { queue.sync { endpoint.poolStatus } }
+    /// Why the engine cannot take these pools now (online leases in a changed or removed pool).
+    /// Asked behind `update(configuration:)`'s queued work, so it sees every earlier change.
+    func poolChangeRefusal(_ pools: [AddressPoolConfig]) -> String? { queue.sync { endpoint.poolChangeRefusal(pools) } }
     var saCounts: (total: Int, connecting: Int) { queue.sync { endpoint.saCounts } }
     var eventCounts: IKEEventCounts { queue.sync { counts } }
 

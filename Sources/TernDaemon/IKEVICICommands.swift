@@ -185,6 +185,7 @@ extension Daemon {
         put("remote-host", "\(sa.remote.address)")
         put("remote-port", "\(sa.remote.port)")
         put("remote-id", sa.remoteIdentity)
+        if let eap = sa.remoteEAPIdentity { put("remote-eap-id", eap) }
         put("initiator", sa.isInitiator ? "yes" : "no")
         put("initiator-spi", String(format: "%016llx", sa.initiatorSPI))
         put("responder-spi", String(format: "%016llx", sa.responderSPI))
@@ -200,6 +201,9 @@ extension Daemon {
             put("dh-group", sa.keyExchange)
         }
         if let e = sa.established { put("established", wholeSeconds(e)) }
+        // vici_query.c lists virtual IPs after the timers, as lists.
+        if !sa.localVirtualIPs.isEmpty { m.entries.append(.init(key: "local-vips", element: .strings(sa.localVirtualIPs.map(\.description)))) }
+        if !sa.remoteVirtualIPs.isEmpty { m.entries.append(.init(key: "remote-vips", element: .strings(sa.remoteVirtualIPs.map(\.description)))) }
         if let r = sa.rekeyIn { put("rekey-time", wholeSeconds(r)) }
         if let r = sa.reauthIn { put("reauth-time", wholeSeconds(r)) }
         var children = VICIMessage()

@@ -126,38 +126,71 @@ extension Daemon {
         server.register(command: "load-pool") { [weak self] req, _ in
             guard let self else { return Self.failure("daemon stopping") }
             // Each section is a pool named after it; all are checked before any is stored.
-            var pools: [(String, VICIMessage)] = []
+            var pools: [AddressPoolConfig] = []
             for e in req.entries {
                 guard case .section(let body) = e.element else { continue }
                 guard body.string("addrs") != nil else { return Self.failure("missing addrs for pool '\(e.key)'") }
-                pools.append((e.key, body))
+                do { pools.append(try SwanctlAdmission.addressPool(named: e.key, vici: body)) } catch {
+                    return Self.failure("\(error)")
+                }
             }
-            for (name, body) in pools { self.viciConfig.putPool(name, body) }
-            return Self.success()
+            return self.viciConfig.withLock { () -> VICIMessage in
+                // strongSwan refuses to change the range of a pool that has addresses online.
+                if let refusal = ike.poolChangeRefusal(self.viciConfig.poolsUnlocked(putting: pools)) { return Self.failure(refusal) }
+                for p in pools {
+                    self.viciConfig.putPool(p)
+                    self.cfgLog.info("vici: loaded pool '\(p.name)' (\(p.first)-\(p.last), \(p.size) addresses)")
+                }
+                ike.update(configuration: self.viciConfig.mergedUnlocked)
+                return Self.success()
+            }
         }
 
         server.register(command: "unload-pool") { [weak self] req, _ in
+            guard let self else { return Self.failure("daemon stopping") }
             guard let name = req.string("name") else { return Self.failure("missing pool name") }
-            return self?.viciConfig.removePool(name) == true ? Self.success() : Self.failure("pool '\(name)' not found")
+            return self.viciConfig.withLock { () -> VICIMessage in
+                guard self.viciConfig.hasPool(name) else { return Self.failure("pool '\(name)' not found") }
+                if let refusal = ike.poolChangeRefusal(self.viciConfig.poolsUnlocked(removing: name)) { return Self.failure(refusal) }
+                _ = self.viciConfig.removePool(name)
+                ike.update(configuration: self.viciConfig.mergedUnlocked)
+                return Self.success()
+            }
         }
 
-        server.register(command: "get-pools") { [weak self] req, _ in
-            var m = VICIMessage()
-            let filter = req.string("name")
-            for (name, body) in self?.viciConfig.allPools ?? [] where filter == nil || filter == name {
-                var p = VICIMessage()
-                p.set("base", body.string("addrs") ?? "")
-                p.set("size", "0")
-                p.set("online", "0")
-                p.set("offline", "0")
-                m.set(name, section: p)
-            }
-            return m
+        server.register(command: "get-pools") { req, _ in
+            Self.poolsMessage(ike.poolStatus, name: req.string("name"), leases: req.string("leases") == "yes")
         }
 
         server.register(command: "reload-settings") { [weak self] _, _ in
             do { try self?.reload(); return Self.success() } catch { return Self.failure("\(error)") }
         }
+    }
+
+    /// get-pools' reply as vici_attribute.c's get_pools builds it (5.9: `base` is the subnet's
+    /// network ID as written, a range's first address).
+    static func poolsMessage(_ pools: [AddressPoolStatus], name: String?, leases: Bool) -> VICIMessage {
+        var m = VICIMessage()
+        for pool in pools where name == nil || name == pool.name {
+            var p = VICIMessage()
+            p.set("base", "\(pool.base)")
+            p.set("size", "\(pool.size)")
+            p.set("online", "\(pool.online)")
+            p.set("offline", "\(pool.offline)")
+            if leases {
+                var l = VICIMessage()
+                for (i, lease) in pool.leases.enumerated() {
+                    var e = VICIMessage()
+                    e.set("address", "\(lease.address)")
+                    e.set("identity", lease.identity)
+                    e.set("status", lease.online ? "online" : "offline")
+                    l.set("\(i)", section: e)
+                }
+                p.set("leases", section: l)
+            }
+            m.set(pool.name, section: p)
+        }
+        return m
     }
 
     /// A `load-conn` section converted as the file's connections are. Certificates come as

@@ -27,7 +27,7 @@ final class VICIConfigStore: @unchecked Sendable {
     private var file = EngineConfiguration()
     private var connections: [LoadedConnection] = []
     private var shared: [LoadedShared] = []
-    private var pools: [String: VICIMessage] = [:]
+    private var pools: [String: AddressPoolConfig] = [:]
     private var poolOrder: [String] = []
     private var nextSharedID = 0
     /// Certificates, keys and CRLs loaded over VICI (load-cert, load-key, load-authority).
@@ -49,6 +49,8 @@ final class VICIConfigStore: @unchecked Sendable {
         e.connections = file.connections.filter { !names.contains($0.name) } + connections.map(\.policy)
         // VICI keys first: they were loaded last and charon's VICI credential set wins.
         e.sharedKeys = shared.map(\.key) + file.sharedKeys
+        // A VICI pool replaces the file's of the same name (swanctl loads the file's over VICI too).
+        e.pools = file.pools.filter { pools[$0.name] == nil } + poolOrder.compactMap { pools[$0] }
         e.credentials = file.credentials.merged(with: viciCredentials)
         e.credentials.insertCertificates(of: e.connections)
         return e
@@ -97,24 +99,30 @@ final class VICIConfigStore: @unchecked Sendable {
 
     func clearShared() { shared = [] }
 
-    // MARK: Pools (stored and reported; address assignment is not implemented)
+    // MARK: Pools (callers hold the lock through `withLock`)
 
-    func putPool(_ name: String, _ body: VICIMessage) {
-        lock.withLock {
-            if pools[name] == nil { poolOrder.append(name) }
-            pools[name] = body
-        }
+    func putPool(_ pool: AddressPoolConfig) {
+        if pools[pool.name] == nil { poolOrder.append(pool.name) }
+        pools[pool.name] = pool
     }
 
     func removePool(_ name: String) -> Bool {
-        lock.withLock {
-            guard pools.removeValue(forKey: name) != nil else { return false }
-            poolOrder.removeAll { $0 == name }
-            return true
-        }
+        guard pools.removeValue(forKey: name) != nil else { return false }
+        poolOrder.removeAll { $0 == name }
+        return true
     }
 
-    var allPools: [(String, VICIMessage)] { lock.withLock { poolOrder.compactMap { n in pools[n].map { (n, $0) } } } }
+    /// The pools the engine would run with `change` applied, without storing it.
+    func poolsUnlocked(putting put: [AddressPoolConfig] = [], removing name: String? = nil) -> [AddressPoolConfig] {
+        var e = mergedWithoutLocking().pools.filter { $0.name != name }
+        for p in put {
+            if let i = e.firstIndex(where: { $0.name == p.name }) { e[i] = p } else { e.append(p) }
+        }
+        if let name, let filePool = file.pools.first(where: { $0.name == name }), pools[name] != nil { e.append(filePool) }
+        return e
+    }
+
+    func hasPool(_ name: String) -> Bool { pools[name] != nil }
 }
 
 /// swanctl sends `certs`, `cacerts` and `pubkeys` of a connection as the files' contents

@@ -8,11 +8,14 @@ public struct AddressPoolConfig: Sendable, Hashable {
     /// and skips the subnet's first address for IPv6, as strongSwan's mem_pool does).
     public var first: IPAddress
     public var last: IPAddress
+    /// What `get-pools` reports as the pool's base: the subnet as written (strongSwan 5.9's
+    /// network ID) or a range's first address.
+    public var base: IPAddress
     /// Attributes sent with every lease from this pool, in order (RFC 7296 §3.15.1).
     public var attributes: [IKEConfigurationAttribute]
 
     public init(name: String, first: IPAddress, last: IPAddress, attributes: [IKEConfigurationAttribute] = []) {
-        self.name = name; self.first = first; self.last = last; self.attributes = attributes
+        self.name = name; self.first = first; self.last = last; self.base = first; self.attributes = attributes
     }
 
     /// A pool of a subnet's host addresses.
@@ -22,6 +25,7 @@ public struct AddressPoolConfig: Sendable, Hashable {
         var last = subnet.lastAddress
         if subnet.address.family == .v4 && hostBits >= 2 { last = last.advanced(by: -1) }
         self.init(name: name, first: first, last: last, attributes: attributes)
+        base = subnet.address
     }
 
     public var family: IPAddress.Family { first.family }

@@ -16,7 +16,7 @@ struct VirtualIPLease: Hashable {
 /// A pool as `get-pools` reports it.
 public struct AddressPoolStatus: Sendable, Hashable {
     public var name: String
-    public var first: IPAddress
+    public var base: IPAddress
     public var size: UInt64
     public var online: Int
     public var offline: Int
@@ -68,7 +68,7 @@ extension IKEEndpoint {
 
     public var poolStatus: [AddressPoolStatus] {
         pools.values.sorted { $0.name < $1.name }.map {
-            AddressPoolStatus(name: $0.name, first: $0.config.first, size: $0.size, online: $0.onlineCount,
+            AddressPoolStatus(name: $0.name, base: $0.config.base, size: $0.size, online: $0.onlineCount,
                               offline: $0.offlineCount, leases: $0.leases)
         }
     }

@@ -146,8 +146,14 @@ enum IKEListing {
         func v(_ k: String) -> String { s.string(k) ?? "" }
         var out = "\(name): #\(v("uniqueid")), \(v("state")), IKEv2, \(v("initiator-spi"))_i\(v("initiator") == "yes" ? "*" : "") \(v("responder-spi"))_r\(v("initiator") == "yes" ? "" : "*")\n"
         let nat = s.string("nat-local") == "yes" ? " (NAT: local)" : (s.string("nat-remote") == "yes" ? " (NAT: remote)" : "")
-        out += "  local  '\(v("local-id"))' @ \(v("local-host"))[\(v("local-port"))]\n"
-        out += "  remote '\(v("remote-id"))' @ \(v("remote-host"))[\(v("remote-port"))]\(nat)\n"
+        // Virtual IPs after the endpoint, and the EAP identity when it differs, as swanctl shows them.
+        func vips(_ k: String) -> String {
+            let items = (s.list(k) ?? []).map { "[\($0)]" }
+            return items.isEmpty ? "" : " " + items.joined(separator: " ")
+        }
+        let eap = s.string("remote-eap-id").map { " EAP: '\($0)'" } ?? ""
+        out += "  local  '\(v("local-id"))' @ \(v("local-host"))[\(v("local-port"))]\(vips("local-vips"))\n"
+        out += "  remote '\(v("remote-id"))' @ \(v("remote-host"))[\(v("remote-port"))]\(eap)\(nat)\(vips("remote-vips"))\n"
         if let e = s.string("encr-alg") {
             let keysize = s.string("encr-keysize").map { "-\($0)" } ?? ""
             let integ = s.string("integ-alg").map { "/\($0)" } ?? ""

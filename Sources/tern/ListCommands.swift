@@ -111,10 +111,14 @@ extension Tern {
             if json { return try Tern.printJSON(VICIJSON.object(.section(r))) }
             for e in r.entries {
                 guard case .section(let s) = e.element else { continue }
-                print("\(e.key.padding(toLength: max(12, e.key.count), withPad: " ", startingAt: 0)) \(s.string("base") ?? "")"
-                      + "  \(s.string("online") ?? "0") / \(s.string("offline") ?? "0") / \(s.string("size") ?? "0")")
+                // swanctl's columns: name (20), base (40), online / offline / size.
+                func pad(_ t: String, _ n: Int) -> String { t.count >= n ? t : t + String(repeating: " ", count: n - t.count) }
+                print("\(pad(e.key, 20)) \(pad(s.string("base") ?? "", 40)) \(s.string("online") ?? "0") / \(s.string("offline") ?? "0") / \(s.string("size") ?? "0")")
                 if let l = s.section("leases") {
-                    for lease in l.entries { if case .section(let ls) = lease.element { print("  \(ls.string("address") ?? "")  \(ls.string("status") ?? "")  '\(ls.string("identity") ?? "")'") } }
+                    for lease in l.entries {
+                        guard case .section(let ls) = lease.element else { continue }
+                        print("  \(pad(ls.string("address") ?? "", 30)) \(pad(ls.string("status") ?? "", 8)) '\(ls.string("identity") ?? "")'")
+                    }
                 }
             }
         }

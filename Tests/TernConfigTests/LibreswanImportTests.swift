@@ -163,14 +163,13 @@ private func minimal(_ extra: String, auto: String = "auto=add") -> String {
         #expect(partner.localAddresses.isEmpty)                      // %defaultroute
         #expect(partner.remote[0].id == identity("C=US, O=Partner Inc, CN=vpn.partner.example.net"))
         #expect(partner.children.first?.updown == "/usr/local/sbin/partner-updown")
-        // ternd maps the certificate gateway; the pool one is refused (virtual IPs are not there yet).
-        _ = try SwanctlAdmission.admit(partner, source: s.source(of: partner), certificates: CertificateSource(certificates: { _, _, _ in [] }, hasPrivateKey: nil))
-        do {
-            _ = try SwanctlAdmission.admit(rw, source: s.source(of: rw))
-            Issue.record("a connection with a pool was mapped")
-        } catch {
-            #expect(error.message.contains("pools") && error.location == s.source(of: rw).location)
-        }
+        // ternd maps both: the certificate gateway and the one that leases addresses from its pool.
+        let noCertificates = CertificateSource(certificates: { _, _, _ in [] }, hasPrivateKey: nil)
+        _ = try SwanctlAdmission.admit(partner, source: s.source(of: partner), certificates: noCertificates)
+        let admitted = try SwanctlAdmission.admit(rw, source: s.source(of: rw), certificates: noCertificates)
+        #expect(admitted.pools == ["roadwarriors-pool"])
+        let engine = try SwanctlAdmission.engineConfiguration(s, certificates: noCertificates)
+        #expect(engine.pools.map(\.name) == ["roadwarriors-pool"])
     }
 
     // MARK: settings, one by one

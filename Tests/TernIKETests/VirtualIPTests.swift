@@ -187,6 +187,6 @@ import TernWire
         #expect(pair.b.endpoint.poolChangeRefusal([]) == "pool 'rw' has online leases, unable to unload")
         let warnings = pair.b.endpoint.update(configuration: changed)
         #expect(warnings.first?.contains("has online leases") == true)
-        #expect(pair.b.endpoint.poolStatus[0].first == IPAddress("10.3.0.1")!)
+        #expect(pair.b.endpoint.poolStatus[0].base == IPAddress("10.3.0.0")!)
     }
 }

@@ -22,6 +22,8 @@ public enum SwanctlAdmission {
             p.fragmentSize = base.fragmentSize
             e.connections.append(p)
         }
+        e.pools = []
+        for pool in s.pools { e.pools.append(try addressPool(pool)) }
         e.credentials = credentials
         e.credentials.insertCertificates(of: e.connections)
         e.sharedKeys = []
@@ -46,9 +48,6 @@ public enum SwanctlAdmission {
             ConfigError(location: source.location, message: "connection '\(c.name)': \(message)", hint: hint)
         }
         if c.version == 1 { throw fail("IKEv1 is not supported", hint: "use version = 2 (or 0)") }
-        if !c.vips.isEmpty || !c.pools.isEmpty {
-            throw fail("virtual IPs and address pools (vips, pools) are not supported yet", hint: "use fixed inner addresses in local_ts/remote_ts")
-        }
         if let refusal = source.proposalsRefusal { throw refusal }
         guard c.local.count == 1, c.remote.count == 1 else {
             throw fail("\(max(c.local.count, c.remote.count)) authentication rounds; only one round per side is supported",

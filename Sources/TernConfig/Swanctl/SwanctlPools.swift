@@ -1,3 +1,4 @@
+import TernVICI
 import TernIKE
 import TernWire
 
@@ -8,6 +9,18 @@ import TernWire
 extension SwanctlAdmission {
     /// The named attributes in the order they go into a CFG_REPLY.
     static let poolAttributeOrder = ["address", "netmask", "dns", "nbns", "dhcp", "server", "subnet", "split_include", "split_exclude"]
+
+    /// A `load-pool` section (vici_attribute.c's layout: `addrs` a value, attributes lists)
+    /// checked as the file's `pools` are.
+    public static func addressPool(named name: String, vici body: VICIMessage) throws(ConfigError) -> AddressPoolConfig {
+        var pools = SwanctlSection(name: "pools", location: SourceLocation(file: "vici:load-pool", line: 1, column: 1))
+        pools.add(try SwanctlVICI.section(named: name, from: body, origin: "vici:load-pool:\(name)"))
+        var converter = SwanctlCredentialConverter()
+        guard let pool = try converter.pools(pools).first else {
+            throw ConfigError(location: pools.location, message: "pool '\(name)' is empty")
+        }
+        return try addressPool(pool)
+    }
 
     public static func addressPool(_ p: PoolConfig) throws(ConfigError) -> AddressPoolConfig {
         guard let text = p.addrs.first else {
