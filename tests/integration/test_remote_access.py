@@ -6,6 +6,7 @@ Host A (192.0.2.1) is the roadwarrior, host B (192.0.2.2) the gateway with the n
 198.51.100.0/24 behind it (198.51.100.1 on its lo)."""
 import json
 import os
+import subprocess
 
 import pytest
 
@@ -145,6 +146,13 @@ def test_ternd_gateway_leases_to_ternd_client(harness, pair, tern_bins):
     assert p["leases"]["0"] == {"address": "10.99.0.1", "identity": CLIENT_ID, "status": "online"}, p
     text = gw.tern("list-pools", "--leases").stdout.decode()
     assert "rw-pool" in text and "1 / 0 / 6" in text and f"online   '{CLIENT_ID}'" in text, text
+    # strongSwan's own swanctl reads the same over VICI.
+    ss = subprocess.run(["swanctl", "--list-pools", "--leases", "--uri", f"unix://{gw.sock}"], capture_output=True,
+                        timeout=30, check=True).stdout.decode()
+    assert "rw-pool" in ss and "1 / 0 / 6" in ss and "10.99.0.1" in ss and f"'{CLIENT_ID}'" in ss, ss
+    ssas = subprocess.run(["swanctl", "--list-sas", "--uri", f"unix://{gw.sock}"], capture_output=True,
+                          timeout=30, check=True).stdout.decode()
+    assert "10.99.0.1" in ssas, ssas
 
     # Going: the address leaves the TUN, DNS is restored, the lease goes offline ...
     cl.tern("terminate", "--ike", "office", timeout=30)
